@@ -1,0 +1,17 @@
+"""Exceptions raised by the links; the integration maps them to Home Assistant errors."""
+
+
+class LinkError(Exception):
+    """Raise when a link cannot connect or loses its connection."""
+
+
+class LinkTimeoutError(LinkError):
+    """Raise when a connect, handshake or liveness deadline passes."""
+
+
+class LinkAuthError(LinkError):
+    """Raise when the peer rejects the credentials; retrying cannot help."""
+
+
+class LinkProtocolError(LinkError):
+    """Raise when the peer breaks the protocol beyond what can be skipped."""

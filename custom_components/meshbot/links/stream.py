@@ -1,0 +1,306 @@
+"""The Meshtastic stream protocol (TCP port 4403 and USB serial), spoken on the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+import logging
+import random
+import time
+from typing import Any
+
+from google.protobuf.message import DecodeError
+from meshtastic.protobuf import mesh_pb2
+
+from .errors import LinkError, LinkTimeoutError
+
+_LOGGER = logging.getLogger(__name__)
+
+START = b"\x94\xc3"
+MAX_FRAME = 512
+# The official clients send these before want_config so a sleeping serial console wakes up.
+WAKE_BYTES = b"\xc3" * 32
+# Config ids the firmware treats specially (69420: config only, 69421: nodes only).
+RESERVED_CONFIG_IDS = {69420, 69421}
+SERIAL_BAUDRATE = 115200
+
+FrameHandler = Callable[[mesh_pb2.FromRadio], None]
+
+
+def encode_frame(payload: bytes) -> bytes:
+    """Wrap a serialized protobuf in the stream header."""
+    if len(payload) > MAX_FRAME:
+        raise ValueError(f"frame of {len(payload)} bytes exceeds {MAX_FRAME}")
+    return START + len(payload).to_bytes(2, "big") + payload
+
+
+class FrameDecoder:
+    """Cut a byte stream into frame payloads; resynchronise on anything else.
+
+    The buffer never holds more than one frame header and body, whatever arrives.
+    """
+
+    def __init__(self) -> None:
+        """Start with an empty buffer."""
+        self._buffer = bytearray()
+        self.frames = 0
+        self.skipped_bytes = 0
+        self.oversized = 0
+
+    def feed(self, data: bytes) -> list[bytes]:
+        """Return the complete frame payloads found after adding `data`."""
+        buffer = self._buffer
+        buffer += data
+        frames: list[bytes] = []
+        pos = 0
+        size = len(buffer)
+        while True:
+            start = buffer.find(START, pos)
+            if start < 0:
+                # A trailing 0x94 may be the first half of the next header.
+                keep = 1 if size > pos and buffer[-1] == START[0] else 0
+                self.skipped_bytes += size - pos - keep
+                pos = size - keep
+                break
+            self.skipped_bytes += start - pos
+            if size - start < 4:
+                pos = start
+                break
+            length = (buffer[start + 2] << 8) | buffer[start + 3]
+            if length > MAX_FRAME:
+                # Not a real header (or a corrupt one): look for the next start marker.
+                self.oversized += 1
+                self.skipped_bytes += 1
+                pos = start + 1
+                continue
+            end = start + 4 + length
+            if end > size:
+                pos = start
+                break
+            frames.append(bytes(buffer[start + 4 : end]))
+            pos = end
+        del buffer[:pos]
+        self.frames += len(frames)
+        return frames
+
+
+@dataclass(frozen=True)
+class RadioSettings:
+    """How to reach the radio: a TCP host or a serial device."""
+
+    host: str | None = None
+    port: int = 4403
+    device: str | None = None
+    connect_timeout: float = 10.0
+    handshake_timeout: float = 60.0
+    heartbeat_interval: float = 300.0
+    # A node answers a heartbeat with a queue status, so silence this long means a dead link.
+    liveness_timeout: float = 660.0
+
+
+@dataclass
+class RadioInfo:
+    """What the handshake told us about the local node."""
+
+    node_num: int | None = None
+    firmware_version: str | None = None
+    hw_model: str | None = None
+    nodes_in_db: int = 0
+
+
+class _StreamProtocol(asyncio.Protocol):
+    """Feed received bytes through the frame decoder to a callback."""
+
+    def __init__(self, on_payload: Callable[[bytes], None]) -> None:
+        self._decoder = FrameDecoder()
+        self._on_payload = on_payload
+        self.transport: asyncio.Transport | None = None
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.last_received = time.monotonic()
+
+    @property
+    def decoder(self) -> FrameDecoder:
+        return self._decoder
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.last_received = time.monotonic()
+        for payload in self._decoder.feed(data):
+            self._on_payload(payload)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.closed.done():
+            self.closed.set_exception(
+                LinkError(f"connection lost: {exc}" if exc else "the radio closed the connection")
+            )
+            self.closed.exception()
+
+    def send(self, payload: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(payload)
+
+
+class RadioLink:
+    """A Meshtastic node reached over TCP or serial, kept through the want_config handshake."""
+
+    def __init__(self, settings: RadioSettings, on_frame: FrameHandler | None = None) -> None:
+        """Connect with `settings`; hand every FromRadio after the handshake to `on_frame`."""
+        if not settings.host and not settings.device:
+            raise ValueError("a radio needs a host or a serial device")
+        self.settings = settings
+        self.info = RadioInfo()
+        self.last_message_at: float | None = None
+        self.bad_frames = 0
+        self._on_frame = on_frame
+        self._protocol: _StreamProtocol | None = None
+        self._config_id = 0
+        self._handshake: asyncio.Future[None] | None = None
+        self._handler_error_logged = False
+
+    def describe(self) -> str:
+        """Return the radio's address."""
+        if self.settings.device:
+            return f"serial {self.settings.device}"
+        return f"tcp://{self.settings.host}:{self.settings.port}"
+
+    @property
+    def connected(self) -> bool:
+        """Return whether the handshake completed on a live connection."""
+        return self._protocol is not None and self._handshake is not None and (
+            self._handshake.done() and not self._handshake.exception()
+        )
+
+    def send(self, to_radio: mesh_pb2.ToRadio) -> None:
+        """Send a ToRadio; raise LinkError when there is no connection."""
+        if self._protocol is None:
+            raise LinkError("the radio is not connected")
+        self._protocol.send(encode_frame(to_radio.SerializeToString()))
+
+    def _on_payload(self, payload: bytes) -> None:
+        message = mesh_pb2.FromRadio()
+        try:
+            message.ParseFromString(payload)
+        except DecodeError:
+            self.bad_frames += 1
+            return
+        self.last_message_at = time.time()
+        variant = message.WhichOneof("payload_variant")
+        handshake = self._handshake
+        if handshake is not None and not handshake.done():
+            self._record_handshake(variant, message)
+            if variant == "config_complete_id" and message.config_complete_id == self._config_id:
+                handshake.set_result(None)
+            return
+        if variant == "rebooted":
+            # A rebooted node forgets our session; start over with a fresh handshake.
+            if self._protocol is not None and self._protocol.transport is not None:
+                self._protocol.transport.abort()
+            return
+        if self._on_frame is not None:
+            try:
+                self._on_frame(message)
+            except Exception:  # noqa: BLE001
+                if not self._handler_error_logged:
+                    self._handler_error_logged = True
+                    _LOGGER.exception("Radio frame handler failed")
+
+    def _record_handshake(self, variant: str | None, message: Any) -> None:
+        if variant == "my_info":
+            self.info.node_num = message.my_info.my_node_num
+        elif variant == "metadata":
+            self.info.firmware_version = message.metadata.firmware_version or None
+            self.info.hw_model = mesh_pb2.HardwareModel.Name(message.metadata.hw_model) if (
+                message.metadata.hw_model in mesh_pb2.HardwareModel.values()
+            ) else None
+        elif variant == "node_info":
+            self.info.nodes_in_db += 1
+
+    async def _open(self) -> _StreamProtocol:
+        loop = asyncio.get_running_loop()
+        settings = self.settings
+        if settings.device:
+            # Imported here so a TCP-only setup never loads pyserial.
+            import serial_asyncio_fast  # noqa: PLC0415
+
+            _, protocol = await serial_asyncio_fast.create_serial_connection(
+                loop,
+                lambda: _StreamProtocol(self._on_payload),
+                settings.device,
+                baudrate=SERIAL_BAUDRATE,
+                exclusive=True,
+            )
+        else:
+            _, protocol = await loop.create_connection(
+                lambda: _StreamProtocol(self._on_payload), settings.host, settings.port
+            )
+        return protocol
+
+    async def session(self, mark_up: Callable[[], None]) -> None:
+        """Connect, complete the handshake, then serve frames until the link dies."""
+        settings = self.settings
+        protocol: _StreamProtocol | None = None
+        self.info = RadioInfo()
+        self._handshake = asyncio.get_running_loop().create_future()
+        self._config_id = random.randint(1, 0xFFFFFFFF)
+        while self._config_id in RESERVED_CONFIG_IDS:
+            self._config_id = random.randint(1, 0xFFFFFFFF)
+        try:
+            try:
+                async with asyncio.timeout(settings.connect_timeout):
+                    protocol = await self._open()
+            except TimeoutError as err:
+                raise LinkTimeoutError(
+                    f"no connection within {settings.connect_timeout:g} s"
+                ) from err
+            except OSError as err:
+                raise LinkError(err.strerror or str(err)) from err
+            except Exception as err:  # noqa: BLE001
+                # pyserial raises its own SerialException for busy or missing ports.
+                raise LinkError(str(err)) from err
+            self._protocol = protocol
+            protocol.send(WAKE_BYTES)
+            self.send(mesh_pb2.ToRadio(want_config_id=self._config_id))
+            done, _ = await asyncio.wait(
+                (self._handshake, protocol.closed), timeout=settings.handshake_timeout,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            if protocol.closed in done:
+                protocol.closed.result()
+            if self._handshake not in done:
+                raise LinkTimeoutError(
+                    f"no handshake within {settings.handshake_timeout:g} s"
+                )
+            mark_up()
+            await self._serve(protocol)
+        except asyncio.CancelledError:
+            if protocol is not None:
+                protocol.send(encode_frame(mesh_pb2.ToRadio(disconnect=True).SerializeToString()))
+            raise
+        finally:
+            self._protocol = None
+            if self._handshake is not None and not self._handshake.done():
+                self._handshake.cancel()
+            if protocol is not None and protocol.transport is not None:
+                # Serial ports are released at once so the next attempt can reopen them.
+                protocol.transport.abort()
+
+    async def _serve(self, protocol: _StreamProtocol) -> None:
+        settings = self.settings
+        tick = min(settings.heartbeat_interval, settings.liveness_timeout / 4)
+        last_heartbeat = time.monotonic()
+        while True:
+            done, _ = await asyncio.wait((protocol.closed,), timeout=tick)
+            if done:
+                protocol.closed.result()
+                return
+            now = time.monotonic()
+            if now - protocol.last_received > settings.liveness_timeout:
+                raise LinkTimeoutError(
+                    f"the radio went silent for {settings.liveness_timeout:g} s"
+                )
+            if now - last_heartbeat >= settings.heartbeat_interval:
+                self.send(mesh_pb2.ToRadio(heartbeat=mesh_pb2.Heartbeat()))
+                last_heartbeat = now

@@ -1,0 +1,126 @@
+"""Keep a link connected: run its sessions, back off between them, and publish its state."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+import logging
+import time
+from typing import Protocol
+
+from .backoff import Backoff
+from .errors import LinkAuthError, LinkError
+
+# A session that stayed up this long was a real connection, not a flap: start back-off over.
+STABLE_AFTER = 60.0
+
+
+class Link(Protocol):
+    """What a supervisor needs from a link."""
+
+    def describe(self) -> str:
+        """Return where the link connects to, with no secret in it."""
+
+    async def session(self, mark_up: Callable[[], None]) -> None:
+        """Connect, call `mark_up` once usable, and serve until the connection ends."""
+
+
+@dataclass
+class LinkState:
+    """What the user sees of a link: its connectivity and recent history."""
+
+    connected: bool = False
+    last_error: str | None = None
+    connected_since: float | None = None
+    reconnects: int = 0
+    auth_failed: bool = False
+    stopped: bool = False
+
+
+class Supervisor:
+    """Run one link forever with back-off; log once per outage, not once per attempt."""
+
+    def __init__(
+        self,
+        name: str,
+        link: Link,
+        backoff: Backoff,
+        logger: logging.Logger,
+        on_change: Callable[[], None] | None = None,
+        on_auth_failed: Callable[[], None] | None = None,
+    ) -> None:
+        """Supervise `link`; `on_change` is called after every state change."""
+        self.name = name
+        self.link = link
+        self.state = LinkState()
+        self._backoff = backoff
+        self._logger = logger
+        self._on_change = on_change
+        self._on_auth_failed = on_auth_failed
+        self._outage_logged = False
+        self._up_at: float | None = None
+
+    def _notify(self) -> None:
+        if self._on_change is not None:
+            self._on_change()
+
+    def _mark_up(self) -> None:
+        self._up_at = time.monotonic()
+        self.state.connected = True
+        self.state.connected_since = time.time()
+        self.state.last_error = None
+        if self._outage_logged:
+            self._logger.info("%s is back: connected to %s", self.name, self.link.describe())
+            self._outage_logged = False
+        else:
+            self._logger.debug("%s connected to %s", self.name, self.link.describe())
+        self._notify()
+
+    def _mark_down(self, error: BaseException) -> None:
+        was_up = self.state.connected
+        self.state.connected = False
+        self.state.connected_since = None
+        self.state.last_error = str(error) or type(error).__name__
+        if not self._outage_logged:
+            self._logger.info(
+                "%s %s %s: %s; retrying in the background",
+                self.name,
+                "lost its connection to" if was_up else "cannot connect to",
+                self.link.describe(),
+                self.state.last_error,
+            )
+            self._outage_logged = True
+        else:
+            self._logger.debug("%s still down: %s", self.name, self.state.last_error)
+        if self._up_at is not None and time.monotonic() - self._up_at >= STABLE_AFTER:
+            self._backoff.reset()
+        self._up_at = None
+        self._notify()
+
+    async def run(self) -> None:
+        """Connect, serve and reconnect until cancelled or the credentials are rejected."""
+        while True:
+            try:
+                await self.link.session(self._mark_up)
+                error: BaseException = LinkError("connection closed")
+            except LinkAuthError as err:
+                self._mark_down(err)
+                self.state.auth_failed = True
+                self.state.stopped = True
+                self._logger.warning(
+                    "%s stopped: %s rejected the credentials", self.name, self.link.describe()
+                )
+                self._notify()
+                if self._on_auth_failed is not None:
+                    self._on_auth_failed()
+                return
+            except (LinkError, OSError) as err:
+                error = err
+            except Exception as err:  # noqa: BLE001
+                # A bug in one session must not end supervision; the next session starts clean.
+                self._logger.exception("%s failed unexpectedly", self.name)
+                error = err
+            self._mark_down(error)
+            await asyncio.sleep(self._backoff.next_delay())
+            self.state.reconnects += 1
