@@ -15,3 +15,7 @@ class LinkAuthError(LinkError):
 
 class LinkProtocolError(LinkError):
     """Raise when the peer breaks the protocol beyond what can be skipped."""
+
+
+class LinkTlsError(LinkError):
+    """Raise when the TLS handshake fails, typically on an untrusted certificate."""

@@ -15,7 +15,13 @@ import ssl
 import struct
 import time
 
-from .errors import LinkAuthError, LinkError, LinkProtocolError, LinkTimeoutError
+from .errors import (
+    LinkAuthError,
+    LinkError,
+    LinkProtocolError,
+    LinkTimeoutError,
+    LinkTlsError,
+)
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -245,7 +251,7 @@ class MqttProtocol(asyncio.Protocol):
         self._counters.messages += 1
         try:
             self._on_message(topic, bytes(body[payload_start:]))
-        except Exception:  # noqa: BLE001
+        except Exception:
             # The handler's bug must not cost the connection; say it once per session.
             self._counters.handler_errors += 1
             if not self._handler_error_logged:
@@ -365,11 +371,11 @@ class MqttLink:
                 async with asyncio.timeout(settings.connect_timeout):
                     protocol = await self._open()
             except TimeoutError as err:
-                raise LinkTimeoutError(
-                    f"no CONNACK within {settings.connect_timeout:g} s"
-                ) from err
+                raise LinkTimeoutError(f"no CONNACK within {settings.connect_timeout:g} s") from err
             except ssl.SSLCertVerificationError as err:
-                raise LinkError(f"TLS certificate rejected: {err.verify_message}") from err
+                raise LinkTlsError(f"TLS certificate rejected: {err.verify_message}") from err
+            except ssl.SSLError as err:
+                raise LinkTlsError(f"TLS handshake failed: {err.reason or err}") from err
             except OSError as err:
                 raise LinkError(err.strerror or str(err)) from err
             self._protocol = protocol

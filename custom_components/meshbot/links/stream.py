@@ -22,7 +22,8 @@ MAX_FRAME = 512
 # The official clients send these before want_config so a sleeping serial console wakes up.
 WAKE_BYTES = b"\xc3" * 32
 # Config ids the firmware treats specially (69420: config only, 69421: nodes only).
-RESERVED_CONFIG_IDS = {69420, 69421}
+CONFIG_ONLY_ID = 69420
+RESERVED_CONFIG_IDS = {CONFIG_ONLY_ID, 69421}
 SERIAL_BAUDRATE = 115200
 
 FrameHandler = Callable[[mesh_pb2.FromRadio], None]
@@ -97,6 +98,8 @@ class RadioSettings:
     heartbeat_interval: float = 300.0
     # A node answers a heartbeat with a queue status, so silence this long means a dead link.
     liveness_timeout: float = 660.0
+    # False asks only for the node's own configuration (a quick connection check).
+    want_nodes: bool = True
 
 
 @dataclass
@@ -169,8 +172,10 @@ class RadioLink:
     @property
     def connected(self) -> bool:
         """Return whether the handshake completed on a live connection."""
-        return self._protocol is not None and self._handshake is not None and (
-            self._handshake.done() and not self._handshake.exception()
+        return (
+            self._protocol is not None
+            and self._handshake is not None
+            and (self._handshake.done() and not self._handshake.exception())
         )
 
     def send(self, to_radio: mesh_pb2.ToRadio) -> None:
@@ -202,7 +207,7 @@ class RadioLink:
         if self._on_frame is not None:
             try:
                 self._on_frame(message)
-            except Exception:  # noqa: BLE001
+            except Exception:
                 if not self._handler_error_logged:
                     self._handler_error_logged = True
                     _LOGGER.exception("Radio frame handler failed")
@@ -212,9 +217,11 @@ class RadioLink:
             self.info.node_num = message.my_info.my_node_num
         elif variant == "metadata":
             self.info.firmware_version = message.metadata.firmware_version or None
-            self.info.hw_model = mesh_pb2.HardwareModel.Name(message.metadata.hw_model) if (
-                message.metadata.hw_model in mesh_pb2.HardwareModel.values()
-            ) else None
+            self.info.hw_model = (
+                mesh_pb2.HardwareModel.Name(message.metadata.hw_model)
+                if (message.metadata.hw_model in mesh_pb2.HardwareModel.values())
+                else None
+            )
         elif variant == "node_info":
             self.info.nodes_in_db += 1
 
@@ -244,9 +251,12 @@ class RadioLink:
         protocol: _StreamProtocol | None = None
         self.info = RadioInfo()
         self._handshake = asyncio.get_running_loop().create_future()
-        self._config_id = random.randint(1, 0xFFFFFFFF)
-        while self._config_id in RESERVED_CONFIG_IDS:
+        if settings.want_nodes:
             self._config_id = random.randint(1, 0xFFFFFFFF)
+            while self._config_id in RESERVED_CONFIG_IDS:
+                self._config_id = random.randint(1, 0xFFFFFFFF)
+        else:
+            self._config_id = CONFIG_ONLY_ID
         try:
             try:
                 async with asyncio.timeout(settings.connect_timeout):
@@ -257,22 +267,21 @@ class RadioLink:
                 ) from err
             except OSError as err:
                 raise LinkError(err.strerror or str(err)) from err
-            except Exception as err:  # noqa: BLE001
+            except Exception as err:
                 # pyserial raises its own SerialException for busy or missing ports.
                 raise LinkError(str(err)) from err
             self._protocol = protocol
             protocol.send(WAKE_BYTES)
             self.send(mesh_pb2.ToRadio(want_config_id=self._config_id))
             done, _ = await asyncio.wait(
-                (self._handshake, protocol.closed), timeout=settings.handshake_timeout,
+                (self._handshake, protocol.closed),
+                timeout=settings.handshake_timeout,
                 return_when=asyncio.FIRST_COMPLETED,
             )
             if protocol.closed in done:
                 protocol.closed.result()
             if self._handshake not in done:
-                raise LinkTimeoutError(
-                    f"no handshake within {settings.handshake_timeout:g} s"
-                )
+                raise LinkTimeoutError(f"no handshake within {settings.handshake_timeout:g} s")
             mark_up()
             await self._serve(protocol)
         except asyncio.CancelledError:
@@ -298,9 +307,7 @@ class RadioLink:
                 return
             now = time.monotonic()
             if now - protocol.last_received > settings.liveness_timeout:
-                raise LinkTimeoutError(
-                    f"the radio went silent for {settings.liveness_timeout:g} s"
-                )
+                raise LinkTimeoutError(f"the radio went silent for {settings.liveness_timeout:g} s")
             if now - last_heartbeat >= settings.heartbeat_interval:
                 self.send(mesh_pb2.ToRadio(heartbeat=mesh_pb2.Heartbeat()))
                 last_heartbeat = now

@@ -105,19 +105,26 @@ class Supervisor:
                 await self.link.session(self._mark_up)
                 error: BaseException = LinkError("connection closed")
             except LinkAuthError as err:
+                if self._on_auth_failed is None:
+                    # Nobody can supply new credentials: treat it as any other refusal.
+                    self._mark_down(err)
+                    await asyncio.sleep(self._backoff.next_delay())
+                    self.state.reconnects += 1
+                    continue
                 self._mark_down(err)
                 self.state.auth_failed = True
                 self.state.stopped = True
                 self._logger.warning(
-                    "%s stopped: %s rejected the credentials", self.name, self.link.describe()
+                    "%s stopped: %s rejected the credentials",
+                    self.name,
+                    self.link.describe(),
                 )
                 self._notify()
-                if self._on_auth_failed is not None:
-                    self._on_auth_failed()
+                self._on_auth_failed()
                 return
             except (LinkError, OSError) as err:
                 error = err
-            except Exception as err:  # noqa: BLE001
+            except Exception as err:
                 # A bug in one session must not end supervision; the next session starts clean.
                 self._logger.exception("%s failed unexpectedly", self.name)
                 error = err

@@ -1,0 +1,582 @@
+"""Config, reconfigure, reauthentication and options flows for meshbot.
+
+One entry configures up to three links. The user adds them one at a time from a menu; every
+step checks its link with one bounded connection attempt before it is accepted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+import glob
+from typing import Any
+
+from homeassistant.config_entries import (
+    SOURCE_RECONFIGURE,
+    ConfigEntry,
+    ConfigFlow,
+    ConfigFlowResult,
+    OptionsFlowWithReload,
+)
+from homeassistant.const import (
+    CONF_HOST,
+    CONF_LATITUDE,
+    CONF_LONGITUDE,
+    CONF_PASSWORD,
+    CONF_PORT,
+    CONF_USERNAME,
+)
+from homeassistant.core import callback
+from homeassistant.helpers import selector
+import voluptuous as vol
+
+from .const import (
+    CONF_CA_CERT,
+    CONF_CHANNEL_KEYS,
+    CONF_CONNECTION,
+    CONF_DEVICE,
+    CONF_FOLLOW_ENTITY,
+    CONF_LIGHTNING,
+    CONF_LOCATION,
+    CONF_LOCATION_MODE,
+    CONF_MESH,
+    CONF_MESH_TOPICS,
+    CONF_RADIO,
+    CONF_RADIUS_KM,
+    CONF_TLS,
+    CONF_VERIFY_TLS,
+    CONNECTION_SERIAL,
+    CONNECTION_TCP,
+    DEFAULT_CHANNEL_KEYS,
+    DEFAULT_LIGHTNING_HOST,
+    DEFAULT_MESH_HOST,
+    DEFAULT_MESH_PASSWORD,
+    DEFAULT_MESH_TOPICS,
+    DEFAULT_MESH_USERNAME,
+    DEFAULT_MQTT_PORT,
+    DEFAULT_RADIO_PORT,
+    DEFAULT_RADIUS_KM,
+    DOMAIN,
+    LOCATION_ENTITY,
+    LOCATION_FIXED,
+    LOCATION_HOME,
+    MAX_RADIUS_KM,
+    VALIDATION_TIMEOUT,
+)
+from .links.errors import LinkAuthError, LinkError, LinkTimeoutError, LinkTlsError
+from .links.mqtt import MqttLink
+from .links.probe import probe
+from .links.stream import RadioLink
+from .mesh.channels import ChannelKeyError, format_channel_keys, parse_channel_keys
+from .runtime import mqtt_settings, radio_settings
+
+SERIAL_BY_ID = "/dev/serial/by-id/*"
+MENU_FINISH = "finish"
+MENU_REMOVE = "remove_links"
+LINK_SECTIONS = (CONF_RADIO, CONF_MESH, CONF_LIGHTNING)
+
+TEXT_MULTILINE = selector.TextSelector(selector.TextSelectorConfig(multiline=True))
+PASSWORD = selector.TextSelector(
+    selector.TextSelectorConfig(type=selector.TextSelectorType.PASSWORD)
+)
+PORT = vol.All(
+    selector.NumberSelector(
+        selector.NumberSelectorConfig(min=1, max=65535, mode=selector.NumberSelectorMode.BOX)
+    ),
+    vol.Coerce(int),
+)
+
+
+def error_key(err: LinkError) -> str:
+    """Map a link error to the translated form error shown to the user."""
+    if isinstance(err, LinkAuthError):
+        return "invalid_auth"
+    if isinstance(err, LinkTlsError):
+        return "tls_error"
+    if isinstance(err, LinkTimeoutError):
+        return "timeout_connect"
+    return "cannot_connect"
+
+
+def parse_topics(text: str) -> list[str]:
+    """Return the root topics of a comma or line separated list; raise ValueError."""
+    topics = [part.strip().strip("/") for part in text.replace(",", "\n").splitlines()]
+    topics = [topic for topic in topics if topic]
+    if not topics:
+        raise ValueError("no topic")
+    for topic in topics:
+        if any(ch in topic for ch in "+#\x00") or "//" in topic or len(topic.encode()) > 1024:
+            raise ValueError(topic)
+    return list(dict.fromkeys(topics))
+
+
+def link_identity(section_name: str, section: Mapping[str, Any]) -> tuple[Any, ...]:
+    """Return what makes a link the same link in two entries."""
+    if section_name == CONF_RADIO:
+        if section.get(CONF_CONNECTION) == CONNECTION_SERIAL:
+            return (CONNECTION_SERIAL, section.get(CONF_DEVICE))
+        return (
+            CONNECTION_TCP,
+            section.get(CONF_HOST, "").lower(),
+            section.get(CONF_PORT),
+        )
+    return (section.get(CONF_HOST, "").lower(), section.get(CONF_PORT))
+
+
+def entry_title(data: Mapping[str, Any]) -> str:
+    """Name the entry after what it connects to, never after coordinates."""
+    parts = []
+    if radio := data.get(CONF_RADIO):
+        parts.append(
+            f"radio {radio.get(CONF_HOST) or radio.get(CONF_DEVICE, '').rsplit('/', 1)[-1]}"
+        )
+    if mesh := data.get(CONF_MESH):
+        parts.append(f"mesh {mesh[CONF_HOST]}")
+    if CONF_LIGHTNING in data:
+        parts.append("lightning")
+    return "meshbot: " + ", ".join(parts)
+
+
+class MeshbotConfigFlow(ConfigFlow, domain=DOMAIN):
+    """Add links one by one from a menu, then create (or update) the entry."""
+
+    VERSION = 1
+
+    def __init__(self) -> None:
+        """Start with no link configured."""
+        self._data: dict[str, Any] = {}
+        self._options: dict[str, Any] = {}
+        self._lightning_pending: dict[str, Any] = {}
+
+    @staticmethod
+    @callback
+    def async_get_options_flow(config_entry: ConfigEntry) -> MeshbotOptionsFlow:
+        """Return the options flow."""
+        return MeshbotOptionsFlow()
+
+    # Menus
+
+    def _menu(self) -> ConfigFlowResult:
+        step_id = "reconfigure" if self.source == SOURCE_RECONFIGURE else "user"
+        options = []
+        if CONF_RADIO not in self._data or step_id == "reconfigure":
+            options += ["radio_tcp", "radio_serial"]
+        options += [
+            name
+            for name in (CONF_MESH, CONF_LIGHTNING)
+            if name not in self._data or step_id == "reconfigure"
+        ]
+        if step_id == "reconfigure" and len(self._configured()) > 1:
+            options.append(MENU_REMOVE)
+        if self._configured():
+            options.append(MENU_FINISH)
+        return self.async_show_menu(
+            step_id=step_id,
+            menu_options=options,
+            description_placeholders={"configured": ", ".join(self._configured()) or "-"},
+        )
+
+    def _configured(self) -> list[str]:
+        return [name for name in LINK_SECTIONS if name in self._data]
+
+    async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Show the menu of links to add."""
+        return self._menu()
+
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Show the menu of links to change, starting from the entry's settings."""
+        if not self._data:
+            entry = self._get_reconfigure_entry()
+            self._data = {key: dict(value) for key, value in entry.data.items()}
+            self._options = dict(entry.options)
+        return self._menu()
+
+    async def async_step_finish(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Create the entry, or save the reconfigured one and reload it."""
+        if self.source == SOURCE_RECONFIGURE:
+            entry = self._get_reconfigure_entry()
+            if self._duplicate(exclude=entry.entry_id):
+                return self.async_abort(reason="already_configured")
+            return self.async_update_reload_and_abort(
+                entry,
+                title=entry_title(self._data),
+                data=self._data,
+                options=self._options,
+            )
+        if self._duplicate():
+            return self.async_abort(reason="already_configured")
+        return self.async_create_entry(
+            title=entry_title(self._data), data=self._data, options=self._options
+        )
+
+    async def async_step_remove_links(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Remove links from the entry being reconfigured."""
+        if user_input is not None:
+            remove = user_input.get("links", [])
+            if len(remove) < len(self._configured()):
+                for name in remove:
+                    self._data.pop(name, None)
+                return self._menu()
+            errors = {"links": "keep_one_link"}
+        else:
+            errors = {}
+        return self.async_show_form(
+            step_id=MENU_REMOVE,
+            data_schema=vol.Schema(
+                {
+                    vol.Optional("links", default=[]): selector.SelectSelector(
+                        selector.SelectSelectorConfig(
+                            options=self._configured(),
+                            multiple=True,
+                            translation_key="link",
+                        )
+                    )
+                }
+            ),
+            errors=errors,
+        )
+
+    def _duplicate(self, exclude: str | None = None) -> bool:
+        for entry in self._async_current_entries(include_ignore=False):
+            if entry.entry_id == exclude:
+                continue
+            for name in LINK_SECTIONS:
+                if (
+                    name in self._data
+                    and name in entry.data
+                    and link_identity(name, self._data[name])
+                    == link_identity(name, entry.data[name])
+                ):
+                    return True
+        return False
+
+    # Radio
+
+    async def _check_radio(self, section: dict[str, Any]) -> dict[str, str]:
+        link = RadioLink(replace(radio_settings(section), want_nodes=False))
+        try:
+            await probe(link, VALIDATION_TIMEOUT)
+        except LinkError as err:
+            return {"base": error_key(err)}
+        section["node_num"] = link.info.node_num
+        return {}
+
+    async def async_step_radio_tcp(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Configure a radio reached over TCP."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            section = {CONF_CONNECTION: CONNECTION_TCP, **user_input}
+            if not (errors := await self._check_radio(section)):
+                self._data[CONF_RADIO] = section
+                return self._menu()
+        current = self._data.get(CONF_RADIO, {})
+        schema = vol.Schema(
+            {
+                vol.Required(CONF_HOST): str,
+                vol.Required(CONF_PORT, default=DEFAULT_RADIO_PORT): PORT,
+            }
+        )
+        suggested = user_input or (
+            current if current.get(CONF_CONNECTION) == CONNECTION_TCP else {}
+        )
+        return self.async_show_form(
+            step_id="radio_tcp",
+            data_schema=self.add_suggested_values_to_schema(schema, suggested),
+            errors=errors,
+        )
+
+    async def async_step_radio_serial(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Configure a radio on a USB serial port."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            section = {CONF_CONNECTION: CONNECTION_SERIAL, **user_input}
+            if not (errors := await self._check_radio(section)):
+                self._data[CONF_RADIO] = section
+                return self._menu()
+        ports = sorted(await self.hass.async_add_executor_job(glob.glob, SERIAL_BY_ID))
+        schema = vol.Schema(
+            {
+                vol.Required(CONF_DEVICE): selector.SelectSelector(
+                    selector.SelectSelectorConfig(options=ports, custom_value=True)
+                )
+            }
+        )
+        current = self._data.get(CONF_RADIO, {})
+        suggested = user_input or (
+            current if current.get(CONF_CONNECTION) == CONNECTION_SERIAL else {}
+        )
+        return self.async_show_form(
+            step_id="radio_serial",
+            data_schema=self.add_suggested_values_to_schema(schema, suggested),
+            errors=errors,
+        )
+
+    # Mesh collector
+
+    async def _check_broker(self, section: dict[str, Any], errors: dict[str, str]) -> None:
+        link = MqttLink(mqtt_settings(section, f"meshbot-check-{self.flow_id[:8]}"), _ignore)
+        try:
+            await probe(link, VALIDATION_TIMEOUT)
+        except LinkError as err:
+            errors["base"] = error_key(err)
+
+    async def async_step_mesh(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Configure the Meshtastic MQTT broker, its root topics and channel keys."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            section = {key: value for key, value in user_input.items() if value != ""}
+            topics_text = section.pop(CONF_MESH_TOPICS)
+            keys_text = section.pop(CONF_CHANNEL_KEYS, "")
+            try:
+                topics = parse_topics(topics_text)
+            except ValueError:
+                errors[CONF_MESH_TOPICS] = "invalid_topic"
+            try:
+                keys = parse_channel_keys(keys_text)
+            except ChannelKeyError:
+                errors[CONF_CHANNEL_KEYS] = "invalid_channel_key"
+            if not errors:
+                await self._check_broker(section, errors)
+            if not errors:
+                self._data[CONF_MESH] = section
+                self._options[CONF_MESH_TOPICS] = topics
+                self._options[CONF_CHANNEL_KEYS] = keys
+                return self._menu()
+        schema = vol.Schema(
+            {
+                vol.Required(CONF_HOST, default=DEFAULT_MESH_HOST): str,
+                vol.Required(CONF_PORT, default=DEFAULT_MQTT_PORT): PORT,
+                vol.Optional(CONF_USERNAME): str,
+                vol.Optional(CONF_PASSWORD): PASSWORD,
+                vol.Required(CONF_TLS, default=False): bool,
+                vol.Required(CONF_VERIFY_TLS, default=True): bool,
+                vol.Optional(CONF_CA_CERT): str,
+                vol.Required(CONF_MESH_TOPICS): TEXT_MULTILINE,
+                vol.Optional(CONF_CHANNEL_KEYS): TEXT_MULTILINE,
+            }
+        )
+        current = self._data.get(CONF_MESH)
+        if user_input is not None:
+            suggested = user_input
+        elif current is not None:
+            suggested = {
+                **current,
+                CONF_MESH_TOPICS: "\n".join(self._options.get(CONF_MESH_TOPICS, [])),
+                CONF_CHANNEL_KEYS: format_channel_keys(self._options.get(CONF_CHANNEL_KEYS, {})),
+            }
+        else:
+            suggested = {
+                CONF_USERNAME: DEFAULT_MESH_USERNAME,
+                CONF_PASSWORD: DEFAULT_MESH_PASSWORD,
+                CONF_MESH_TOPICS: "\n".join(DEFAULT_MESH_TOPICS),
+                CONF_CHANNEL_KEYS: format_channel_keys(DEFAULT_CHANNEL_KEYS),
+            }
+        return self.async_show_form(
+            step_id="mesh",
+            data_schema=self.add_suggested_values_to_schema(schema, suggested),
+            errors=errors,
+        )
+
+    # Lightning monitor
+
+    async def async_step_lightning(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Configure the Blitzortung relay, the radius and where to watch."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            section = {
+                CONF_HOST: user_input[CONF_HOST],
+                CONF_PORT: user_input[CONF_PORT],
+                CONF_LOCATION_MODE: user_input[CONF_LOCATION_MODE],
+            }
+            await self._check_broker(section, errors)
+            if not errors:
+                self._lightning_pending = section
+                self._options[CONF_RADIUS_KM] = float(user_input[CONF_RADIUS_KM])
+                if section[CONF_LOCATION_MODE] == LOCATION_FIXED:
+                    return await self.async_step_lightning_location()
+                if section[CONF_LOCATION_MODE] == LOCATION_ENTITY:
+                    return await self.async_step_lightning_entity()
+                self._data[CONF_LIGHTNING] = section
+                return self._menu()
+        current = self._data.get(CONF_LIGHTNING, {})
+        schema = vol.Schema(
+            {
+                vol.Required(CONF_LOCATION_MODE, default=LOCATION_HOME): selector.SelectSelector(
+                    selector.SelectSelectorConfig(
+                        options=[LOCATION_HOME, LOCATION_FIXED, LOCATION_ENTITY],
+                        translation_key=CONF_LOCATION_MODE,
+                    )
+                ),
+                vol.Required(CONF_RADIUS_KM, default=DEFAULT_RADIUS_KM): selector.NumberSelector(
+                    selector.NumberSelectorConfig(
+                        min=1,
+                        max=MAX_RADIUS_KM,
+                        step=1,
+                        unit_of_measurement="km",
+                        mode=selector.NumberSelectorMode.BOX,
+                    )
+                ),
+                vol.Required(CONF_HOST, default=DEFAULT_LIGHTNING_HOST): str,
+                vol.Required(CONF_PORT, default=DEFAULT_MQTT_PORT): PORT,
+            }
+        )
+        suggested = user_input or {
+            **current,
+            CONF_RADIUS_KM: self._options.get(CONF_RADIUS_KM, DEFAULT_RADIUS_KM),
+        }
+        return self.async_show_form(
+            step_id="lightning",
+            data_schema=self.add_suggested_values_to_schema(schema, suggested),
+            errors=errors,
+        )
+
+    async def async_step_lightning_location(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Pick fixed coordinates to watch."""
+        if user_input is not None:
+            location = user_input[CONF_LOCATION]
+            self._data[CONF_LIGHTNING] = {
+                **self._lightning_pending,
+                CONF_LOCATION: {
+                    CONF_LATITUDE: location[CONF_LATITUDE],
+                    CONF_LONGITUDE: location[CONF_LONGITUDE],
+                },
+            }
+            return self._menu()
+        current = self._data.get(CONF_LIGHTNING, {}).get(CONF_LOCATION) or {
+            CONF_LATITUDE: self.hass.config.latitude,
+            CONF_LONGITUDE: self.hass.config.longitude,
+        }
+        return self.async_show_form(
+            step_id="lightning_location",
+            data_schema=vol.Schema(
+                {
+                    vol.Required(CONF_LOCATION, default=current): selector.LocationSelector(
+                        selector.LocationSelectorConfig(radius=False)
+                    )
+                }
+            ),
+        )
+
+    async def async_step_lightning_entity(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Pick a person, device tracker or zone whose location to follow."""
+        if user_input is not None:
+            self._data[CONF_LIGHTNING] = {
+                **self._lightning_pending,
+                CONF_FOLLOW_ENTITY: user_input[CONF_FOLLOW_ENTITY],
+            }
+            return self._menu()
+        schema = vol.Schema(
+            {
+                vol.Required(CONF_FOLLOW_ENTITY): selector.EntitySelector(
+                    selector.EntitySelectorConfig(domain=["device_tracker", "person", "zone"])
+                )
+            }
+        )
+        return self.async_show_form(
+            step_id="lightning_entity",
+            data_schema=self.add_suggested_values_to_schema(
+                schema, self._data.get(CONF_LIGHTNING, {})
+            ),
+        )
+
+    # Reauthentication
+
+    async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> ConfigFlowResult:
+        """Ask for new broker credentials after the broker rejected the stored ones."""
+        return await self.async_step_reauth_confirm()
+
+    async def async_step_reauth_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Check and store the new mesh broker credentials."""
+        entry = self._get_reauth_entry()
+        mesh = dict(entry.data[CONF_MESH])
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            mesh[CONF_USERNAME] = user_input[CONF_USERNAME]
+            mesh[CONF_PASSWORD] = user_input.get(CONF_PASSWORD, "")
+            await self._check_broker(mesh, errors)
+            if not errors:
+                return self.async_update_reload_and_abort(entry, data_updates={CONF_MESH: mesh})
+        return self.async_show_form(
+            step_id="reauth_confirm",
+            data_schema=self.add_suggested_values_to_schema(
+                vol.Schema(
+                    {
+                        vol.Required(CONF_USERNAME): str,
+                        vol.Optional(CONF_PASSWORD): PASSWORD,
+                    }
+                ),
+                {CONF_USERNAME: mesh.get(CONF_USERNAME, "")},
+            ),
+            description_placeholders={"host": mesh[CONF_HOST]},
+            errors=errors,
+        )
+
+
+def _ignore(_topic: str, _payload: bytes) -> None:
+    """Drop messages that arrive during a connection check."""
+
+
+class MeshbotOptionsFlow(OptionsFlowWithReload):
+    """Tune the links without new connection checks: topics, channel keys and radius."""
+
+    async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Show the tunables of the links this entry has."""
+        entry = self.config_entry
+        options = dict(entry.options)
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            if CONF_MESH in entry.data:
+                try:
+                    options[CONF_MESH_TOPICS] = parse_topics(user_input[CONF_MESH_TOPICS])
+                except ValueError:
+                    errors[CONF_MESH_TOPICS] = "invalid_topic"
+                try:
+                    options[CONF_CHANNEL_KEYS] = parse_channel_keys(
+                        user_input.get(CONF_CHANNEL_KEYS, "")
+                    )
+                except ChannelKeyError:
+                    errors[CONF_CHANNEL_KEYS] = "invalid_channel_key"
+            if CONF_LIGHTNING in entry.data:
+                options[CONF_RADIUS_KM] = float(user_input[CONF_RADIUS_KM])
+            if not errors:
+                return self.async_create_entry(data=options)
+        fields: dict[Any, Any] = {}
+        if CONF_MESH in entry.data:
+            fields[vol.Required(CONF_MESH_TOPICS)] = TEXT_MULTILINE
+            fields[vol.Optional(CONF_CHANNEL_KEYS)] = TEXT_MULTILINE
+        if CONF_LIGHTNING in entry.data:
+            fields[vol.Required(CONF_RADIUS_KM)] = selector.NumberSelector(
+                selector.NumberSelectorConfig(
+                    min=1,
+                    max=MAX_RADIUS_KM,
+                    step=1,
+                    unit_of_measurement="km",
+                    mode=selector.NumberSelectorMode.BOX,
+                )
+            )
+        suggested = user_input or {
+            CONF_MESH_TOPICS: "\n".join(options.get(CONF_MESH_TOPICS, DEFAULT_MESH_TOPICS)),
+            CONF_CHANNEL_KEYS: format_channel_keys(options.get(CONF_CHANNEL_KEYS, {})),
+            CONF_RADIUS_KM: options.get(CONF_RADIUS_KM, DEFAULT_RADIUS_KM),
+        }
+        return self.async_show_form(
+            step_id="init",
+            data_schema=self.add_suggested_values_to_schema(vol.Schema(fields), suggested),
+            errors=errors,
+        )

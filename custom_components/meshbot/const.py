@@ -1,0 +1,67 @@
+"""Constants for meshbot: config keys, defaults and link names."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+import logging
+from typing import Final
+
+DOMAIN: Final = "meshbot"
+LOGGER = logging.getLogger(__package__)
+
+
+class LinkKind(StrEnum):
+    """The three links one config entry can run."""
+
+    RADIO = "radio"
+    MESH = "mesh"
+    LIGHTNING = "lightning"
+
+
+# Entry data: one optional section per link.
+CONF_RADIO: Final = "radio"
+CONF_MESH: Final = "mesh"
+CONF_LIGHTNING: Final = "lightning"
+
+CONF_CONNECTION: Final = "connection"
+CONNECTION_TCP: Final = "tcp"
+CONNECTION_SERIAL: Final = "serial"
+CONF_DEVICE: Final = "device"
+CONF_TLS: Final = "tls"
+CONF_VERIFY_TLS: Final = "verify_tls"
+CONF_CA_CERT: Final = "ca_cert"
+CONF_LOCATION_MODE: Final = "location_mode"
+LOCATION_HOME: Final = "home"
+LOCATION_FIXED: Final = "fixed"
+LOCATION_ENTITY: Final = "entity"
+CONF_LOCATION: Final = "location"
+CONF_FOLLOW_ENTITY: Final = "follow_entity"
+
+# Options: tunables that need no new connection check.
+CONF_MESH_TOPICS: Final = "mesh_topics"
+CONF_CHANNEL_KEYS: Final = "channel_keys"
+CONF_RADIUS_KM: Final = "radius_km"
+
+DEFAULT_RADIO_PORT: Final = 4403
+DEFAULT_MQTT_PORT: Final = 1883
+DEFAULT_MQTT_TLS_PORT: Final = 8883
+DEFAULT_MESH_HOST: Final = "mqtt.meshtastic.org"
+DEFAULT_MESH_USERNAME: Final = "meshdev"
+DEFAULT_MESH_PASSWORD: Final = "large4cats"
+DEFAULT_MESH_TOPICS: Final = ["msh/US"]
+DEFAULT_CHANNEL_KEYS: Final = {"LongFast": "AQ=="}
+DEFAULT_LIGHTNING_HOST: Final = "blitzortung.ha.sed.pl"
+DEFAULT_RADIUS_KM: Final = 100.0
+MAX_RADIUS_KM: Final = 2000.0
+
+# Back-off per link (initial, maximum) in seconds. The Blitzortung relay bans clients that
+# reconnect faster than once a minute, so its floor is 60 s and jitter is only ever added.
+BACKOFF: Final = {
+    LinkKind.RADIO: (2.0, 300.0),
+    LinkKind.MESH: (2.0, 300.0),
+    LinkKind.LIGHTNING: (60.0, 900.0),
+}
+# Config-flow connection checks must answer while the user waits.
+VALIDATION_TIMEOUT: Final = 10.0
+# How often the connectivity sensors refresh their "last message" attribute.
+ACTIVITY_REFRESH_SECONDS: Final = 60

@@ -1,0 +1,58 @@
+"""Diagnostics for meshbot, with credentials, channel keys and coordinates redacted."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from homeassistant.components.diagnostics import async_redact_data
+from homeassistant.const import (
+    CONF_LATITUDE,
+    CONF_LONGITUDE,
+    CONF_PASSWORD,
+    CONF_USERNAME,
+)
+from homeassistant.core import HomeAssistant
+
+from .const import CONF_CHANNEL_KEYS, CONF_LOCATION
+from .data import MeshbotConfigEntry
+from .links.mqtt import MqttLink
+
+TO_REDACT = {
+    CONF_PASSWORD,
+    CONF_USERNAME,
+    CONF_CHANNEL_KEYS,
+    CONF_LOCATION,
+    CONF_LATITUDE,
+    CONF_LONGITUDE,
+}
+
+
+async def async_get_config_entry_diagnostics(
+    hass: HomeAssistant, entry: MeshbotConfigEntry
+) -> dict[str, Any]:
+    """Return the entry's settings and the state of each link."""
+    hub = entry.runtime_data.hub
+    links: dict[str, Any] = {}
+    for kind, supervisor in hub.supervisors.items():
+        link = hub.links[kind]
+        report: dict[str, Any] = {
+            "target": link.describe(),
+            "state": asdict(supervisor.state),
+            "messages": hub.message_counts[kind],
+        }
+        if isinstance(link, MqttLink):
+            report["counters"] = asdict(link.counters)
+            report["subscriptions"] = len(link.filters)
+            report["refused_subscriptions"] = len(link.rejected_filters)
+        else:
+            report["radio"] = asdict(link.info)
+            report["bad_frames"] = link.bad_frames
+        links[kind] = report
+    return {
+        "entry": {
+            "data": async_redact_data(dict(entry.data), TO_REDACT),
+            "options": async_redact_data(dict(entry.options), TO_REDACT),
+        },
+        "links": links,
+    }

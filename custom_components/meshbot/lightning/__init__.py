@@ -1,0 +1,1 @@
+"""Blitzortung lightning: geohash tiles, strikes and windows; no Home Assistant import."""

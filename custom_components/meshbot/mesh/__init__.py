@@ -1,0 +1,1 @@
+"""Meshtastic decoding and state; pure Python, no Home Assistant import."""

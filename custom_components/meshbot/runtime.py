@@ -1,0 +1,228 @@
+"""The hub of a config entry: builds the links, supervises them and tells entities about them.
+
+This is the only module that knows both Home Assistant and the links. Nothing here awaits the
+network: the supervisors run as background tasks of the entry and connect on their own time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import timedelta
+import ssl
+from typing import Any
+
+from homeassistant.const import (
+    ATTR_LATITUDE,
+    ATTR_LONGITUDE,
+    CONF_HOST,
+    CONF_LATITUDE,
+    CONF_LONGITUDE,
+    CONF_PASSWORD,
+    CONF_PORT,
+    CONF_USERNAME,
+)
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.helpers.event import async_track_time_interval
+from homeassistant.util.ssl import client_context, get_default_no_verify_context
+
+from .const import (
+    ACTIVITY_REFRESH_SECONDS,
+    BACKOFF,
+    CONF_CA_CERT,
+    CONF_CONNECTION,
+    CONF_DEVICE,
+    CONF_FOLLOW_ENTITY,
+    CONF_LIGHTNING,
+    CONF_LOCATION,
+    CONF_LOCATION_MODE,
+    CONF_MESH,
+    CONF_MESH_TOPICS,
+    CONF_RADIO,
+    CONF_RADIUS_KM,
+    CONF_TLS,
+    CONF_VERIFY_TLS,
+    CONNECTION_SERIAL,
+    DEFAULT_MESH_TOPICS,
+    DEFAULT_RADIO_PORT,
+    DEFAULT_RADIUS_KM,
+    LOCATION_ENTITY,
+    LOCATION_FIXED,
+    LOGGER,
+    LinkKind,
+)
+from .data import MeshbotConfigEntry
+from .lightning.geohash import covering_tiles, tile_topic
+from .links.backoff import Backoff
+from .links.mqtt import MqttLink, MqttSettings
+from .links.stream import RadioLink, RadioSettings
+from .links.supervisor import Supervisor
+
+LINK_TITLES = {
+    LinkKind.RADIO: "Radio link",
+    LinkKind.MESH: "Mesh collector",
+    LinkKind.LIGHTNING: "Lightning monitor",
+}
+
+type AnyLink = MqttLink | RadioLink
+
+
+def ssl_context_factory(
+    settings: Mapping[str, Any],
+) -> Callable[[], ssl.SSLContext] | None:
+    """Return how to build the TLS context a broker section asks for, or None for plain TCP."""
+    if not settings.get(CONF_TLS):
+        return None
+    if not settings.get(CONF_VERIFY_TLS, True):
+        return get_default_no_verify_context
+    if ca_cert := settings.get(CONF_CA_CERT):
+
+        def with_private_ca() -> ssl.SSLContext:
+            context = ssl.create_default_context(cafile=ca_cert)
+            return context
+
+        return with_private_ca
+    return client_context
+
+
+def mqtt_settings(section: Mapping[str, Any], client_id: str) -> MqttSettings:
+    """Build link settings from a broker section of the entry data."""
+    return MqttSettings(
+        host=section[CONF_HOST],
+        port=section[CONF_PORT],
+        username=section.get(CONF_USERNAME) or None,
+        password=section.get(CONF_PASSWORD) or None,
+        client_id=client_id,
+        ssl_context_factory=ssl_context_factory(section),
+    )
+
+
+def radio_settings(section: Mapping[str, Any]) -> RadioSettings:
+    """Build link settings from the radio section of the entry data."""
+    if section.get(CONF_CONNECTION) == CONNECTION_SERIAL:
+        return RadioSettings(device=section[CONF_DEVICE])
+    return RadioSettings(host=section[CONF_HOST], port=section.get(CONF_PORT, DEFAULT_RADIO_PORT))
+
+
+def mesh_filters(topics: list[str]) -> set[str]:
+    """Return the filters for the encrypted envelopes and map reports under each root."""
+    return {f"{root}/2/{kind}/#" for root in topics for kind in ("e", "map")}
+
+
+def lightning_location(hass: HomeAssistant, section: Mapping[str, Any]) -> tuple[float, float]:
+    """Return the coordinates the lightning monitor watches right now."""
+    mode = section.get(CONF_LOCATION_MODE)
+    if mode == LOCATION_FIXED:
+        location = section[CONF_LOCATION]
+        return location[CONF_LATITUDE], location[CONF_LONGITUDE]
+    if mode == LOCATION_ENTITY and (state := hass.states.get(section[CONF_FOLLOW_ENTITY])):
+        latitude = state.attributes.get(ATTR_LATITUDE)
+        longitude = state.attributes.get(ATTR_LONGITUDE)
+        if isinstance(latitude, (int, float)) and isinstance(longitude, (int, float)):
+            return float(latitude), float(longitude)
+    return hass.config.latitude, hass.config.longitude
+
+
+class MeshbotHub:
+    """Own the links of one entry and publish their state to entities."""
+
+    def __init__(self, hass: HomeAssistant, entry: MeshbotConfigEntry) -> None:
+        """Build every configured link; connect nothing yet."""
+        self.hass = hass
+        self.entry = entry
+        self.links: dict[LinkKind, AnyLink] = {}
+        self.supervisors: dict[LinkKind, Supervisor] = {}
+        self._listeners: dict[LinkKind, list[CALLBACK_TYPE]] = {}
+        self._published_activity: dict[LinkKind, float | None] = {}
+        self.message_counts: dict[LinkKind, int] = dict.fromkeys(LinkKind, 0)
+        client_prefix = f"meshbot-{entry.entry_id[:12]}"
+        data, options = entry.data, entry.options
+
+        if radio := data.get(CONF_RADIO):
+            self._add(LinkKind.RADIO, RadioLink(radio_settings(radio), self._on_radio_frame))
+        if mesh := data.get(CONF_MESH):
+            link = MqttLink(mqtt_settings(mesh, f"{client_prefix}-mesh"), self._on_mesh_message)
+            link.set_filters(mesh_filters(options.get(CONF_MESH_TOPICS, DEFAULT_MESH_TOPICS)))
+            self._add(LinkKind.MESH, link)
+        if lightning := data.get(CONF_LIGHTNING):
+            link = MqttLink(
+                mqtt_settings(lightning, f"{client_prefix}-lightning"),
+                self._on_strike_message,
+            )
+            latitude, longitude = lightning_location(hass, lightning)
+            radius = options.get(CONF_RADIUS_KM, DEFAULT_RADIUS_KM)
+            link.set_filters(
+                tile_topic(tile) for tile in covering_tiles(latitude, longitude, radius)
+            )
+            self._add(LinkKind.LIGHTNING, link)
+
+    def _add(self, kind: LinkKind, link: AnyLink) -> None:
+        initial, maximum = BACKOFF[kind]
+        self.links[kind] = link
+        self.supervisors[kind] = Supervisor(
+            LINK_TITLES[kind],
+            link,
+            Backoff(initial, maximum),
+            LOGGER,
+            on_change=lambda: self._async_notify(kind),
+            # Only the mesh broker has credentials a user can fix through reauthentication.
+            on_auth_failed=(lambda: self._async_auth_failed(kind))
+            if kind is LinkKind.MESH
+            else None,
+        )
+        self._listeners[kind] = []
+
+    @callback
+    def async_start(self) -> None:
+        """Start every supervisor as a background task of the entry; return at once."""
+        for kind, supervisor in self.supervisors.items():
+            self.entry.async_create_background_task(
+                self.hass,
+                supervisor.run(),
+                f"meshbot {kind} link {self.entry.entry_id}",
+            )
+        if self.supervisors:
+            self.entry.async_on_unload(
+                async_track_time_interval(
+                    self.hass,
+                    self._async_refresh_activity,
+                    timedelta(seconds=ACTIVITY_REFRESH_SECONDS),
+                    name="meshbot link activity",
+                )
+            )
+
+    @callback
+    def async_add_listener(self, kind: LinkKind, listener: CALLBACK_TYPE) -> CALLBACK_TYPE:
+        """Call `listener` when the state of link `kind` changes; return the remover."""
+        listeners = self._listeners[kind]
+        listeners.append(listener)
+        return lambda: listeners.remove(listener)
+
+    @callback
+    def _async_notify(self, kind: LinkKind) -> None:
+        self._published_activity[kind] = self.links[kind].last_message_at
+        for listener in list(self._listeners[kind]):
+            listener()
+
+    @callback
+    def _async_refresh_activity(self, _now: Any = None) -> None:
+        # The last-message time changes with every message; publishing it once a minute keeps
+        # a message storm from turning into a storm of state writes.
+        for kind, link in self.links.items():
+            if link.last_message_at != self._published_activity.get(kind):
+                self._async_notify(kind)
+
+    @callback
+    def _async_auth_failed(self, kind: LinkKind) -> None:
+        self.entry.async_start_reauth(self.hass, data={"link": str(kind)})
+
+    @callback
+    def _on_radio_frame(self, _frame: Any) -> None:
+        self.message_counts[LinkKind.RADIO] += 1
+
+    @callback
+    def _on_mesh_message(self, _topic: str, _payload: bytes) -> None:
+        self.message_counts[LinkKind.MESH] += 1
+
+    @callback
+    def _on_strike_message(self, _topic: str, _payload: bytes) -> None:
+        self.message_counts[LinkKind.LIGHTNING] += 1

@@ -1,0 +1,263 @@
+"""A fake Meshtastic node speaking the real stream protocol over TCP or a pseudo-terminal.
+
+The framing here is written independently of the integration's codec on purpose, so a bug in
+one is not mirrored by the other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from contextlib import suppress
+from dataclasses import dataclass, field
+import os
+import tty
+
+from meshtastic.protobuf import channel_pb2, config_pb2, mesh_pb2
+
+HEADER = b"\x94\xc3"
+CONFIG_ONLY_ID = 69420
+
+
+def frame(message: mesh_pb2.FromRadio) -> bytes:
+    """Serialize and frame one FromRadio."""
+    payload = message.SerializeToString()
+    return HEADER + bytes((len(payload) >> 8, len(payload) & 0xFF)) + payload
+
+
+def node_id(num: int) -> str:
+    """Return the `!xxxxxxxx` id of a node number."""
+    return f"!{num:08x}"
+
+
+@dataclass
+class NodeBehaviour:
+    """What the fake node does; tests flip these to create faults."""
+
+    answer_handshake: bool = True
+    answer_heartbeat: bool = True
+    debug_text: bool = False
+
+
+@dataclass
+class _Client:
+    write: Callable[[bytes], None]
+    close: Callable[[], None]
+    buffer: bytearray = field(default_factory=bytearray)
+
+
+class FakeNode:
+    """A node with a node database, reachable by one API client at a time like real firmware."""
+
+    def __init__(
+        self,
+        node_num: int = 0x1A2B3C4D,
+        firmware_version: str = "2.7.11.ee68575",
+        other_nodes: int = 3,
+    ) -> None:
+        """Describe the node; nothing listens until `start_tcp` or `start_pty`."""
+        self.node_num = node_num
+        self.firmware_version = firmware_version
+        self.other_nodes = [0x10000000 + index for index in range(other_nodes)]
+        self.behaviour = NodeBehaviour()
+        self.received: list[mesh_pb2.ToRadio] = []
+        self.connections = 0
+        self.handshakes = 0
+        self._clients: list[_Client] = []
+        self._server: asyncio.Server | None = None
+        self._master_fd: int | None = None
+        self._slave_fd: int | None = None
+        self.port: int | None = None
+        self.device: str | None = None
+        self._next_id = 1
+
+    # Transports
+
+    async def start_tcp(self, port: int = 0) -> int:
+        """Listen on 127.0.0.1 and return the port."""
+        self._server = await asyncio.start_server(self._on_tcp_client, "127.0.0.1", port)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self.port
+
+    async def _on_tcp_client(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        # Real firmware serves one API client: a new one silently replaces the old.
+        self.close_clients()
+        client = _Client(write=writer.write, close=writer.close)
+        self._clients.append(client)
+        self.connections += 1
+        try:
+            while data := await reader.read(4096):
+                self._on_bytes(client, data)
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            if client in self._clients:
+                self._clients.remove(client)
+            writer.close()
+
+    def start_pty(self) -> str:
+        """Open a pseudo-terminal pair and return the device path a client opens."""
+        master, slave = os.openpty()
+        tty.setraw(slave)
+        os.set_blocking(master, False)
+        self._master_fd, self._slave_fd = master, slave
+        self.device = os.ttyname(slave)
+        client = _Client(write=self._pty_write, close=lambda: None)
+        self._clients.append(client)
+        asyncio.get_running_loop().add_reader(master, self._on_pty_readable, client)
+        return self.device
+
+    def _pty_write(self, data: bytes) -> None:
+        if self._master_fd is not None:
+            with suppress(BlockingIOError, OSError):
+                os.write(self._master_fd, data)
+
+    def _on_pty_readable(self, client: _Client) -> None:
+        try:
+            data = os.read(self._master_fd, 4096)  # type: ignore[arg-type]
+        except (BlockingIOError, OSError):
+            return
+        if data:
+            if not client.buffer:
+                self.connections += 0
+            self._on_bytes(client, data)
+
+    async def stop(self) -> None:
+        """Stop listening and drop every client."""
+        self.close_clients()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+        if self._master_fd is not None:
+            asyncio.get_running_loop().remove_reader(self._master_fd)
+            os.close(self._master_fd)
+            self._master_fd = None
+        if self._slave_fd is not None:
+            os.close(self._slave_fd)
+            self._slave_fd = None
+
+    def close_clients(self) -> None:
+        """Close every TCP client connection, as a reboot or a competing client would."""
+        for client in list(self._clients):
+            if self._master_fd is None or client.write != self._pty_write:
+                client.close()
+                self._clients.remove(client)
+
+    # Protocol
+
+    def _on_bytes(self, client: _Client, data: bytes) -> None:
+        buffer = client.buffer
+        buffer += data
+        while True:
+            start = buffer.find(HEADER)
+            if start < 0:
+                del buffer[: max(0, len(buffer) - 1)]
+                return
+            if len(buffer) - start < 4:
+                del buffer[:start]
+                return
+            length = (buffer[start + 2] << 8) | buffer[start + 3]
+            if len(buffer) - start - 4 < length:
+                del buffer[:start]
+                return
+            payload = bytes(buffer[start + 4 : start + 4 + length])
+            del buffer[: start + 4 + length]
+            message = mesh_pb2.ToRadio()
+            message.ParseFromString(payload)
+            self.received.append(message)
+            self._on_to_radio(client, message)
+
+    def _send(self, client: _Client, message: mesh_pb2.FromRadio) -> None:
+        message.id = self._next_id
+        self._next_id += 1
+        if self.behaviour.debug_text:
+            client.write(b"DEBUG | 12:00:00 [Router] noise between frames \x94 \r\n")
+        client.write(frame(message))
+
+    def _on_to_radio(self, client: _Client, message: mesh_pb2.ToRadio) -> None:
+        variant = message.WhichOneof("payload_variant")
+        if variant == "want_config_id" and self.behaviour.answer_handshake:
+            for reply in self.handshake(message.want_config_id):
+                self._send(client, reply)
+            self.handshakes += 1
+        elif variant == "heartbeat" and self.behaviour.answer_heartbeat:
+            self._send(
+                client,
+                mesh_pb2.FromRadio(queueStatus=mesh_pb2.QueueStatus(free=16, maxlen=16)),
+            )
+        elif variant == "packet":
+            self._send(
+                client,
+                mesh_pb2.FromRadio(
+                    queueStatus=mesh_pb2.QueueStatus(
+                        free=15, maxlen=16, mesh_packet_id=message.packet.id
+                    )
+                ),
+            )
+        elif variant == "disconnect":
+            client.close()
+
+    def node_info(self, num: int, long_name: str | None = None) -> mesh_pb2.NodeInfo:
+        """Return a NodeInfo as the node database holds it."""
+        return mesh_pb2.NodeInfo(
+            num=num,
+            user=mesh_pb2.User(
+                id=node_id(num),
+                long_name=long_name or f"Node {num:08x}",
+                short_name=f"{num & 0xFFFF:04x}",
+                hw_model=mesh_pb2.HardwareModel.HELTEC_V3,
+            ),
+            snr=6.25,
+            last_heard=1_700_000_000,
+        )
+
+    def handshake(self, config_id: int) -> list[mesh_pb2.FromRadio]:
+        """Return the replies to want_config_id, in firmware order."""
+        replies = [
+            mesh_pb2.FromRadio(my_info=mesh_pb2.MyNodeInfo(my_node_num=self.node_num)),
+            mesh_pb2.FromRadio(node_info=self.node_info(self.node_num, "Fake Base")),
+            mesh_pb2.FromRadio(
+                metadata=mesh_pb2.DeviceMetadata(
+                    firmware_version=self.firmware_version,
+                    hw_model=mesh_pb2.HardwareModel.HELTEC_V3,
+                )
+            ),
+            mesh_pb2.FromRadio(
+                channel=channel_pb2.Channel(
+                    index=0,
+                    role=channel_pb2.Channel.Role.PRIMARY,
+                    settings=channel_pb2.ChannelSettings(psk=b"\x01"),
+                )
+            ),
+            mesh_pb2.FromRadio(
+                config=config_pb2.Config(
+                    lora=config_pb2.Config.LoRaConfig(
+                        region=config_pb2.Config.LoRaConfig.RegionCode.EU_868
+                    )
+                )
+            ),
+        ]
+        if config_id != CONFIG_ONLY_ID:
+            replies += [
+                mesh_pb2.FromRadio(node_info=self.node_info(num)) for num in self.other_nodes
+            ]
+        replies.append(mesh_pb2.FromRadio(config_complete_id=config_id))
+        return replies
+
+    def broadcast(self, message: mesh_pb2.FromRadio) -> None:
+        """Send a live FromRadio to every connected client."""
+        for client in self._clients:
+            self._send(client, message)
+
+    def send_raw(self, data: bytes) -> None:
+        """Send raw bytes (garbage, broken frames) to every connected client."""
+        for client in self._clients:
+            client.write(data)
+
+    @property
+    def client_count(self) -> int:
+        """Return how many TCP clients are connected."""
+        return len(self._clients)
