@@ -1,0 +1,180 @@
+"""Fixtures for meshbot tests: real Mosquitto brokers, a fake Meshtastic node, faults."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Generator
+from typing import Any
+from unittest.mock import patch
+
+import pytest
+
+# Imported before the harness puts its own test config folder first on sys.path; without this,
+# Home Assistant finds the harness's custom_components instead of ours.
+import custom_components.meshbot  # noqa: F401
+from custom_components.meshbot.const import (
+    CONF_CHANNEL_KEYS,
+    CONF_CONNECTION,
+    CONF_LIGHTNING,
+    CONF_LOCATION_MODE,
+    CONF_MESH,
+    CONF_MESH_TOPICS,
+    CONF_RADIO,
+    CONF_RADIUS_KM,
+    CONF_TLS,
+    CONF_VERIFY_TLS,
+    CONNECTION_TCP,
+    DOMAIN,
+    LOCATION_HOME,
+    LinkKind,
+)
+from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_PORT, CONF_USERNAME
+from homeassistant.core import HomeAssistant
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from .support.fake_node import FakeNode
+from .support.mosquitto import (
+    HangingListener,
+    MosquittoBroker,
+    SilentListener,
+    environment_ready,
+)
+
+MESH_USER = "meshuser"
+MESH_PASSWORD = "correct horse battery staple"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Fail the run at once, with the fix, when the real parts are missing."""
+    if problem := environment_ready():
+        raise pytest.UsageError(problem)
+
+
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
+    """Let Home Assistant load meshbot from custom_components."""
+
+
+@pytest.fixture(autouse=True)
+def fast_backoff() -> Generator[None]:
+    """Reconnect within a fraction of a second so tests do not wait for real back-off."""
+    fast = {kind: (0.05, 0.2) for kind in LinkKind}
+    with patch("custom_components.meshbot.runtime.BACKOFF", fast):
+        yield
+
+
+@pytest.fixture
+def broker(socket_enabled: None) -> Generator[MosquittoBroker]:
+    """Run a plain anonymous Mosquitto broker."""
+    instance = MosquittoBroker().start()
+    yield instance
+    instance.close()
+
+
+@pytest.fixture
+def auth_broker(socket_enabled: None) -> Generator[MosquittoBroker]:
+    """Run a Mosquitto broker that requires a username and password."""
+    instance = MosquittoBroker(users={MESH_USER: MESH_PASSWORD}).start()
+    yield instance
+    instance.close()
+
+
+@pytest.fixture
+def tls_broker(socket_enabled: None) -> Generator[MosquittoBroker]:
+    """Run a Mosquitto broker with TLS (a generated CA) and a password file."""
+    instance = MosquittoBroker(tls=True, users={MESH_USER: MESH_PASSWORD}).start()
+    yield instance
+    instance.close()
+
+
+@pytest.fixture
+async def fake_node(socket_enabled: None) -> AsyncGenerator[FakeNode]:
+    """Run a fake Meshtastic node on 127.0.0.1."""
+    node = FakeNode()
+    await node.start_tcp()
+    yield node
+    await node.stop()
+
+
+@pytest.fixture
+async def serial_node() -> AsyncGenerator[FakeNode]:
+    """Run a fake Meshtastic node behind a pseudo-terminal, as a USB serial radio."""
+    node = FakeNode()
+    node.behaviour.debug_text = True
+    node.start_pty()
+    yield node
+    await node.stop()
+
+
+@pytest.fixture
+def silent_listener(socket_enabled: None) -> Generator[SilentListener]:
+    """Accept connections and never answer."""
+    listener = SilentListener()
+    yield listener
+    listener.close()
+
+
+@pytest.fixture
+def hanging_listener(socket_enabled: None) -> Generator[HangingListener]:
+    """Make connects hang: the listener's backlog is full."""
+    listener = HangingListener()
+    yield listener
+    listener.close()
+
+
+def radio_section(port: int, host: str = "127.0.0.1") -> dict[str, Any]:
+    """Return entry data for a TCP radio."""
+    return {CONF_CONNECTION: CONNECTION_TCP, CONF_HOST: host, CONF_PORT: port}
+
+
+def broker_section(port: int, host: str = "127.0.0.1", **extra: Any) -> dict[str, Any]:
+    """Return entry data for a plain MQTT broker."""
+    return {CONF_HOST: host, CONF_PORT: port, CONF_TLS: False, CONF_VERIFY_TLS: True, **extra}
+
+
+def entry_for(
+    radio: dict[str, Any] | None = None,
+    mesh: dict[str, Any] | None = None,
+    lightning: dict[str, Any] | None = None,
+) -> MockConfigEntry:
+    """Return a meshbot entry with the given link sections."""
+    data: dict[str, Any] = {}
+    if radio is not None:
+        data[CONF_RADIO] = radio
+    if mesh is not None:
+        data[CONF_MESH] = mesh
+    if lightning is not None:
+        data[CONF_LIGHTNING] = {CONF_LOCATION_MODE: LOCATION_HOME, **lightning}
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title="meshbot: test",
+        data=data,
+        options={
+            CONF_MESH_TOPICS: ["msh/EU_868"],
+            CONF_CHANNEL_KEYS: {"LongFast": "AQ=="},
+            CONF_RADIUS_KM: 100.0,
+        },
+    )
+
+
+@pytest.fixture
+def mock_config_entry(fake_node: FakeNode, broker: MosquittoBroker) -> MockConfigEntry:
+    """Return an entry with all three links pointing at live fakes."""
+    return entry_for(
+        radio=radio_section(fake_node.port),
+        mesh=broker_section(broker.port),
+        lightning=broker_section(broker.port),
+    )
+
+
+@pytest.fixture
+async def init_integration(
+    hass: HomeAssistant, mock_config_entry: MockConfigEntry
+) -> MockConfigEntry:
+    """Set up meshbot with the mock entry."""
+    mock_config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+    return mock_config_entry
+
+
+__all__ = ["CONF_PASSWORD", "CONF_USERNAME", "MESH_PASSWORD", "MESH_USER"]
