@@ -333,7 +333,7 @@ class MeshbotConfigFlow(ConfigFlow, domain=DOMAIN):
         errors: dict[str, str] = {}
         if user_input is not None:
             section = {key: value for key, value in user_input.items() if value != ""}
-            topics_text = section.pop(CONF_MESH_TOPICS)
+            topics_text = section.pop(CONF_MESH_TOPICS, "")
             keys_text = section.pop(CONF_CHANNEL_KEYS, "")
             try:
                 topics = parse_topics(topics_text)

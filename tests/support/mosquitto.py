@@ -109,6 +109,10 @@ class MosquittoBroker:
             ]
         config = self.directory / "mosquitto.conf"
         config.write_text("\n".join(lines) + "\n")
+        # Started as root, Mosquitto drops to its own user, which must still read these files.
+        self.directory.chmod(0o755)
+        for path in self.directory.iterdir():
+            path.chmod(0o644)
         return config
 
     def start(self) -> MosquittoBroker:

@@ -176,43 +176,43 @@ class MqttProtocol(asyncio.Protocol):
                 return
             data = data[self._skip :]
             self._skip = 0
-        buffer = self._buffer
-        buffer += data
-        view = memoryview(buffer)
-        size = len(buffer)
+        if self._buffer:
+            data = bytes(self._buffer) + data
+            self._buffer.clear()
+        # Views of an immutable bytes object: handlers may keep them (even in a traceback)
+        # without pinning a buffer that must later shrink.
+        view = memoryview(data)
+        size = len(data)
         pos = 0
-        try:
-            while size - pos >= 2:
-                length = 0
-                multiplier = 1
-                index = pos + 1
-                while True:
-                    if index >= size:
-                        return
-                    byte = view[index]
-                    length += (byte & 0x7F) * multiplier
-                    index += 1
-                    if not byte & 0x80:
-                        break
-                    multiplier *= 128
-                    if multiplier > 128**3:
-                        self.fail(LinkProtocolError("malformed packet length from the broker"))
-                        return
-                end = index + length
-                if length > MAX_PACKET:
-                    self._counters.oversized += 1
-                    available = size - index
-                    self._skip = length - available if available < length else 0
-                    pos = min(end, size)
-                    continue
-                if end > size:
+        while size - pos >= 2:
+            length = 0
+            multiplier = 1
+            index = pos + 1
+            while True:
+                if index >= size:
+                    self._buffer += view[pos:]
+                    return
+                byte = view[index]
+                length += (byte & 0x7F) * multiplier
+                index += 1
+                if not byte & 0x80:
                     break
-                self._dispatch(view[pos], view[index:end])
-                pos = end
-        finally:
-            view.release()
-            if pos:
-                del buffer[:pos]
+                multiplier *= 128
+                if multiplier > 128**3:
+                    self.fail(LinkProtocolError("malformed packet length from the broker"))
+                    return
+            end = index + length
+            if length > MAX_PACKET:
+                self._counters.oversized += 1
+                self._skip = max(0, end - size)
+                pos = min(end, size)
+                continue
+            if end > size:
+                break
+            self._dispatch(view[pos], view[index:end])
+            pos = end
+        if pos < size:
+            self._buffer += view[pos:]
 
     def _dispatch(self, first: int, body: memoryview) -> None:
         kind = first & 0xF0

@@ -119,7 +119,9 @@ class _StreamProtocol(asyncio.Protocol):
         self._decoder = FrameDecoder()
         self._on_payload = on_payload
         self.transport: asyncio.Transport | None = None
-        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        self.made: asyncio.Future[None] = loop.create_future()
+        self.closed: asyncio.Future[None] = loop.create_future()
         self.last_received = time.monotonic()
 
     @property
@@ -128,6 +130,8 @@ class _StreamProtocol(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        if not self.made.done():
+            self.made.set_result(None)
 
     def data_received(self, data: bytes) -> None:
         self.last_received = time.monotonic()
@@ -144,6 +148,11 @@ class _StreamProtocol(asyncio.Protocol):
     def send(self, payload: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():
             self.transport.write(payload)
+
+
+def _close_late_serial(opening: asyncio.Future[tuple[asyncio.Transport, Any]]) -> None:
+    if not opening.cancelled() and opening.exception() is None:
+        opening.result()[0].abort()
 
 
 class RadioLink:
@@ -232,17 +241,29 @@ class RadioLink:
             # Imported here so a TCP-only setup never loads pyserial.
             import serial_asyncio_fast  # noqa: PLC0415
 
-            _, protocol = await serial_asyncio_fast.create_serial_connection(
-                loop,
-                lambda: _StreamProtocol(self._on_payload),
-                settings.device,
-                baudrate=SERIAL_BAUDRATE,
-                exclusive=True,
+            opening = asyncio.ensure_future(
+                serial_asyncio_fast.create_serial_connection(
+                    loop,
+                    lambda: _StreamProtocol(self._on_payload),
+                    settings.device,
+                    baudrate=SERIAL_BAUDRATE,
+                    exclusive=True,
+                )
             )
+            try:
+                _, protocol = await asyncio.shield(opening)
+            except asyncio.CancelledError:
+                # The port opens in the executor and may finish after we gave up: close it
+                # then, or its exclusive lock would keep every later attempt out.
+                opening.add_done_callback(_close_late_serial)
+                raise
         else:
             _, protocol = await loop.create_connection(
                 lambda: _StreamProtocol(self._on_payload), settings.host, settings.port
             )
+        # The serial transport announces itself on a later loop iteration; writes before
+        # that would be lost.
+        await protocol.made
         return protocol
 
     async def session(self, mark_up: Callable[[], None]) -> None:

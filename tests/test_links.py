@@ -1,0 +1,398 @@
+"""The links on their own: MQTT against a real Mosquitto, the stream client against a fake node."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+import logging
+import os
+import signal
+import ssl
+from typing import Any
+
+from meshtastic.protobuf import mesh_pb2
+import paho.mqtt.client as paho
+import pytest
+
+from custom_components.meshbot.links.backoff import Backoff
+from custom_components.meshbot.links.errors import (
+    LinkAuthError,
+    LinkError,
+    LinkTimeoutError,
+    LinkTlsError,
+)
+from custom_components.meshbot.links.mqtt import MAX_PACKET, MqttLink, MqttSettings
+from custom_components.meshbot.links.probe import probe
+from custom_components.meshbot.links.stream import RadioLink, RadioSettings
+from custom_components.meshbot.links.supervisor import Supervisor
+
+from .conftest import MESH_PASSWORD, MESH_USER
+from .support.fake_node import FakeNode
+from .support.mosquitto import (
+    UNRESOLVABLE_HOST,
+    HangingListener,
+    MosquittoBroker,
+    SilentListener,
+    refused_port,
+)
+
+
+def publish(broker: MosquittoBroker, topic: str, payload: bytes) -> None:
+    """Publish one message with paho, an MQTT implementation independent of ours."""
+    client = paho.Client(paho.CallbackAPIVersion.VERSION2)
+    if broker.users:
+        client.username_pw_set(*next(iter(broker.users.items())))
+    client.connect(broker.host, broker.port)
+    client.loop_start()
+    client.publish(topic, payload, qos=1).wait_for_publish(5)
+    client.loop_stop()
+    client.disconnect()
+
+
+async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Wait until `condition` holds, failing after `timeout` seconds."""
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.01)
+
+
+class Received:
+    """Collect what a link delivers."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, bytes]] = []
+
+    def __call__(self, topic: str, payload: bytes) -> None:
+        self.messages.append((topic, payload))
+
+
+async def run_session(link: Any) -> tuple[asyncio.Task[None], asyncio.Event]:
+    """Start one session in a task; return it and an event set once the link is up."""
+    up = asyncio.Event()
+    task = asyncio.create_task(link.session(up.set))
+    await asyncio.wait_for(up.wait(), 10)
+    return task, up
+
+
+async def stop(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+# MQTT
+
+
+async def test_mqtt_receives_subscribed_topics_only(broker: MosquittoBroker) -> None:
+    received = Received()
+    link = MqttLink(MqttSettings(broker.host, broker.port), received)
+    link.set_filters({"msh/EU_868/2/e/#"})
+    task, _ = await run_session(link)
+    await asyncio.sleep(0.1)  # let the SUBACK arrive before publishing
+    await asyncio.to_thread(publish, broker, "msh/EU_868/2/e/LongFast/!abcd0001", b"\x01\x02")
+    await asyncio.to_thread(publish, broker, "msh/US/2/e/LongFast/!abcd0001", b"other region")
+    await until(lambda: len(received.messages) >= 1)
+    await asyncio.sleep(0.2)
+    assert received.messages == [("msh/EU_868/2/e/LongFast/!abcd0001", b"\x01\x02")]
+    assert link.last_message_at is not None
+    await stop(task)
+
+
+async def test_mqtt_changes_subscriptions_on_a_live_connection(broker: MosquittoBroker) -> None:
+    received = Received()
+    link = MqttLink(MqttSettings(broker.host, broker.port), received)
+    link.set_filters({"a/#"})
+    task, _ = await run_session(link)
+    link.set_filters({"b/#"})
+    await asyncio.sleep(0.2)
+    await asyncio.to_thread(publish, broker, "a/1", b"old")
+    await asyncio.to_thread(publish, broker, "b/1", b"new")
+    await until(lambda: received.messages)
+    await asyncio.sleep(0.2)
+    assert received.messages == [("b/1", b"new")]
+    await stop(task)
+
+
+async def test_mqtt_resubscribes_after_the_broker_restarts(broker: MosquittoBroker) -> None:
+    received = Received()
+    link = MqttLink(MqttSettings(broker.host, broker.port), received)
+    link.set_filters({"strikes/#"})
+    supervisor = Supervisor("test", link, Backoff(0.05, 0.2), logging.getLogger("test"))
+    task = asyncio.create_task(supervisor.run())
+    await until(lambda: supervisor.state.connected)
+    await asyncio.to_thread(broker.restart)
+    await until(lambda: not supervisor.state.connected or supervisor.state.reconnects > 0)
+    await until(lambda: supervisor.state.connected)
+    await asyncio.sleep(0.2)
+    await asyncio.to_thread(publish, broker, "strikes/1", b"after restart")
+    await until(lambda: received.messages)
+    assert received.messages == [("strikes/1", b"after restart")]
+    assert supervisor.state.reconnects >= 1
+    await stop(task)
+
+
+async def test_mqtt_skips_oversized_messages_and_keeps_going(broker: MosquittoBroker) -> None:
+    received = Received()
+    link = MqttLink(MqttSettings(broker.host, broker.port), received)
+    link.set_filters({"t/#"})
+    task, _ = await run_session(link)
+    await asyncio.sleep(0.1)
+    await asyncio.to_thread(publish, broker, "t/big", b"x" * (MAX_PACKET + 10))
+    await asyncio.to_thread(publish, broker, "t/small", b"fine")
+    await until(lambda: received.messages)
+    assert received.messages == [("t/small", b"fine")]
+    assert link.counters.oversized == 1
+    assert link.connected
+    await stop(task)
+
+
+async def test_mqtt_handler_errors_do_not_cost_the_connection(broker: MosquittoBroker) -> None:
+    seen: list[bytes] = []
+
+    def handler(_topic: str, payload: bytes) -> None:
+        seen.append(payload)
+        if payload == b"boom":
+            raise ValueError("bad message")
+
+    link = MqttLink(MqttSettings(broker.host, broker.port), handler)
+    link.set_filters({"t/#"})
+    task, _ = await run_session(link)
+    await asyncio.sleep(0.1)
+    await asyncio.to_thread(publish, broker, "t/1", b"boom")
+    await asyncio.to_thread(publish, broker, "t/2", b"next")
+    await until(lambda: len(seen) == 2)
+    assert link.counters.handler_errors == 1
+    assert link.connected
+    await stop(task)
+
+
+async def test_mqtt_rejected_credentials_raise_auth_error(auth_broker: MosquittoBroker) -> None:
+    link = MqttLink(
+        MqttSettings(auth_broker.host, auth_broker.port, username=MESH_USER, password="wrong"),
+        Received(),
+    )
+    with pytest.raises(LinkAuthError):
+        await probe(link, 5)
+    good = MqttLink(
+        MqttSettings(
+            auth_broker.host, auth_broker.port, username=MESH_USER, password=MESH_PASSWORD
+        ),
+        Received(),
+    )
+    await probe(good, 5)
+
+
+async def test_mqtt_tls_needs_a_trusted_certificate(tls_broker: MosquittoBroker) -> None:
+    assert tls_broker.tls_files is not None
+    ca_file = str(tls_broker.tls_files.ca_cert)
+
+    def settings(factory: Callable[[], ssl.SSLContext]) -> MqttSettings:
+        return MqttSettings(
+            tls_broker.host,
+            tls_broker.port,
+            username=MESH_USER,
+            password=MESH_PASSWORD,
+            ssl_context_factory=factory,
+        )
+
+    with pytest.raises(LinkTlsError):
+        await probe(MqttLink(settings(ssl.create_default_context), Received()), 5)
+    trusted = MqttLink(settings(lambda: ssl.create_default_context(cafile=ca_file)), Received())
+    await probe(trusted, 5)
+    assert trusted.describe().startswith("mqtts://")
+
+
+@pytest.mark.parametrize(
+    ("target", "error"),
+    [
+        ("refused", LinkError),
+        ("silent", LinkTimeoutError),
+        ("hanging", LinkTimeoutError),
+        ("unresolvable", LinkError),
+    ],
+)
+async def test_mqtt_unreachable_brokers_fail_within_the_bound(
+    socket_enabled: None, target: str, error: type[Exception]
+) -> None:
+    listener: SilentListener | HangingListener | None = None
+    host = "127.0.0.1"
+    if target == "silent":
+        listener = SilentListener()
+        port = listener.port
+    elif target == "hanging":
+        listener = HangingListener()
+        port = listener.port
+    else:
+        port = refused_port()
+        host = UNRESOLVABLE_HOST if target == "unresolvable" else host
+    link = MqttLink(MqttSettings(host, port, connect_timeout=0.5), Received())
+    try:
+        async with asyncio.timeout(3):
+            with pytest.raises(error):
+                await link.session(lambda: None)
+    finally:
+        if listener is not None:
+            listener.close()
+    assert not link.connected
+
+
+async def test_mqtt_detects_a_frozen_broker(broker: MosquittoBroker) -> None:
+    link = MqttLink(MqttSettings(broker.host, broker.port, keepalive=1), Received())
+    task, _ = await run_session(link)
+    assert broker.process is not None
+    # SIGSTOP freezes the broker: the TCP connection stays open but nothing answers pings.
+    os.kill(broker.process.pid, signal.SIGSTOP)
+    try:
+        with pytest.raises(LinkTimeoutError):
+            await asyncio.wait_for(task, 5)
+    finally:
+        os.kill(broker.process.pid, signal.SIGCONT)
+
+
+# Radio stream
+
+
+async def test_radio_handshake_records_the_node(fake_node: FakeNode) -> None:
+    frames: list[mesh_pb2.FromRadio] = []
+    link = RadioLink(RadioSettings(host="127.0.0.1", port=fake_node.port), frames.append)
+    task, _ = await run_session(link)
+    assert link.info.node_num == fake_node.node_num
+    assert link.info.firmware_version == fake_node.firmware_version
+    assert link.info.hw_model == "HELTEC_V3"
+    assert link.info.nodes_in_db == 1 + len(fake_node.other_nodes)
+    assert frames == [], "the handshake dump is not delivered as live traffic"
+    fake_node.broadcast(mesh_pb2.FromRadio(packet=mesh_pb2.MeshPacket(id=7, to=0xFFFFFFFF)))
+    await until(lambda: frames)
+    assert frames[0].packet.id == 7
+    await stop(task)
+    await until(lambda: fake_node.client_count == 0)
+    assert any(message.disconnect for message in fake_node.received)
+
+
+async def test_radio_over_serial_ignores_debug_text(serial_node: FakeNode) -> None:
+    frames: list[mesh_pb2.FromRadio] = []
+    assert serial_node.device is not None
+    link = RadioLink(RadioSettings(device=serial_node.device), frames.append)
+    task, _ = await run_session(link)
+    assert link.info.node_num == serial_node.node_num
+    serial_node.broadcast(mesh_pb2.FromRadio(packet=mesh_pb2.MeshPacket(id=9)))
+    await until(lambda: frames)
+    assert [frame.packet.id for frame in frames] == [9]
+    assert link.bad_frames == 0
+    await stop(task)
+
+
+async def test_radio_serial_port_is_exclusive_and_released(serial_node: FakeNode) -> None:
+    assert serial_node.device is not None
+    first = RadioLink(RadioSettings(device=serial_node.device))
+    task, _ = await run_session(first)
+    second = RadioLink(RadioSettings(device=serial_node.device, connect_timeout=1))
+    with pytest.raises(LinkError):
+        await second.session(lambda: None)
+    await stop(task)
+    # Released on cancellation: the next session opens the port again.
+    task, _ = await run_session(RadioLink(RadioSettings(device=serial_node.device)))
+    await stop(task)
+
+
+async def test_radio_that_never_answers_times_out(fake_node: FakeNode) -> None:
+    fake_node.behaviour.answer_handshake = False
+    link = RadioLink(RadioSettings(host="127.0.0.1", port=fake_node.port, handshake_timeout=0.3))
+    with pytest.raises(LinkTimeoutError):
+        await asyncio.wait_for(link.session(lambda: None), 5)
+    assert not link.connected
+
+
+async def test_radio_heartbeats_keep_a_quiet_link_alive(fake_node: FakeNode) -> None:
+    settings = RadioSettings(
+        host="127.0.0.1", port=fake_node.port, heartbeat_interval=0.1, liveness_timeout=0.5
+    )
+    link = RadioLink(settings)
+    task, _ = await run_session(link)
+    await asyncio.sleep(1.2)
+    assert not task.done(), "heartbeat answers count as life"
+    assert sum(message.HasField("heartbeat") for message in fake_node.received) >= 5
+    fake_node.behaviour.answer_heartbeat = False
+    with pytest.raises(LinkTimeoutError):
+        await asyncio.wait_for(task, 5)
+
+
+async def test_radio_session_ends_when_the_node_closes_or_reboots(fake_node: FakeNode) -> None:
+    link = RadioLink(RadioSettings(host="127.0.0.1", port=fake_node.port))
+    task, _ = await run_session(link)
+    fake_node.close_clients()
+    with pytest.raises(LinkError):
+        await asyncio.wait_for(task, 5)
+    task, _ = await run_session(link)
+    fake_node.broadcast(mesh_pb2.FromRadio(rebooted=True))
+    with pytest.raises(LinkError):
+        await asyncio.wait_for(task, 5)
+
+
+async def test_radio_survives_garbage_between_frames(fake_node: FakeNode) -> None:
+    frames: list[mesh_pb2.FromRadio] = []
+    link = RadioLink(RadioSettings(host="127.0.0.1", port=fake_node.port), frames.append)
+    task, _ = await run_session(link)
+    fake_node.send_raw(b"\x94\xc3\xff\xff" + os.urandom(64) + b"\x94\xc3\x00\x03\xff\xff\xff")
+    fake_node.broadcast(mesh_pb2.FromRadio(packet=mesh_pb2.MeshPacket(id=11)))
+    await until(lambda: frames)
+    assert frames[-1].packet.id == 11
+    assert link.bad_frames >= 1
+    assert not task.done()
+    await stop(task)
+
+
+# Supervision
+
+
+async def test_supervisor_logs_once_per_outage(
+    fake_node: FakeNode, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="test.supervisor")
+    link = RadioLink(RadioSettings(host="127.0.0.1", port=fake_node.port))
+    supervisor = Supervisor(
+        "Radio", link, Backoff(0.02, 0.05), logging.getLogger("test.supervisor")
+    )
+    task = asyncio.create_task(supervisor.run())
+    await until(lambda: supervisor.state.connected)
+    port = fake_node.port
+    await fake_node.stop()
+    await until(lambda: supervisor.state.reconnects >= 5)
+    assert not supervisor.state.connected
+    assert supervisor.state.last_error
+    await fake_node.start_tcp(port)
+    await until(lambda: supervisor.state.connected)
+    infos = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+    assert len([m for m in infos if "lost its connection" in m]) == 1
+    assert len([m for m in infos if "is back" in m]) == 1
+    assert len(infos) == 2
+    await stop(task)
+
+
+async def test_supervisor_stops_on_rejected_credentials(auth_broker: MosquittoBroker) -> None:
+    calls: list[bool] = []
+    link = MqttLink(
+        MqttSettings(auth_broker.host, auth_broker.port, username="nobody", password="x"),
+        Received(),
+    )
+    supervisor = Supervisor(
+        "Mesh",
+        link,
+        Backoff(0.01, 0.02),
+        logging.getLogger("test"),
+        on_auth_failed=lambda: calls.append(True),
+    )
+    await asyncio.wait_for(supervisor.run(), 5)
+    assert calls == [True]
+    assert supervisor.state.auth_failed
+    assert supervisor.state.reconnects == 0
+
+
+async def test_supervisor_retries_auth_refusals_when_nobody_can_fix_them(
+    auth_broker: MosquittoBroker,
+) -> None:
+    link = MqttLink(MqttSettings(auth_broker.host, auth_broker.port), Received())
+    supervisor = Supervisor("Lightning", link, Backoff(0.01, 0.02), logging.getLogger("test"))
+    task = asyncio.create_task(supervisor.run())
+    await until(lambda: supervisor.state.reconnects >= 2)
+    assert not supervisor.state.auth_failed
+    await stop(task)

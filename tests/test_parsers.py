@@ -1,0 +1,250 @@
+"""Every parser survives garbage: stream frames, MQTT packets, config input, geohash tiles."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+
+from hypothesis import HealthCheck, given, settings, strategies as st
+import pytest
+
+from custom_components.meshbot.config_flow import parse_topics
+from custom_components.meshbot.lightning.geohash import covering_tiles, encode, tiles_at
+from custom_components.meshbot.links.backoff import Backoff
+from custom_components.meshbot.links.mqtt import (
+    MAX_PACKET,
+    MqttCounters,
+    MqttProtocol,
+    build_publish,
+    encode_length,
+)
+from custom_components.meshbot.links.stream import MAX_FRAME, FrameDecoder, encode_frame
+from custom_components.meshbot.mesh.channels import (
+    DEFAULT_KEY,
+    ChannelKeyError,
+    channel_hash,
+    expand_psk,
+    parse_channel_keys,
+)
+
+FUZZ = settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def chunked(data: bytes, cuts: list[int]) -> list[bytes]:
+    points = sorted({cut % (len(data) + 1) for cut in cuts})
+    bounds = [0, *points, len(data)]
+    return [data[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
+
+
+# Stream frames
+
+frame_payloads = st.lists(st.binary(max_size=MAX_FRAME), max_size=8)
+# Noise without the start byte 0x94 cannot fake a header, so every frame must survive it.
+noise = st.binary(max_size=64).map(lambda b: b.replace(b"\x94", b""))
+
+
+@FUZZ
+@given(
+    payloads=frame_payloads,
+    noises=st.lists(noise, min_size=9, max_size=9),
+    cuts=st.lists(st.integers(0, 10_000), max_size=12),
+)
+def test_frames_survive_noise_and_any_chunking(
+    payloads: list[bytes], noises: list[bytes], cuts: list[int]
+) -> None:
+    stream = b"".join(noises[i] + encode_frame(p) for i, p in enumerate(payloads)) + noises[-1]
+    decoder = FrameDecoder()
+    frames = [frame for chunk in chunked(stream, cuts) for frame in decoder.feed(chunk)]
+    assert frames == payloads
+
+
+@FUZZ
+@given(chunks=st.lists(st.binary(max_size=2048), max_size=20))
+def test_frame_decoder_never_raises_and_stays_bounded(chunks: list[bytes]) -> None:
+    decoder = FrameDecoder()
+    for chunk in chunks:
+        for frame in decoder.feed(chunk):
+            assert len(frame) <= MAX_FRAME
+        assert len(decoder._buffer) <= MAX_FRAME + 4
+
+
+def test_frame_decoder_resyncs_after_an_oversized_header() -> None:
+    decoder = FrameDecoder()
+    good = encode_frame(b"\x08\x01")
+    assert decoder.feed(b"\x94\xc3\x7f\xff" + good) == [b"\x08\x01"]
+    assert decoder.oversized == 1
+
+
+def test_frame_header_split_across_reads() -> None:
+    decoder = FrameDecoder()
+    frame = encode_frame(b"abc")
+    assert decoder.feed(frame[:1]) == []
+    assert decoder.feed(frame[1:3]) == []
+    assert decoder.feed(frame[3:]) == [b"abc"]
+
+
+def test_encode_frame_refuses_what_the_radio_would_drop() -> None:
+    with pytest.raises(ValueError):
+        encode_frame(b"x" * (MAX_FRAME + 1))
+
+
+# MQTT packets
+
+
+def feed_protocol(
+    chunks: list[bytes],
+) -> tuple[list[tuple[str, bytes]], MqttCounters, MqttProtocol]:
+    received: list[tuple[str, bytes]] = []
+    counters = MqttCounters()
+
+    async def run() -> MqttProtocol:
+        protocol = MqttProtocol(lambda t, p: received.append((t, p)), counters)
+        for chunk in chunks:
+            protocol.data_received(chunk)
+        return protocol
+
+    protocol = asyncio.run(run())
+    return received, counters, protocol
+
+
+messages = st.lists(
+    st.tuples(
+        st.text(min_size=1, max_size=40).filter(lambda t: "\x00" not in t), st.binary(max_size=300)
+    ),
+    max_size=6,
+)
+
+
+@FUZZ
+@given(batch=messages, cuts=st.lists(st.integers(0, 100_000), max_size=10))
+def test_mqtt_publishes_survive_any_chunking(
+    batch: list[tuple[str, bytes]], cuts: list[int]
+) -> None:
+    stream = b"".join(build_publish(topic, payload) for topic, payload in batch)
+    received, counters, _ = feed_protocol(chunked(stream, cuts))
+    assert received == batch
+    assert counters.messages == len(batch)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(chunks=st.lists(st.binary(max_size=600), max_size=10))
+def test_mqtt_parser_never_raises_on_garbage(chunks: list[bytes]) -> None:
+    _, _, protocol = feed_protocol(chunks)
+    assert len(protocol._buffer) <= MAX_PACKET + 5
+
+
+def test_mqtt_invalid_utf8_topic_is_counted_and_dropped() -> None:
+    body = b"\x00\x02\xff\xfe" + b"payload"
+    bad = b"\x30" + encode_length(len(body)) + body
+    received, counters, _ = feed_protocol([bad + build_publish("ok", b"1")])
+    assert received == [("ok", b"1")]
+    assert counters.bad_topics == 1
+
+
+def test_mqtt_oversized_packet_is_skipped_across_reads() -> None:
+    big = build_publish("big", b"x" * (MAX_PACKET + 1))
+    stream = big + build_publish("small", b"y")
+    received, counters, protocol = feed_protocol(
+        [stream[i : i + 4096] for i in range(0, len(stream), 4096)]
+    )
+    assert received == [("small", b"y")]
+    assert counters.oversized == 1
+    assert len(protocol._buffer) == 0
+
+
+@given(st.integers(0, 268_435_455))
+def test_remaining_length_round_trips(length: int) -> None:
+    encoded = encode_length(length)
+    value = sum((byte & 0x7F) * 128**i for i, byte in enumerate(encoded))
+    assert value == length
+    assert len(encoded) <= 4
+
+
+# Config input
+
+
+@FUZZ
+@given(st.text(max_size=300))
+def test_channel_key_parser_accepts_or_explains(text: str) -> None:
+    try:
+        keys = parse_channel_keys(text)
+    except ChannelKeyError as err:
+        assert str(err)
+    else:
+        assert all(name and key for name, key in keys.items())
+
+
+@pytest.mark.parametrize(
+    ("psk", "expected_hash"),
+    [("LongFast", 8), ("MediumFast", 31), ("LongSlow", 15), ("ShortFast", 112)],
+)
+def test_channel_hash_of_the_default_key(psk: str, expected_hash: int) -> None:
+    assert channel_hash(psk, expand_psk(b"\x01")) == expected_hash
+
+
+def test_psk_expansion() -> None:
+    assert expand_psk(b"") is None
+    assert expand_psk(b"\x00") is None
+    assert expand_psk(b"\x01") == DEFAULT_KEY
+    assert expand_psk(b"\x02")[-1] == DEFAULT_KEY[-1] + 1
+    assert len(expand_psk(b"k" * 20)) == 32
+    with pytest.raises(ChannelKeyError):
+        expand_psk(b"k" * 33)
+
+
+@FUZZ
+@given(st.text(max_size=200))
+def test_topic_parser_accepts_or_refuses_cleanly(text: str) -> None:
+    try:
+        topics = parse_topics(text)
+    except ValueError:
+        return
+    assert topics
+    for topic in topics:
+        assert "#" not in topic and "+" not in topic and topic == topic.strip().strip("/")
+
+
+# Lightning tiles and back-off
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    latitude=st.floats(-89.9, 89.9),
+    longitude=st.floats(-179.9, 179.9),
+    radius=st.floats(1, 2000),
+)
+def test_covering_tiles_contain_the_centre_and_stay_few(
+    latitude: float, longitude: float, radius: float
+) -> None:
+    tiles = covering_tiles(latitude, longitude, radius)
+    precision = len(next(iter(tiles)))
+    assert encode(latitude, longitude, precision) in tiles
+    assert len(tiles) <= 9 or precision == 1
+    # Every point of the circle's bounding box falls in a subscribed tile.
+    dlat = radius / 111.2
+    for corner_lat in (latitude - dlat, latitude + dlat):
+        if -90 < corner_lat < 90 and math.cos(math.radians(latitude)) > 0.05:
+            assert encode(corner_lat, longitude, precision) in tiles
+
+
+def test_tile_counts_match_the_protocol_notes() -> None:
+    assert len(tiles_at(48.8566, 2.3522, 100, 3)) == 6
+    assert covering_tiles(48.85, 2.35, 10) == {"u09t", "u09v", "u09w", "u09y"}
+
+
+@given(st.floats(0.01, 120), st.floats(1, 1000), st.integers(1, 60))
+def test_backoff_never_goes_under_its_floor_or_far_over_its_cap(
+    initial: float, extra: float, attempts: int
+) -> None:
+    backoff = Backoff(initial, initial + extra)
+    delays = [backoff.next_delay() for _ in range(attempts)]
+    assert all(initial <= delay <= (initial + extra) * 1.5 for delay in delays)
+    backoff.reset()
+    assert backoff.next_delay() <= initial * 1.5
+
+
+def test_lightning_backoff_respects_the_relay_policy() -> None:
+    from custom_components.meshbot.const import BACKOFF, LinkKind
+
+    backoff = Backoff(*BACKOFF[LinkKind.LIGHTNING])
+    assert min(backoff.next_delay() for _ in range(200)) >= 60
