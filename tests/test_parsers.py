@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
 
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -33,7 +34,7 @@ FUZZ = settings(max_examples=3000, deadline=None, suppress_health_check=[HealthC
 def chunked(data: bytes, cuts: list[int]) -> list[bytes]:
     points = sorted({cut % (len(data) + 1) for cut in cuts})
     bounds = [0, *points, len(data)]
-    return [data[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
+    return [data[a:b] for a, b in itertools.pairwise(bounds)]
 
 
 # Stream frames
