@@ -35,6 +35,7 @@ from .support.mosquitto import (
     SilentListener,
     refused_port,
 )
+from .support.waiting import until
 
 
 def publish(broker: MosquittoBroker, topic: str, payload: bytes) -> None:
@@ -47,13 +48,6 @@ def publish(broker: MosquittoBroker, topic: str, payload: bytes) -> None:
     client.publish(topic, payload, qos=1).wait_for_publish(5)
     client.loop_stop()
     client.disconnect()
-
-
-async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    """Wait until `condition` holds, failing after `timeout` seconds."""
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.01)
 
 
 class Received:
