@@ -6,7 +6,10 @@ from collections.abc import AsyncGenerator, Generator
 from typing import Any
 from unittest.mock import patch
 
+from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_PORT, CONF_USERNAME
+from homeassistant.core import HomeAssistant
 import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 # Imported before the harness puts its own test config folder first on sys.path; without this,
 # Home Assistant finds the harness's custom_components instead of ours.
@@ -27,9 +30,6 @@ from custom_components.meshbot.const import (
     LOCATION_HOME,
     LinkKind,
 )
-from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_PORT, CONF_USERNAME
-from homeassistant.core import HomeAssistant
-from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from .support.fake_node import FakeNode
 from .support.mosquitto import (

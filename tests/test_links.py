@@ -390,3 +390,23 @@ async def test_supervisor_retries_auth_refusals_when_nobody_can_fix_them(
     await until(lambda: supervisor.state.reconnects >= 2)
     assert not supervisor.state.auth_failed
     await stop(task)
+
+
+async def test_failed_attempts_leave_no_socket_open(socket_enabled: None) -> None:
+    listener = SilentListener()
+    try:
+        link = MqttLink(MqttSettings("127.0.0.1", listener.port, connect_timeout=0.05), Received())
+        radio = RadioLink(
+            RadioSettings(host="127.0.0.1", port=listener.port, handshake_timeout=0.05)
+        )
+        await asyncio.sleep(0)
+        before = len(os.listdir("/proc/self/fd"))
+        for _ in range(20):
+            with pytest.raises(LinkTimeoutError):
+                await link.session(lambda: None)
+            with pytest.raises(LinkTimeoutError):
+                await radio.session(lambda: None)
+        await asyncio.sleep(0.05)
+        assert len(os.listdir("/proc/self/fd")) <= before + 1
+    finally:
+        listener.close()

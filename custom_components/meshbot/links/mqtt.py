@@ -271,6 +271,7 @@ class MqttLink:
         self._on_message = on_message
         self._filters: set[str] = set()
         self._protocol: MqttProtocol | None = None
+        self._opening: MqttProtocol | None = None
         self._packet_id = 0
         self._ssl_context: ssl.SSLContext | None = None
 
@@ -339,13 +340,18 @@ class MqttLink:
             raise LinkError("not connected")
         self._protocol.send(build_publish(topic, payload, retain))
 
+    def _new_protocol(self) -> MqttProtocol:
+        # Kept before CONNACK so a timeout or cancellation can still close the socket.
+        self._opening = MqttProtocol(self._deliver, self.counters)
+        return self._opening
+
     async def _open(self) -> MqttProtocol:
         loop = asyncio.get_running_loop()
         settings = self.settings
         if settings.ssl_context_factory is not None and self._ssl_context is None:
             self._ssl_context = await loop.run_in_executor(None, settings.ssl_context_factory)
         _, protocol = await loop.create_connection(
-            lambda: MqttProtocol(self._deliver, self.counters),
+            lambda: self._new_protocol(),
             settings.host,
             settings.port,
             ssl=self._ssl_context,
@@ -389,8 +395,10 @@ class MqttLink:
             raise
         finally:
             self._protocol = None
-            if protocol is not None and protocol.transport is not None:
-                protocol.transport.abort()
+            opening, self._opening = self._opening, None
+            for candidate in (protocol, opening):
+                if candidate is not None and candidate.transport is not None:
+                    candidate.transport.abort()
 
     async def _serve(self, protocol: MqttProtocol) -> None:
         keepalive = self.settings.keepalive
