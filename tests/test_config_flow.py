@@ -1,0 +1,1146 @@
+"""Tests for the meshbot config, options, reconfigure and reauthentication flows.
+
+Every link is checked against a real peer: Mosquitto brokers, a fake Meshtastic node over TCP
+and over a pseudo-terminal, and TCP listeners that refuse, stay silent or hang.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import AsyncGenerator, Callable
+from typing import Any
+from unittest.mock import patch
+
+from homeassistant.config_entries import (
+    SOURCE_REAUTH,
+    SOURCE_USER,
+    ConfigEntry,
+    ConfigEntryState,
+    ConfigFlowResult,
+)
+from homeassistant.const import (
+    CONF_HOST,
+    CONF_LATITUDE,
+    CONF_LONGITUDE,
+    CONF_PASSWORD,
+    CONF_PORT,
+    CONF_USERNAME,
+)
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType, InvalidData
+from homeassistant.helpers import entity_registry as er
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.meshbot.const import (
+    CONF_CA_CERT,
+    CONF_CHANNEL_KEYS,
+    CONF_CONNECTION,
+    CONF_DEVICE,
+    CONF_FOLLOW_ENTITY,
+    CONF_LIGHTNING,
+    CONF_LOCATION,
+    CONF_LOCATION_MODE,
+    CONF_MESH,
+    CONF_MESH_TOPICS,
+    CONF_RADIO,
+    CONF_RADIUS_KM,
+    CONF_TLS,
+    CONF_VERIFY_TLS,
+    CONNECTION_SERIAL,
+    CONNECTION_TCP,
+    DEFAULT_RADIO_PORT,
+    DOMAIN,
+    LOCATION_ENTITY,
+    LOCATION_FIXED,
+    LOCATION_HOME,
+    VALIDATION_TIMEOUT,
+    LinkKind,
+)
+from custom_components.meshbot.runtime import mesh_filters
+
+from .conftest import MESH_PASSWORD, MESH_USER, broker_section, entry_for, radio_section
+from .support.fake_node import FakeNode
+from .support.mosquitto import UNRESOLVABLE_HOST, MosquittoBroker, refused_port
+
+TIMEOUT_TARGET = "custom_components.meshbot.config_flow.VALIDATION_TIMEOUT"
+SHORT_TIMEOUT = 0.5
+LOCALHOST = "127.0.0.1"
+SECOND_NODE_NUM = 0x55667788
+POLL_INTERVAL = 0.02
+
+
+def b64(size: int) -> str:
+    """Return a base64 channel key of `size` bytes."""
+    return base64.b64encode(bytes(range(1, size + 1))).decode()
+
+
+# Flow helpers
+
+
+async def start_user_flow(hass: HomeAssistant) -> ConfigFlowResult:
+    """Open the config flow as a user would from the integrations page."""
+    return await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+
+
+async def choose(hass: HomeAssistant, result: ConfigFlowResult, step: str) -> ConfigFlowResult:
+    """Pick a menu option."""
+    return await hass.config_entries.flow.async_configure(result["flow_id"], {"next_step_id": step})
+
+
+async def submit(
+    hass: HomeAssistant, result: ConfigFlowResult, user_input: dict[str, Any]
+) -> ConfigFlowResult:
+    """Submit a form of the config flow."""
+    return await hass.config_entries.flow.async_configure(result["flow_id"], user_input)
+
+
+async def finish(hass: HomeAssistant, result: ConfigFlowResult) -> ConfigEntry:
+    """Pick `finish` and return the created entry once it has been set up."""
+    result = await choose(hass, result, "finish")
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    entry = result["result"]
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.LOADED
+    return entry
+
+
+async def unload(hass: HomeAssistant, entry: ConfigEntry) -> None:
+    """Unload an entry the test set up and check that it went away cleanly."""
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.NOT_LOADED
+
+
+def suggested(result: ConfigFlowResult, field: str) -> Any:
+    """Return the value a form shows pre-filled in `field`."""
+    for key in result["data_schema"].schema:
+        if key == field:
+            return (key.description or {}).get("suggested_value")
+    raise AssertionError(f"the form has no field {field}")
+
+
+def form_fields(result: ConfigFlowResult) -> set[str]:
+    """Return the names of a form's fields."""
+    return {str(key) for key in result["data_schema"].schema}
+
+
+async def wait_for(predicate: Callable[[], bool], within: float = 10.0) -> None:
+    """Poll `predicate` until it holds; fail after about `within` seconds."""
+    for _ in range(int(within / POLL_INTERVAL)):
+        if predicate():
+            return
+        await asyncio.sleep(POLL_INTERVAL)
+    raise AssertionError(f"still not true after {within:g} s")
+
+
+def radio_input(port: int, host: str = LOCALHOST) -> dict[str, Any]:
+    """Return what a user types in the radio over TCP form."""
+    return {CONF_HOST: host, CONF_PORT: port}
+
+
+def mesh_input(
+    port: int,
+    topics: str = "msh/US",
+    keys: str = "LongFast = AQ==",
+    **extra: Any,
+) -> dict[str, Any]:
+    """Return what a user types in the mesh broker form."""
+    return {
+        CONF_HOST: LOCALHOST,
+        CONF_PORT: port,
+        CONF_MESH_TOPICS: topics,
+        CONF_CHANNEL_KEYS: keys,
+        **extra,
+    }
+
+
+def lightning_input(port: int, mode: str = LOCATION_HOME, radius: float = 50) -> dict[str, Any]:
+    """Return what a user types in the lightning form."""
+    return {
+        CONF_LOCATION_MODE: mode,
+        CONF_RADIUS_KM: radius,
+        CONF_HOST: LOCALHOST,
+        CONF_PORT: port,
+    }
+
+
+def connectivity_state(hass: HomeAssistant, entry: ConfigEntry, kind: LinkKind) -> str | None:
+    """Return the state of a link's connectivity sensor."""
+    entity_id = er.async_get(hass).async_get_entity_id(
+        "binary_sensor", DOMAIN, f"{entry.entry_id}_{kind}_connectivity"
+    )
+    state = hass.states.get(entity_id) if entity_id else None
+    return state.state if state else None
+
+
+# Fixtures
+
+
+@pytest.fixture(autouse=True)
+async def unload_leftover_entries(hass: HomeAssistant) -> AsyncGenerator[None]:
+    """Unload entries a failing test left loaded, so one failure does not cascade."""
+    yield
+    for entry in hass.config_entries.async_entries(DOMAIN):
+        if entry.state is ConfigEntryState.LOADED:
+            await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+
+
+@pytest.fixture
+async def silent_node(socket_enabled: None) -> AsyncGenerator[FakeNode]:
+    """Run a fake node that accepts the connection but never answers the handshake."""
+    node = FakeNode()
+    node.behaviour.answer_handshake = False
+    await node.start_tcp()
+    yield node
+    await node.stop()
+
+
+@pytest.fixture
+async def second_node(socket_enabled: None) -> AsyncGenerator[FakeNode]:
+    """Run a second fake node with its own node number."""
+    node = FakeNode(node_num=SECOND_NODE_NUM)
+    await node.start_tcp()
+    yield node
+    await node.stop()
+
+
+FAULTS: dict[str, Callable[[pytest.FixtureRequest], tuple[str, int]]] = {
+    "refused": lambda request: (LOCALHOST, refused_port()),
+    "unresolvable": lambda request: (UNRESOLVABLE_HOST, DEFAULT_RADIO_PORT),
+    "silent_listener": lambda request: (LOCALHOST, request.getfixturevalue("silent_listener").port),
+    "silent_node": lambda request: (LOCALHOST, request.getfixturevalue("silent_node").port),
+    "hanging_listener": lambda request: (
+        LOCALHOST,
+        request.getfixturevalue("hanging_listener").port,
+    ),
+}
+
+
+@pytest.fixture
+def fault_address(request: pytest.FixtureRequest, socket_enabled: None) -> tuple[str, int]:
+    """Return the host and port of a misbehaving peer named by the parameter."""
+    return FAULTS[request.param](request)
+
+
+# The user menu
+
+
+async def test_menu_offers_links_until_configured_and_finish_once_one_exists(
+    hass: HomeAssistant, fake_node: FakeNode, broker: MosquittoBroker
+) -> None:
+    result = await start_user_flow(hass)
+    assert result["type"] is FlowResultType.MENU
+    assert result["step_id"] == "user"
+    assert result["menu_options"] == ["radio_tcp", "radio_serial", "mesh", "lightning"]
+    assert result["description_placeholders"] == {"configured": "-"}
+
+    result = await choose(hass, result, "radio_tcp")
+    result = await submit(hass, result, radio_input(fake_node.port))
+    assert result["type"] is FlowResultType.MENU
+    assert result["step_id"] == "user"
+    assert result["menu_options"] == ["mesh", "lightning", "finish"]
+    assert result["description_placeholders"] == {"configured": "radio"}
+
+    result = await choose(hass, result, "mesh")
+    result = await submit(hass, result, mesh_input(broker.port))
+    assert result["menu_options"] == ["lightning", "finish"]
+    assert result["description_placeholders"] == {"configured": "radio, mesh"}
+
+    result = await choose(hass, result, "lightning")
+    result = await submit(hass, result, lightning_input(broker.port))
+    assert result["menu_options"] == ["finish"]
+    assert result["description_placeholders"] == {"configured": "radio, mesh, lightning"}
+
+    entry = await finish(hass, result)
+    assert entry.title == "meshbot: radio 127.0.0.1, mesh 127.0.0.1, lightning"
+    assert set(entry.data) == {CONF_RADIO, CONF_MESH, CONF_LIGHTNING}
+    await unload(hass, entry)
+
+
+async def test_finish_is_refused_before_any_link(hass: HomeAssistant) -> None:
+    result = await start_user_flow(hass)
+    with pytest.raises(InvalidData):
+        await choose(hass, result, "finish")
+    assert hass.config_entries.async_entries(DOMAIN) == []
+
+
+# Radio
+
+
+async def test_radio_tcp_creates_entry_with_node_number(
+    hass: HomeAssistant, fake_node: FakeNode
+) -> None:
+    result = await start_user_flow(hass)
+    result = await choose(hass, result, "radio_tcp")
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "radio_tcp"
+    assert result["errors"] == {}
+
+    result = await submit(hass, result, radio_input(fake_node.port))
+    entry = await finish(hass, result)
+
+    assert entry.title == "meshbot: radio 127.0.0.1"
+    assert entry.data == {
+        CONF_RADIO: {
+            CONF_CONNECTION: CONNECTION_TCP,
+            CONF_HOST: LOCALHOST,
+            CONF_PORT: fake_node.port,
+            "node_num": fake_node.node_num,
+        }
+    }
+    assert isinstance(entry.data[CONF_RADIO][CONF_PORT], int)
+    assert entry.options == {}
+    await wait_for(lambda: connectivity_state(hass, entry, LinkKind.RADIO) == "on")
+    await unload(hass, entry)
+
+
+@pytest.mark.parametrize(
+    ("fault_address", "validation_timeout", "error"),
+    [
+        ("refused", VALIDATION_TIMEOUT, "cannot_connect"),
+        ("unresolvable", VALIDATION_TIMEOUT, "cannot_connect"),
+        ("silent_listener", SHORT_TIMEOUT, "timeout_connect"),
+        ("silent_node", SHORT_TIMEOUT, "timeout_connect"),
+        ("hanging_listener", SHORT_TIMEOUT, "timeout_connect"),
+    ],
+    indirect=["fault_address"],
+)
+async def test_radio_tcp_error_then_recovery(
+    hass: HomeAssistant,
+    fake_node: FakeNode,
+    fault_address: tuple[str, int],
+    validation_timeout: float,
+    error: str,
+) -> None:
+    host, port = fault_address
+    result = await start_user_flow(hass)
+    result = await choose(hass, result, "radio_tcp")
+    with patch(TIMEOUT_TARGET, validation_timeout):
+        result = await submit(hass, result, radio_input(port, host))
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "radio_tcp"
+    assert result["errors"] == {"base": error}
+    # The form keeps what the user typed so it can be corrected.
+    assert suggested(result, CONF_HOST) == host
+    assert suggested(result, CONF_PORT) == port
+
+    result = await submit(hass, result, radio_input(fake_node.port))
+    assert result["type"] is FlowResultType.MENU
+    assert result["menu_options"] == ["mesh", "lightning", "finish"]
+
+
+async def test_radio_serial_through_pty(hass: HomeAssistant, serial_node: FakeNode) -> None:
+    result = await start_user_flow(hass)
+    result = await choose(hass, result, "radio_serial")
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "radio_serial"
+
+    result = await submit(hass, result, {CONF_DEVICE: "/dev/meshbot-no-such-port"})
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "cannot_connect"}
+    assert suggested(result, CONF_DEVICE) == "/dev/meshbot-no-such-port"
+
+    result = await submit(hass, result, {CONF_DEVICE: serial_node.device})
+    assert result["type"] is FlowResultType.MENU
+    assert result["menu_options"] == ["mesh", "lightning", "finish"]
+
+    entry = await finish(hass, result)
+    assert entry.data == {
+        CONF_RADIO: {
+            CONF_CONNECTION: CONNECTION_SERIAL,
+            CONF_DEVICE: serial_node.device,
+            "node_num": serial_node.node_num,
+        }
+    }
+    assert entry.title == f"meshbot: radio {serial_node.device.rsplit('/', 1)[-1]}"
+    await wait_for(lambda: connectivity_state(hass, entry, LinkKind.RADIO) == "on")
+    await unload(hass, entry)
+
+
+# Mesh collector
+
+
+async def test_mesh_form_suggests_public_broker_defaults(hass: HomeAssistant) -> None:
+    result = await start_user_flow(hass)
+    result = await choose(hass, result, "mesh")
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "mesh"
+    assert suggested(result, CONF_MESH_TOPICS) == "msh/US"
+    assert suggested(result, CONF_CHANNEL_KEYS) == "LongFast = AQ=="
+    assert suggested(result, CONF_USERNAME) == "meshdev"
+
+
+@pytest.mark.parametrize(
+    ("topics", "keys", "expected_topics", "expected_keys"),
+    [
+        ("msh/US", "LongFast = AQ==", ["msh/US"], {"LongFast": "AQ=="}),
+        (
+            "msh/US, msh/EU_868\n/msh/EU_868/DE/ \n\nmsh/US",
+            f"LongFast = AQ==\n# my own channel\nPrivate = {b64(32)}\n",
+            ["msh/US", "msh/EU_868", "msh/EU_868/DE"],
+            {"LongFast": "AQ==", "Private": b64(32)},
+        ),
+        (
+            "msh/ANZ",
+            f"Short = {b64(16)}\nOdd = {b64(20)}",
+            ["msh/ANZ"],
+            {
+                "Short": b64(16),
+                "Odd": b64(20),
+            },
+        ),
+        ("msh/US", "", ["msh/US"], {}),
+    ],
+    ids=["defaults", "lines-and-commas", "16-and-20-byte-keys", "no-keys"],
+)
+async def test_mesh_creates_entry_with_topics_and_keys_in_options(
+    hass: HomeAssistant,
+    broker: MosquittoBroker,
+    topics: str,
+    keys: str,
+    expected_topics: list[str],
+    expected_keys: dict[str, str],
+) -> None:
+    result = await start_user_flow(hass)
+    result = await choose(hass, result, "mesh")
+    result = await submit(hass, result, mesh_input(broker.port, topics, keys))
+    assert result["type"] is FlowResultType.MENU
+    assert result["menu_options"] == ["radio_tcp", "radio_serial", "lightning", "finish"]
+
+    entry = await finish(hass, result)
+    assert entry.title == "meshbot: mesh 127.0.0.1"
+    assert entry.data == {CONF_MESH: broker_section(broker.port)}
+    assert entry.options == {
+        CONF_MESH_TOPICS: expected_topics,
+        CONF_CHANNEL_KEYS: expected_keys,
+    }
+    await wait_for(lambda: connectivity_state(hass, entry, LinkKind.MESH) == "on")
+    await unload(hass, entry)
+
+
+@pytest.mark.parametrize(
+    ("topics", "keys", "errors"),
+    [
+        ("msh/+/e", "LongFast = AQ==", {CONF_MESH_TOPICS: "invalid_topic"}),
+        ("msh/#", "LongFast = AQ==", {CONF_MESH_TOPICS: "invalid_topic"}),
+        ("msh//US", "LongFast = AQ==", {CONF_MESH_TOPICS: "invalid_topic"}),
+        (" , \n /", "LongFast = AQ==", {CONF_MESH_TOPICS: "invalid_topic"}),
+        ("", "LongFast = AQ==", {CONF_MESH_TOPICS: "invalid_topic"}),
+        ("msh/US", "LongFast = not*base64", {CONF_CHANNEL_KEYS: "invalid_channel_key"}),
+        ("msh/US", f"LongFast = {b64(33)}", {CONF_CHANNEL_KEYS: "invalid_channel_key"}),
+        ("msh/US", "LongFast AQ==", {CONF_CHANNEL_KEYS: "invalid_channel_key"}),
+        ("msh/US", "LongFast =", {CONF_CHANNEL_KEYS: "invalid_channel_key"}),
+        ("msh/US", "TwelveBytes! = AQ==", {CONF_CHANNEL_KEYS: "invalid_channel_key"}),
+        (
+            "msh/#",
+            "LongFast = ???",
+            {CONF_MESH_TOPICS: "invalid_topic", CONF_CHANNEL_KEYS: "invalid_channel_key"},
+        ),
+    ],
+    ids=[
+        "plus-wildcard",
+        "hash-wildcard",
+        "empty-level",
+        "only-separators",
+        "empty",
+        "not-base64",
+        "33-byte-key",
+        "no-equals",
+        "no-key",
+        "long-name",
+        "both",
+    ],
+)
+async def test_mesh_field_errors_then_recovery(
+    hass: HomeAssistant,
+    broker: MosquittoBroker,
+    topics: str,
+    keys: str,
+    errors: dict[str, str],
+) -> None:
+    result = await start_user_flow(hass)
+    result = await choose(hass, result, "mesh")
+    result = await submit(hass, result, mesh_input(broker.port, topics, keys))
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "mesh"
+    assert result["errors"] == errors
+    assert suggested(result, CONF_CHANNEL_KEYS) == keys
+
+    result = await submit(hass, result, mesh_input(broker.port))
+    assert result["type"] is FlowResultType.MENU
+    assert result["description_placeholders"] == {"configured": "mesh"}
+
+
+@pytest.mark.parametrize(
+    "credentials",
+    [
+        {CONF_USERNAME: MESH_USER, CONF_PASSWORD: "wrong password"},
+        {CONF_USERNAME: "nobody", CONF_PASSWORD: MESH_PASSWORD},
+        {CONF_USERNAME: MESH_USER},
+        {},
+    ],
+    ids=["wrong-password", "unknown-user", "no-password", "anonymous"],
+)
+async def test_mesh_invalid_auth_then_right_credentials(
+    hass: HomeAssistant, auth_broker: MosquittoBroker, credentials: dict[str, str]
+) -> None:
+    result = await start_user_flow(hass)
+    result = await choose(hass, result, "mesh")
+    result = await submit(hass, result, mesh_input(auth_broker.port, **credentials))
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "invalid_auth"}
+
+    good = {CONF_USERNAME: MESH_USER, CONF_PASSWORD: MESH_PASSWORD}
+    result = await submit(hass, result, mesh_input(auth_broker.port, **good))
+    assert result["type"] is FlowResultType.MENU
+
+    entry = await finish(hass, result)
+    assert entry.data[CONF_MESH] == broker_section(auth_broker.port, **good)
+    await wait_for(lambda: connectivity_state(hass, entry, LinkKind.MESH) == "on")
+    await unload(hass, entry)
+
+
+async def test_mesh_refused_broker_is_cannot_connect(
+    hass: HomeAssistant, broker: MosquittoBroker
+) -> None:
+    result = await start_user_flow(hass)
+    result = await choose(hass, result, "mesh")
+    result = await submit(hass, result, mesh_input(refused_port()))
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "cannot_connect"}
+
+    result = await submit(hass, result, mesh_input(broker.port))
+    assert result["type"] is FlowResultType.MENU
+
+
+async def test_mesh_silent_broker_is_timeout(
+    hass: HomeAssistant, broker: MosquittoBroker, silent_listener: Any
+) -> None:
+    result = await start_user_flow(hass)
+    result = await choose(hass, result, "mesh")
+    with patch(TIMEOUT_TARGET, SHORT_TIMEOUT):
+        result = await submit(hass, result, mesh_input(silent_listener.port))
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "timeout_connect"}
+
+    result = await submit(hass, result, mesh_input(broker.port))
+    assert result["type"] is FlowResultType.MENU
+
+
+def tls_input(broker: MosquittoBroker, **extra: Any) -> dict[str, Any]:
+    """Return the mesh form for the TLS broker with the right credentials."""
+    return mesh_input(
+        broker.port,
+        **{CONF_USERNAME: MESH_USER, CONF_PASSWORD: MESH_PASSWORD, CONF_TLS: True, **extra},
+    )
+
+
+@pytest.mark.parametrize(
+    ("fields", "error"),
+    [
+        ({}, "tls_error"),
+        ({CONF_TLS: False}, "cannot_connect"),
+    ],
+    ids=["untrusted-ca", "plain-to-tls-port"],
+)
+async def test_mesh_tls_error_then_private_ca(
+    hass: HomeAssistant, tls_broker: MosquittoBroker, fields: dict[str, Any], error: str
+) -> None:
+    assert tls_broker.tls_files is not None
+    result = await start_user_flow(hass)
+    result = await choose(hass, result, "mesh")
+    result = await submit(hass, result, tls_input(tls_broker, **fields))
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": error}
+
+    ca_cert = str(tls_broker.tls_files.ca_cert)
+    result = await submit(hass, result, tls_input(tls_broker, **{CONF_CA_CERT: ca_cert}))
+    assert result["type"] is FlowResultType.MENU
+
+
+@pytest.mark.parametrize(
+    ("fields", "stored"),
+    [
+        (
+            lambda ca: {CONF_CA_CERT: ca},
+            lambda ca: {CONF_TLS: True, CONF_VERIFY_TLS: True, CONF_CA_CERT: ca},
+        ),
+        (
+            lambda ca: {CONF_VERIFY_TLS: False},
+            lambda ca: {CONF_TLS: True, CONF_VERIFY_TLS: False},
+        ),
+    ],
+    ids=["private-ca", "no-verification"],
+)
+async def test_mesh_tls_success(
+    hass: HomeAssistant,
+    tls_broker: MosquittoBroker,
+    fields: Callable[[str], dict[str, Any]],
+    stored: Callable[[str], dict[str, Any]],
+) -> None:
+    assert tls_broker.tls_files is not None
+    ca_cert = str(tls_broker.tls_files.ca_cert)
+
+    result = await start_user_flow(hass)
+    result = await choose(hass, result, "mesh")
+    result = await submit(hass, result, tls_input(tls_broker, **fields(ca_cert)))
+    assert result["type"] is FlowResultType.MENU
+
+    entry = await finish(hass, result)
+    assert entry.data[CONF_MESH] == {
+        CONF_HOST: LOCALHOST,
+        CONF_PORT: tls_broker.port,
+        CONF_USERNAME: MESH_USER,
+        CONF_PASSWORD: MESH_PASSWORD,
+        **stored(ca_cert),
+    }
+    await wait_for(lambda: connectivity_state(hass, entry, LinkKind.MESH) == "on")
+    await unload(hass, entry)
+
+
+# Lightning monitor
+
+
+async def test_lightning_home(hass: HomeAssistant, broker: MosquittoBroker) -> None:
+    result = await start_user_flow(hass)
+    result = await choose(hass, result, "lightning")
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "lightning"
+
+    result = await submit(hass, result, lightning_input(broker.port, LOCATION_HOME, 50))
+    assert result["type"] is FlowResultType.MENU
+    assert result["menu_options"] == ["radio_tcp", "radio_serial", "mesh", "finish"]
+
+    entry = await finish(hass, result)
+    assert entry.title == "meshbot: lightning"
+    assert entry.data == {
+        CONF_LIGHTNING: {
+            CONF_HOST: LOCALHOST,
+            CONF_PORT: broker.port,
+            CONF_LOCATION_MODE: LOCATION_HOME,
+        }
+    }
+    assert entry.options == {CONF_RADIUS_KM: 50.0}
+    assert isinstance(entry.options[CONF_RADIUS_KM], float)
+    await wait_for(lambda: connectivity_state(hass, entry, LinkKind.LIGHTNING) == "on")
+    await unload(hass, entry)
+
+
+@pytest.mark.parametrize(
+    ("mode", "step_id", "user_input", "stored"),
+    [
+        (
+            LOCATION_FIXED,
+            "lightning_location",
+            {CONF_LOCATION: {CONF_LATITUDE: 47.3769, CONF_LONGITUDE: 8.5417}},
+            {CONF_LOCATION: {CONF_LATITUDE: 47.3769, CONF_LONGITUDE: 8.5417}},
+        ),
+        (
+            LOCATION_ENTITY,
+            "lightning_entity",
+            {CONF_FOLLOW_ENTITY: "person.alice"},
+            {CONF_FOLLOW_ENTITY: "person.alice"},
+        ),
+    ],
+    ids=["fixed", "entity"],
+)
+async def test_lightning_location_modes(
+    hass: HomeAssistant,
+    broker: MosquittoBroker,
+    mode: str,
+    step_id: str,
+    user_input: dict[str, Any],
+    stored: dict[str, Any],
+) -> None:
+    hass.states.async_set("person.alice", "not_home", {"latitude": 52.52, "longitude": 13.405})
+    result = await start_user_flow(hass)
+    result = await choose(hass, result, "lightning")
+    result = await submit(hass, result, lightning_input(broker.port, mode, 250))
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == step_id
+
+    result = await submit(hass, result, user_input)
+    assert result["type"] is FlowResultType.MENU
+    assert result["description_placeholders"] == {"configured": "lightning"}
+
+    entry = await finish(hass, result)
+    assert entry.data == {
+        CONF_LIGHTNING: {
+            CONF_HOST: LOCALHOST,
+            CONF_PORT: broker.port,
+            CONF_LOCATION_MODE: mode,
+            **stored,
+        }
+    }
+    assert entry.options == {CONF_RADIUS_KM: 250.0}
+    # The title is shown everywhere; it must not reveal where the user lives or travels.
+    assert entry.title == "meshbot: lightning"
+    assert not any(ch.isdigit() for ch in entry.title)
+    await unload(hass, entry)
+
+
+async def test_lightning_fixed_location_defaults_to_home(
+    hass: HomeAssistant, broker: MosquittoBroker
+) -> None:
+    result = await start_user_flow(hass)
+    result = await choose(hass, result, "lightning")
+    result = await submit(hass, result, lightning_input(broker.port, LOCATION_FIXED))
+    assert result["step_id"] == "lightning_location"
+    (field,) = result["data_schema"].schema
+    assert field.default() == {
+        CONF_LATITUDE: hass.config.latitude,
+        CONF_LONGITUDE: hass.config.longitude,
+    }
+
+
+async def test_lightning_refused_broker_then_recovery(
+    hass: HomeAssistant, broker: MosquittoBroker
+) -> None:
+    result = await start_user_flow(hass)
+    result = await choose(hass, result, "lightning")
+    result = await submit(hass, result, lightning_input(refused_port()))
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "lightning"
+    assert result["errors"] == {"base": "cannot_connect"}
+
+    result = await submit(hass, result, lightning_input(broker.port))
+    assert result["type"] is FlowResultType.MENU
+    assert result["description_placeholders"] == {"configured": "lightning"}
+
+
+# Duplicates
+
+
+@pytest.mark.parametrize("link", [CONF_RADIO, CONF_MESH, CONF_LIGHTNING])
+async def test_link_already_in_another_entry_aborts(
+    hass: HomeAssistant, fake_node: FakeNode, broker: MosquittoBroker, link: str
+) -> None:
+    sections = {
+        CONF_RADIO: radio_section(fake_node.port),
+        CONF_MESH: broker_section(broker.port),
+        CONF_LIGHTNING: broker_section(broker.port),
+    }
+    steps = {
+        CONF_RADIO: ("radio_tcp", radio_input(fake_node.port)),
+        CONF_MESH: ("mesh", mesh_input(broker.port)),
+        CONF_LIGHTNING: ("lightning", lightning_input(broker.port)),
+    }
+    entry_for(**{link: sections[link]}).add_to_hass(hass)
+
+    result = await start_user_flow(hass)
+    step, user_input = steps[link]
+    result = await choose(hass, result, step)
+    result = await submit(hass, result, user_input)
+    assert result["type"] is FlowResultType.MENU
+
+    result = await choose(hass, result, "finish")
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+    assert len(hass.config_entries.async_entries(DOMAIN)) == 1
+
+
+async def test_same_broker_on_another_port_is_not_a_duplicate(
+    hass: HomeAssistant, broker: MosquittoBroker, auth_broker: MosquittoBroker
+) -> None:
+    entry_for(mesh=broker_section(auth_broker.port)).add_to_hass(hass)
+    result = await start_user_flow(hass)
+    result = await choose(hass, result, "mesh")
+    result = await submit(hass, result, mesh_input(broker.port))
+    entry = await finish(hass, result)
+    assert len(hass.config_entries.async_entries(DOMAIN)) == 2
+    await unload(hass, entry)
+
+
+# Options
+
+
+@pytest.mark.parametrize(
+    ("links", "fields"),
+    [
+        ({CONF_RADIO}, set()),
+        ({CONF_MESH}, {CONF_MESH_TOPICS, CONF_CHANNEL_KEYS}),
+        ({CONF_LIGHTNING}, {CONF_RADIUS_KM}),
+        (
+            {CONF_RADIO, CONF_MESH, CONF_LIGHTNING},
+            {CONF_MESH_TOPICS, CONF_CHANNEL_KEYS, CONF_RADIUS_KM},
+        ),
+    ],
+    ids=["radio", "mesh", "lightning", "all"],
+)
+async def test_options_show_tunables_of_configured_links(
+    hass: HomeAssistant, links: set[str], fields: set[str]
+) -> None:
+    sections = {
+        CONF_RADIO: radio_section(DEFAULT_RADIO_PORT),
+        CONF_MESH: broker_section(1883),
+        CONF_LIGHTNING: broker_section(1883),
+    }
+    entry = entry_for(**{link: sections[link] for link in links})
+    entry.add_to_hass(hass)
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "init"
+    assert form_fields(result) == fields
+
+
+async def test_options_prefilled_and_saved_and_entry_reloads(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    entry = init_integration
+    old_hub = entry.runtime_data.hub
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    assert suggested(result, CONF_MESH_TOPICS) == "msh/EU_868"
+    assert suggested(result, CONF_CHANNEL_KEYS) == "LongFast = AQ=="
+    assert suggested(result, CONF_RADIUS_KM) == 100.0
+
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {
+            CONF_MESH_TOPICS: "msh/US, msh/EU_868/DE",
+            CONF_CHANNEL_KEYS: f"LongFast = AQ==\nPrivate = {b64(16)}",
+            CONF_RADIUS_KM: 25,
+        },
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+
+    assert entry.options == {
+        CONF_MESH_TOPICS: ["msh/US", "msh/EU_868/DE"],
+        CONF_CHANNEL_KEYS: {"LongFast": "AQ==", "Private": b64(16)},
+        CONF_RADIUS_KM: 25.0,
+    }
+    assert isinstance(entry.options[CONF_RADIUS_KM], float)
+    assert entry.state is ConfigEntryState.LOADED
+    hub = entry.runtime_data.hub
+    assert hub is not old_hub
+    assert hub.links[LinkKind.MESH].filters == mesh_filters(["msh/US", "msh/EU_868/DE"])
+    await unload(hass, entry)
+
+
+@pytest.mark.parametrize(
+    ("user_input", "errors"),
+    [
+        ({CONF_MESH_TOPICS: "msh/#"}, {CONF_MESH_TOPICS: "invalid_topic"}),
+        ({CONF_MESH_TOPICS: "msh/+/x"}, {CONF_MESH_TOPICS: "invalid_topic"}),
+        ({CONF_MESH_TOPICS: ","}, {CONF_MESH_TOPICS: "invalid_topic"}),
+        ({CONF_CHANNEL_KEYS: "LongFast = %%%"}, {CONF_CHANNEL_KEYS: "invalid_channel_key"}),
+        ({CONF_CHANNEL_KEYS: f"Big = {b64(33)}"}, {CONF_CHANNEL_KEYS: "invalid_channel_key"}),
+    ],
+    ids=["hash", "plus", "empty", "not-base64", "33-bytes"],
+)
+async def test_options_errors_keep_old_options(
+    hass: HomeAssistant, user_input: dict[str, str], errors: dict[str, str]
+) -> None:
+    entry = entry_for(mesh=broker_section(1883), lightning=broker_section(1883))
+    entry.add_to_hass(hass)
+    before = dict(entry.options)
+    valid = {
+        CONF_MESH_TOPICS: "msh/EU_868",
+        CONF_CHANNEL_KEYS: "LongFast = AQ==",
+        CONF_RADIUS_KM: 300,
+    }
+
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {**valid, **user_input}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == errors
+    assert entry.options == before
+
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {**valid, CONF_MESH_TOPICS: "msh/EU_868/NL"}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert entry.options == {
+        CONF_MESH_TOPICS: ["msh/EU_868/NL"],
+        CONF_CHANNEL_KEYS: {"LongFast": "AQ=="},
+        CONF_RADIUS_KM: 300.0,
+    }
+    await hass.async_block_till_done()
+    await unload(hass, entry)
+
+
+# Reconfigure
+
+
+async def test_reconfigure_radio_to_another_node(
+    hass: HomeAssistant,
+    fake_node: FakeNode,
+    second_node: FakeNode,
+    broker: MosquittoBroker,
+) -> None:
+    entry = entry_for(radio=radio_section(fake_node.port), mesh=broker_section(broker.port))
+    entry.add_to_hass(hass)
+
+    result = await entry.start_reconfigure_flow(hass)
+    assert result["type"] is FlowResultType.MENU
+    assert result["step_id"] == "reconfigure"
+    assert result["menu_options"] == [
+        "radio_tcp",
+        "radio_serial",
+        "mesh",
+        "lightning",
+        "remove_links",
+        "finish",
+    ]
+    result = await choose(hass, result, "radio_tcp")
+    assert result["step_id"] == "radio_tcp"
+    assert suggested(result, CONF_HOST) == LOCALHOST
+    assert suggested(result, CONF_PORT) == fake_node.port
+
+    result = await submit(hass, result, radio_input(second_node.port))
+    assert result["type"] is FlowResultType.MENU
+    assert result["step_id"] == "reconfigure"
+
+    result = await choose(hass, result, "finish")
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    await hass.async_block_till_done()
+
+    assert entry.data[CONF_RADIO] == {
+        CONF_CONNECTION: CONNECTION_TCP,
+        CONF_HOST: LOCALHOST,
+        CONF_PORT: second_node.port,
+        "node_num": SECOND_NODE_NUM,
+    }
+    assert entry.data[CONF_MESH] == broker_section(broker.port)
+    assert entry.title == "meshbot: radio 127.0.0.1, mesh 127.0.0.1"
+    assert entry.state is ConfigEntryState.LOADED
+    # The reloaded entry talks to the new node: one handshake for the check, one for the link.
+    await wait_for(lambda: second_node.handshakes >= 2)
+    await wait_for(lambda: connectivity_state(hass, entry, LinkKind.RADIO) == "on")
+    await unload(hass, entry)
+
+
+async def test_reconfigure_mesh_is_prefilled_and_updates_options(
+    hass: HomeAssistant, broker: MosquittoBroker
+) -> None:
+    entry = entry_for(mesh=broker_section(broker.port), lightning=broker_section(broker.port))
+    entry.add_to_hass(hass)
+
+    result = await entry.start_reconfigure_flow(hass)
+    result = await choose(hass, result, "mesh")
+    assert suggested(result, CONF_HOST) == LOCALHOST
+    assert suggested(result, CONF_PORT) == broker.port
+    assert suggested(result, CONF_MESH_TOPICS) == "msh/EU_868"
+    assert suggested(result, CONF_CHANNEL_KEYS) == "LongFast = AQ=="
+
+    result = await submit(hass, result, mesh_input(broker.port, "msh/EU_433", ""))
+    result = await choose(hass, result, "finish")
+    assert result["reason"] == "reconfigure_successful"
+    await hass.async_block_till_done()
+    assert entry.options == {
+        CONF_MESH_TOPICS: ["msh/EU_433"],
+        CONF_CHANNEL_KEYS: {},
+        CONF_RADIUS_KM: 100.0,
+    }
+    await unload(hass, entry)
+
+
+FIXED_SPOT = {CONF_LATITUDE: 47.3769, CONF_LONGITUDE: 8.5417}
+
+
+async def test_reconfigure_lightning_fixed_location_shows_stored_spot(
+    hass: HomeAssistant, broker: MosquittoBroker
+) -> None:
+    entry = entry_for(
+        lightning={
+            **broker_section(broker.port),
+            CONF_LOCATION_MODE: LOCATION_FIXED,
+            CONF_LOCATION: FIXED_SPOT,
+        }
+    )
+    entry.add_to_hass(hass)
+
+    result = await entry.start_reconfigure_flow(hass)
+    result = await choose(hass, result, "lightning")
+    assert suggested(result, CONF_LOCATION_MODE) == LOCATION_FIXED
+    assert suggested(result, CONF_RADIUS_KM) == 100.0
+
+    result = await submit(hass, result, lightning_input(broker.port, LOCATION_FIXED, 150))
+    assert result["step_id"] == "lightning_location"
+    (field,) = result["data_schema"].schema
+    assert field.default() == FIXED_SPOT
+
+    moved = {CONF_LATITUDE: 46.948, CONF_LONGITUDE: 7.4474}
+    result = await submit(hass, result, {CONF_LOCATION: moved})
+    result = await choose(hass, result, "finish")
+    assert result["reason"] == "reconfigure_successful"
+    await hass.async_block_till_done()
+    assert entry.data[CONF_LIGHTNING][CONF_LOCATION] == moved
+    assert entry.options[CONF_RADIUS_KM] == 150.0
+    assert entry.title == "meshbot: lightning"
+    await unload(hass, entry)
+
+
+async def test_reconfigure_lightning_to_home_forgets_coordinates(
+    hass: HomeAssistant, broker: MosquittoBroker
+) -> None:
+    entry = entry_for(
+        lightning={
+            **broker_section(broker.port),
+            CONF_LOCATION_MODE: LOCATION_FIXED,
+            CONF_LOCATION: FIXED_SPOT,
+        }
+    )
+    entry.add_to_hass(hass)
+
+    result = await entry.start_reconfigure_flow(hass)
+    result = await choose(hass, result, "lightning")
+    result = await submit(hass, result, lightning_input(broker.port, LOCATION_HOME, 100))
+    assert result["type"] is FlowResultType.MENU
+    result = await choose(hass, result, "finish")
+    assert result["reason"] == "reconfigure_successful"
+    await hass.async_block_till_done()
+    assert entry.data[CONF_LIGHTNING] == {
+        CONF_HOST: LOCALHOST,
+        CONF_PORT: broker.port,
+        CONF_LOCATION_MODE: LOCATION_HOME,
+    }
+    await unload(hass, entry)
+
+
+async def test_reconfigure_remove_links(
+    hass: HomeAssistant, fake_node: FakeNode, broker: MosquittoBroker
+) -> None:
+    entry = entry_for(
+        radio=radio_section(fake_node.port),
+        mesh=broker_section(broker.port),
+        lightning=broker_section(broker.port),
+    )
+    entry.add_to_hass(hass)
+
+    result = await entry.start_reconfigure_flow(hass)
+    result = await choose(hass, result, "remove_links")
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "remove_links"
+
+    result = await submit(hass, result, {"links": [CONF_RADIO, CONF_MESH, CONF_LIGHTNING]})
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"links": "keep_one_link"}
+
+    result = await submit(hass, result, {"links": [CONF_MESH, CONF_LIGHTNING]})
+    assert result["type"] is FlowResultType.MENU
+    # With one link left there is nothing more to remove.
+    assert result["menu_options"] == ["radio_tcp", "radio_serial", "mesh", "lightning", "finish"]
+    assert result["description_placeholders"] == {"configured": "radio"}
+
+    result = await choose(hass, result, "finish")
+    assert result["reason"] == "reconfigure_successful"
+    await hass.async_block_till_done()
+    assert set(entry.data) == {CONF_RADIO}
+    assert entry.title == "meshbot: radio 127.0.0.1"
+    assert entry.state is ConfigEntryState.LOADED
+    assert set(entry.runtime_data.hub.links) == {LinkKind.RADIO}
+    await unload(hass, entry)
+
+
+async def test_reconfigure_remove_all_links_is_refused(
+    hass: HomeAssistant, fake_node: FakeNode, broker: MosquittoBroker
+) -> None:
+    entry = entry_for(radio=radio_section(fake_node.port), mesh=broker_section(broker.port))
+    entry.add_to_hass(hass)
+    before = dict(entry.data)
+
+    result = await entry.start_reconfigure_flow(hass)
+    result = await choose(hass, result, "remove_links")
+    result = await submit(hass, result, {"links": [CONF_RADIO, CONF_MESH]})
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"links": "keep_one_link"}
+
+    result = await submit(hass, result, {"links": []})
+    assert result["type"] is FlowResultType.MENU
+    assert result["description_placeholders"] == {"configured": "radio, mesh"}
+    assert entry.data == before
+
+
+async def test_reconfigure_to_link_of_another_entry_aborts(
+    hass: HomeAssistant, fake_node: FakeNode, broker: MosquittoBroker
+) -> None:
+    other = entry_for(radio=radio_section(fake_node.port))
+    other.add_to_hass(hass)
+    entry = entry_for(mesh=broker_section(broker.port))
+    entry.add_to_hass(hass)
+    before = dict(entry.data)
+
+    result = await entry.start_reconfigure_flow(hass)
+    result = await choose(hass, result, "radio_tcp")
+    result = await submit(hass, result, radio_input(fake_node.port))
+    assert result["type"] is FlowResultType.MENU
+
+    result = await choose(hass, result, "finish")
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+    assert entry.data == before
+    assert entry.state is ConfigEntryState.NOT_LOADED
+
+
+# Reauthentication
+
+
+async def test_reauth_wrong_then_right_credentials(
+    hass: HomeAssistant, auth_broker: MosquittoBroker
+) -> None:
+    entry = entry_for(mesh=broker_section(auth_broker.port, username=MESH_USER, password="expired"))
+    entry.add_to_hass(hass)
+
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN,
+        context={"source": SOURCE_REAUTH, "entry_id": entry.entry_id},
+        data={"link": "mesh"},
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "reauth_confirm"
+    assert result["description_placeholders"]["host"] == LOCALHOST
+    assert suggested(result, CONF_USERNAME) == MESH_USER
+
+    result = await submit(hass, result, {CONF_USERNAME: MESH_USER, CONF_PASSWORD: "still wrong"})
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "invalid_auth"}
+    assert entry.data[CONF_MESH][CONF_PASSWORD] == "expired"
+
+    result = await submit(hass, result, {CONF_USERNAME: MESH_USER, CONF_PASSWORD: MESH_PASSWORD})
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reauth_successful"
+    await hass.async_block_till_done()
+    assert entry.data[CONF_MESH] == broker_section(
+        auth_broker.port, username=MESH_USER, password=MESH_PASSWORD
+    )
+    assert entry.state is ConfigEntryState.LOADED
+    await wait_for(lambda: connectivity_state(hass, entry, LinkKind.MESH) == "on")
+    await unload(hass, entry)
+
+
+async def test_rejected_credentials_start_reauth_that_fixes_the_link(
+    hass: HomeAssistant, auth_broker: MosquittoBroker
+) -> None:
+    entry = entry_for(mesh=broker_section(auth_broker.port, username=MESH_USER, password="expired"))
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+
+    def reauth_flows() -> list[Any]:
+        return [
+            flow
+            for flow in hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+            if flow["context"]["source"] == SOURCE_REAUTH
+        ]
+
+    await wait_for(lambda: len(reauth_flows()) == 1)
+    assert connectivity_state(hass, entry, LinkKind.MESH) == "off"
+    (flow,) = reauth_flows()
+    assert flow["step_id"] == "reauth_confirm"
+
+    result = await hass.config_entries.flow.async_configure(
+        flow["flow_id"], {CONF_USERNAME: MESH_USER, CONF_PASSWORD: MESH_PASSWORD}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reauth_successful"
+    await hass.async_block_till_done()
+    assert entry.data[CONF_MESH][CONF_PASSWORD] == MESH_PASSWORD
+    await wait_for(lambda: connectivity_state(hass, entry, LinkKind.MESH) == "on")
+    await unload(hass, entry)
