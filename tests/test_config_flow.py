@@ -715,7 +715,7 @@ async def test_lightning_refused_broker_then_recovery(
 
 
 @pytest.mark.parametrize("link", [CONF_RADIO, CONF_MESH, CONF_LIGHTNING])
-async def test_link_already_in_another_entry_aborts(
+async def test_link_already_in_another_entry_is_refused_at_its_step(
     hass: HomeAssistant, fake_node: FakeNode, broker: MosquittoBroker, link: str
 ) -> None:
     sections = {
@@ -734,12 +734,23 @@ async def test_link_already_in_another_entry_aborts(
     step, user_input = steps[link]
     result = await choose(hass, result, step)
     result = await submit(hass, result, user_input)
-    assert result["type"] is FlowResultType.MENU
-
-    result = await choose(hass, result, "finish")
-    assert result["type"] is FlowResultType.ABORT
-    assert result["reason"] == "already_configured"
+    # Said at once, on the form the user is filling, not after every other step.
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == step
+    assert result["errors"] == {"base": "link_in_use"}
     assert len(hass.config_entries.async_entries(DOMAIN)) == 1
+
+
+async def test_same_radio_under_another_address_is_refused(
+    hass: HomeAssistant, fake_node: FakeNode
+) -> None:
+    entry_for(
+        radio={**radio_section(fake_node.port, host="localhost"), "node_num": fake_node.node_num}
+    ).add_to_hass(hass)
+    result = await start_user_flow(hass)
+    result = await choose(hass, result, "radio_tcp")
+    result = await submit(hass, result, radio_input(fake_node.port))
+    assert result["errors"] == {"base": "link_in_use"}
 
 
 async def test_same_broker_on_another_port_is_not_a_duplicate(
@@ -1033,6 +1044,7 @@ async def test_reconfigure_remove_links(
     assert result["reason"] == "reconfigure_successful"
     await hass.async_block_till_done()
     assert set(entry.data) == {CONF_RADIO}
+    assert entry.options == {}, "the removed links' settings go with them"
     assert entry.title == "meshbot: radio 127.0.0.1"
     assert entry.state is ConfigEntryState.LOADED
     assert set(entry.runtime_data.hub.links) == {LinkKind.RADIO}
@@ -1058,7 +1070,7 @@ async def test_reconfigure_remove_all_links_is_refused(
     assert entry.data == before
 
 
-async def test_reconfigure_to_link_of_another_entry_aborts(
+async def test_reconfigure_to_link_of_another_entry_is_refused(
     hass: HomeAssistant, fake_node: FakeNode, broker: MosquittoBroker
 ) -> None:
     other = entry_for(radio=radio_section(fake_node.port))
@@ -1070,11 +1082,15 @@ async def test_reconfigure_to_link_of_another_entry_aborts(
     result = await entry.start_reconfigure_flow(hass)
     result = await choose(hass, result, "radio_tcp")
     result = await submit(hass, result, radio_input(fake_node.port))
-    assert result["type"] is FlowResultType.MENU
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "link_in_use"}
 
-    result = await choose(hass, result, "finish")
-    assert result["type"] is FlowResultType.ABORT
-    assert result["reason"] == "already_configured"
+    # The entry's own links are not "in use" by itself.
+    hass.config_entries.flow.async_abort(result["flow_id"])
+    result = await entry.start_reconfigure_flow(hass)
+    result = await choose(hass, result, "mesh")
+    result = await submit(hass, result, mesh_input(broker.port))
+    assert result["type"] is FlowResultType.MENU
     assert entry.data == before
     assert entry.state is ConfigEntryState.NOT_LOADED
 
@@ -1144,3 +1160,20 @@ async def test_rejected_credentials_start_reauth_that_fixes_the_link(
     assert entry.data[CONF_MESH][CONF_PASSWORD] == MESH_PASSWORD
     await wait_for(lambda: connectivity_state(hass, entry, LinkKind.MESH) == "on")
     await unload(hass, entry)
+
+
+async def test_unreadable_certificate_authority_is_a_tls_error(
+    hass: HomeAssistant, tls_broker: MosquittoBroker, tmp_path: Any
+) -> None:
+    result = await start_user_flow(hass)
+    result = await choose(hass, result, "mesh")
+    result = await submit(
+        hass,
+        result,
+        mesh_input(
+            tls_broker.port,
+            **{CONF_TLS: True, CONF_CA_CERT: str(tmp_path / "missing.pem")},
+            **{CONF_USERNAME: MESH_USER, CONF_PASSWORD: MESH_PASSWORD},
+        ),
+    )
+    assert result["errors"] == {"base": "tls_error"}

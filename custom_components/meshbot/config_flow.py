@@ -12,6 +12,7 @@ import glob
 from typing import Any
 
 from homeassistant.config_entries import (
+    SOURCE_REAUTH,
     SOURCE_RECONFIGURE,
     ConfigEntry,
     ConfigFlow,
@@ -74,6 +75,11 @@ SERIAL_BY_ID = "/dev/serial/by-id/*"
 MENU_FINISH = "finish"
 MENU_REMOVE = "remove_links"
 LINK_SECTIONS = (CONF_RADIO, CONF_MESH, CONF_LIGHTNING)
+LINK_OPTIONS = {
+    CONF_RADIO: (),
+    CONF_MESH: (CONF_MESH_TOPICS, CONF_CHANNEL_KEYS),
+    CONF_LIGHTNING: (CONF_RADIUS_KM,),
+}
 
 TEXT_MULTILINE = selector.TextSelector(selector.TextSelectorConfig(multiline=True))
 PASSWORD = selector.TextSelector(
@@ -220,6 +226,8 @@ class MeshbotConfigFlow(ConfigFlow, domain=DOMAIN):
             if len(remove) < len(self._configured()):
                 for name in remove:
                     self._data.pop(name, None)
+                    for option in LINK_OPTIONS[name]:
+                        self._options.pop(option, None)
                 return self._menu()
             errors = {"links": "keep_one_link"}
         else:
@@ -240,29 +248,45 @@ class MeshbotConfigFlow(ConfigFlow, domain=DOMAIN):
             errors=errors,
         )
 
-    def _duplicate(self, exclude: str | None = None) -> bool:
+    def _taken(self, name: str, section: Mapping[str, Any], exclude: str | None = None) -> bool:
+        """Return whether another entry already runs this link."""
+        if exclude is None and self.source == SOURCE_RECONFIGURE:
+            exclude = self._get_reconfigure_entry().entry_id
+        elif exclude is None and self.source == SOURCE_REAUTH:
+            exclude = self._get_reauth_entry().entry_id
+        identity = link_identity(name, section)
+        node_num = section.get("node_num") if name == CONF_RADIO else None
         for entry in self._async_current_entries(include_ignore=False):
-            if entry.entry_id == exclude:
+            other = entry.data.get(name)
+            if entry.entry_id == exclude or other is None:
                 continue
-            for name in LINK_SECTIONS:
-                if (
-                    name in self._data
-                    and name in entry.data
-                    and link_identity(name, self._data[name])
-                    == link_identity(name, entry.data[name])
-                ):
-                    return True
+            if link_identity(name, other) == identity or (
+                node_num is not None and other.get("node_num") == node_num
+            ):
+                return True
         return False
+
+    def _duplicate(self, exclude: str | None = None) -> bool:
+        return any(
+            self._taken(name, self._data[name], exclude)
+            for name in LINK_SECTIONS
+            if name in self._data
+        )
 
     # Radio
 
     async def _check_radio(self, section: dict[str, Any]) -> dict[str, str]:
+        if self._taken(CONF_RADIO, section):
+            return {"base": "link_in_use"}
         link = RadioLink(replace(radio_settings(section), want_nodes=False))
         try:
             await probe(link, VALIDATION_TIMEOUT)
         except LinkError as err:
             return {"base": error_key(err)}
         section["node_num"] = link.info.node_num
+        # The same radio may be reachable under another address; its node number tells.
+        if self._taken(CONF_RADIO, section):
+            return {"base": "link_in_use"}
         return {}
 
     async def async_step_radio_tcp(
@@ -321,7 +345,12 @@ class MeshbotConfigFlow(ConfigFlow, domain=DOMAIN):
 
     # Mesh collector
 
-    async def _check_broker(self, section: dict[str, Any], errors: dict[str, str]) -> None:
+    async def _check_broker(
+        self, name: str, section: dict[str, Any], errors: dict[str, str]
+    ) -> None:
+        if self._taken(name, section):
+            errors["base"] = "link_in_use"
+            return
         link = MqttLink(mqtt_settings(section, f"meshbot-check-{self.flow_id[:8]}"), _ignore)
         try:
             await probe(link, VALIDATION_TIMEOUT)
@@ -344,7 +373,7 @@ class MeshbotConfigFlow(ConfigFlow, domain=DOMAIN):
             except ChannelKeyError:
                 errors[CONF_CHANNEL_KEYS] = "invalid_channel_key"
             if not errors:
-                await self._check_broker(section, errors)
+                await self._check_broker(CONF_MESH, section, errors)
             if not errors:
                 self._data[CONF_MESH] = section
                 self._options[CONF_MESH_TOPICS] = topics
@@ -398,7 +427,7 @@ class MeshbotConfigFlow(ConfigFlow, domain=DOMAIN):
                 CONF_PORT: user_input[CONF_PORT],
                 CONF_LOCATION_MODE: user_input[CONF_LOCATION_MODE],
             }
-            await self._check_broker(section, errors)
+            await self._check_broker(CONF_LIGHTNING, section, errors)
             if not errors:
                 self._lightning_pending = section
                 self._options[CONF_RADIUS_KM] = float(user_input[CONF_RADIUS_KM])
@@ -509,7 +538,7 @@ class MeshbotConfigFlow(ConfigFlow, domain=DOMAIN):
         if user_input is not None:
             mesh[CONF_USERNAME] = user_input[CONF_USERNAME]
             mesh[CONF_PASSWORD] = user_input.get(CONF_PASSWORD, "")
-            await self._check_broker(mesh, errors)
+            await self._check_broker(CONF_MESH, mesh, errors)
             if not errors:
                 return self.async_update_reload_and_abort(entry, data_updates={CONF_MESH: mesh})
         return self.async_show_form(

@@ -349,7 +349,10 @@ class MqttLink:
         loop = asyncio.get_running_loop()
         settings = self.settings
         if settings.ssl_context_factory is not None and self._ssl_context is None:
-            self._ssl_context = await loop.run_in_executor(None, settings.ssl_context_factory)
+            try:
+                self._ssl_context = await loop.run_in_executor(None, settings.ssl_context_factory)
+            except (OSError, ssl.SSLError) as err:
+                raise LinkTlsError(f"cannot load the TLS settings: {err}") from err
         _, protocol = await loop.create_connection(
             lambda: self._new_protocol(),
             settings.host,

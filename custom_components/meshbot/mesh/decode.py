@@ -1,0 +1,399 @@
+"""Topic -> ServiceEnvelope -> decrypted Data -> typed observation, per PROTOCOLS.md.
+
+Every envelope either becomes a DecodedPacket or is counted under a rejection reason; nothing
+raises out of `MeshDecoder.decode`, whatever bytes the broker hands over.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections import OrderedDict
+import math
+import time
+
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from google.protobuf.message import DecodeError
+from meshtastic.protobuf import config_pb2, mesh_pb2, mqtt_pb2, portnums_pb2, telemetry_pb2
+
+from .channels import channel_hash, expand_psk
+from .models import (
+    DecodeCounters,
+    DecodedPacket,
+    MapReportObs,
+    NeighborsObs,
+    NodeInfoObs,
+    Observation,
+    PositionObs,
+    Reception,
+    TelemetryObs,
+    TextObs,
+    TracerouteObs,
+    parse_node_id,
+    valid_node,
+)
+
+PORT_TEXT = portnums_pb2.PortNum.TEXT_MESSAGE_APP
+PORT_POSITION = portnums_pb2.PortNum.POSITION_APP
+PORT_NODEINFO = portnums_pb2.PortNum.NODEINFO_APP
+PORT_TELEMETRY = portnums_pb2.PortNum.TELEMETRY_APP
+PORT_TRACEROUTE = portnums_pb2.PortNum.TRACEROUTE_APP
+PORT_NEIGHBORINFO = portnums_pb2.PortNum.NEIGHBORINFO_APP
+PORT_MAP_REPORT = portnums_pb2.PortNum.MAP_REPORT_APP
+
+MAX_ENVELOPE = 4096
+# How many (sender, packet id) pairs are remembered to collapse the copies other gateways upload.
+DEDUP_CAPACITY = 20_000
+UNKNOWN_HOP = 0xFFFFFFFF
+# Timestamps further ahead than this are clock errors, not news.
+FUTURE_SLACK = 600
+# Returned by the payload decoders when they counted a rejection.
+REJECTED = object()
+
+DEVICE_METRICS = (
+    "battery_level",
+    "voltage",
+    "channel_utilization",
+    "air_util_tx",
+    "uptime_seconds",
+)
+ENVIRONMENT_METRICS = (
+    "temperature",
+    "relative_humidity",
+    "barometric_pressure",
+    "gas_resistance",
+    "iaq",
+    "lux",
+    "wind_speed",
+    "wind_direction",
+)
+
+
+def _enum_name(enum: object, value: int) -> str | None:
+    try:
+        return enum.Name(value)  # type: ignore[attr-defined]
+    except ValueError:
+        return None
+
+
+def clean_text(value: str, limit: int) -> str:
+    """Strip control characters and bound the length of a name from the air."""
+    return "".join(ch for ch in value if ch.isprintable())[:limit].strip()
+
+
+def topic_channel(topic: str) -> tuple[str, str] | None:
+    """Return ("e" or "map", channel) from a topic, finding the `2/e` or `2/map` segment."""
+    levels = topic.split("/")
+    for index in range(len(levels) - 1):
+        if levels[index] == "2" and levels[index + 1] in ("e", "map"):
+            kind = levels[index + 1]
+            channel = levels[index + 2] if kind == "e" and index + 2 < len(levels) else ""
+            return kind, channel
+    return None
+
+
+class MeshDecoder:
+    """Decode envelopes with the configured channel keys; count every rejection."""
+
+    def __init__(self, channel_keys: dict[str, str] | None = None) -> None:
+        """Prepare the keys, indexed by the channel hash the firmware puts in packets."""
+        self.counters = DecodeCounters()
+        self._keys_by_hash: dict[int, list[tuple[str, bytes]]] = {}
+        for name, text in (channel_keys or {}).items():
+            key = expand_psk(base64.b64decode(text))
+            if key is not None:
+                self._keys_by_hash.setdefault(channel_hash(name, key), []).append((name, key))
+        self._seen: OrderedDict[tuple[int, int], None] = OrderedDict()
+
+    def decode(self, topic: str, payload: bytes, now: float | None = None) -> DecodedPacket | None:
+        """Return the decoded packet, or None after counting why it was rejected."""
+        counters = self.counters
+        counters.envelopes += 1
+        try:
+            return self._decode(topic, payload, time.time() if now is None else now)
+        except Exception:  # noqa: BLE001
+            # A decoder bug on one hostile envelope must not stop the collector.
+            counters.reject("internal_error")
+            return None
+
+    def _decode(self, topic: str, payload: bytes, now: float) -> DecodedPacket | None:
+        counters = self.counters
+        where = topic_channel(topic)
+        if where is None:
+            counters.reject("topic")
+            return None
+        if len(payload) > MAX_ENVELOPE:
+            counters.reject("oversized")
+            return None
+        if where[0] == "map":
+            return self._map_report(payload, now)
+        envelope = mqtt_pb2.ServiceEnvelope()
+        try:
+            envelope.ParseFromString(payload)
+        except DecodeError:
+            counters.reject("envelope")
+            return None
+        if not envelope.HasField("packet"):
+            counters.reject("envelope")
+            return None
+        packet = envelope.packet
+        sender = getattr(packet, "from")
+        if not valid_node(sender):
+            counters.reject("node_id")
+            return None
+        gateway = parse_node_id(envelope.gateway_id)
+        reception = None
+        hop_start, hop_limit = packet.hop_start, packet.hop_limit
+        hops = hop_start - hop_limit if hop_start and hop_start >= hop_limit else None
+        if gateway is not None and valid_node(gateway) and gateway != sender:
+            reception = Reception(
+                gateway=gateway,
+                snr=packet.rx_snr if packet.rx_snr and math.isfinite(packet.rx_snr) else None,
+                rssi=packet.rx_rssi or None,
+                hops=hops,
+                rx_time=now,
+            )
+        key = (sender, packet.id)
+        duplicate = key in self._seen
+        decoded = DecodedPacket(
+            sender=sender,
+            destination=packet.to,
+            packet_id=packet.id,
+            channel=envelope.channel_id or where[1],
+            reception=reception,
+            direct=hops == 0 and reception is not None,
+            duplicate=duplicate,
+            pki=packet.pki_encrypted or envelope.channel_id == "PKI",
+        )
+        if duplicate:
+            # The same packet via another gateway: its reception is news, its content is not.
+            self._seen.move_to_end(key)
+            counters.duplicates += 1
+            return decoded
+        self._seen[key] = None
+        if len(self._seen) > DEDUP_CAPACITY:
+            self._seen.popitem(last=False)
+        if decoded.pki:
+            counters.decoded += 1
+            return decoded
+        data = self._data(packet)
+        if data is None:
+            return None
+        observation = self._observation(sender, packet.to, decoded.channel, data, now)
+        if observation is REJECTED:
+            return None
+        decoded.observation = observation  # type: ignore[assignment]
+        counters.decoded += 1
+        return decoded
+
+    def _data(self, packet: mesh_pb2.MeshPacket) -> mesh_pb2.Data | None:
+        variant = packet.WhichOneof("payload_variant")
+        if variant == "decoded":
+            return packet.decoded
+        if variant != "encrypted":
+            self.counters.reject("no_payload")
+            return None
+        candidates = self._keys_by_hash.get(packet.channel)
+        if not candidates:
+            self.counters.reject("no_key")
+            return None
+        sender = getattr(packet, "from")
+        nonce = packet.id.to_bytes(8, "little") + sender.to_bytes(4, "little") + b"\x00" * 4
+        for _name, key in candidates:
+            decryptor = Cipher(algorithms.AES(key), modes.CTR(nonce)).decryptor()
+            plain = decryptor.update(packet.encrypted) + decryptor.finalize()
+            data = mesh_pb2.Data()
+            try:
+                data.ParseFromString(plain)
+            except DecodeError:
+                continue
+            # A wrong key usually fails to parse; when it parses, port 0 gives it away.
+            if data.portnum:
+                return data
+        self.counters.reject("decrypt")
+        return None
+
+    def _observation(
+        self, sender: int, destination: int, channel: str, data: mesh_pb2.Data, now: float
+    ) -> Observation | object | None:
+        port = data.portnum
+        try:
+            if port == PORT_POSITION:
+                message = mesh_pb2.Position()
+                message.ParseFromString(data.payload)
+                return self._position(sender, message, now)
+            if port == PORT_NODEINFO:
+                user = mesh_pb2.User()
+                user.ParseFromString(data.payload)
+                return NodeInfoObs(
+                    node=sender,
+                    long_name=clean_text(user.long_name, 39),
+                    short_name=clean_text(user.short_name, 4),
+                    hw_model=_enum_name(mesh_pb2.HardwareModel, user.hw_model),
+                    role=_enum_name(config_pb2.Config.DeviceConfig.Role, user.role),
+                )
+            if port == PORT_TELEMETRY:
+                telemetry = telemetry_pb2.Telemetry()
+                telemetry.ParseFromString(data.payload)
+                return self._telemetry(sender, telemetry)
+            if port == PORT_NEIGHBORINFO:
+                info = mesh_pb2.NeighborInfo()
+                info.ParseFromString(data.payload)
+                return self._neighbors(sender, info)
+            if port == PORT_TRACEROUTE:
+                route = mesh_pb2.RouteDiscovery()
+                route.ParseFromString(data.payload)
+                return self._traceroute(sender, destination, route, bool(data.request_id))
+            if port == PORT_TEXT:
+                return TextObs(
+                    sender=sender,
+                    destination=destination,
+                    channel=channel,
+                    text=data.payload.decode("utf-8", errors="replace")[:500],
+                )
+        except DecodeError:
+            self.counters.reject("payload")
+            return REJECTED
+        return None
+
+    def _position(
+        self, node: int, message: mesh_pb2.Position, now: float
+    ) -> PositionObs | object | None:
+        if not (message.HasField("latitude_i") and message.HasField("longitude_i")):
+            return None
+        latitude, longitude = message.latitude_i * 1e-7, message.longitude_i * 1e-7
+        if not (-90 <= latitude <= 90 and -180 <= longitude <= 180) or (
+            latitude == 0 and longitude == 0
+        ):
+            self.counters.reject("position_range")
+            return REJECTED
+        reported = message.time or None
+        if reported is not None and reported > now + FUTURE_SLACK:
+            reported = None
+        return PositionObs(
+            node=node,
+            latitude=latitude,
+            longitude=longitude,
+            altitude=message.altitude if message.HasField("altitude") else None,
+            precision_bits=message.precision_bits or None,
+            time=reported,
+        )
+
+    def _telemetry(self, node: int, telemetry: telemetry_pb2.Telemetry) -> TelemetryObs | None:
+        variant = telemetry.WhichOneof("variant")
+        if variant == "device_metrics":
+            names, metrics, kind = DEVICE_METRICS, telemetry.device_metrics, "device"
+        elif variant == "environment_metrics":
+            names, metrics, kind = ENVIRONMENT_METRICS, telemetry.environment_metrics, "environment"
+        else:
+            return None
+        values = {
+            name: float(getattr(metrics, name))
+            for name in names
+            if metrics.HasField(name) and math.isfinite(getattr(metrics, name))
+        }
+        return TelemetryObs(node=node, kind=kind, values=values) if values else None
+
+    def _neighbors(self, sender: int, info: mesh_pb2.NeighborInfo) -> NeighborsObs | object:
+        reporter = info.node_id or sender
+        if not valid_node(reporter):
+            self.counters.reject("node_id")
+            return REJECTED
+        neighbors = tuple(
+            (neighbor.node_id, float(neighbor.snr))
+            for neighbor in info.neighbors[:10]
+            if valid_node(neighbor.node_id)
+            and neighbor.node_id != reporter
+            and math.isfinite(neighbor.snr)
+        )
+        return NeighborsObs(
+            reporter=reporter,
+            neighbors=neighbors,
+            interval=info.node_broadcast_interval_secs or None,
+        )
+
+    def _traceroute(
+        self, sender: int, destination: int, route: mesh_pb2.RouteDiscovery, is_reply: bool
+    ) -> TracerouteObs:
+        # A reply travels from the traced node back to the requester: its `route` lists the
+        # hops requester -> traced and `route_back` the way home.
+        origin, target = (destination, sender) if is_reply else (sender, destination)
+        hops: list[tuple[int, int, float | None]] = []
+        path = [origin, *route.route, target]
+        snrs = list(route.snr_towards)
+        for index in range(len(path) - 1):
+            snr = snrs[index] if index < len(snrs) else -128
+            hops.append((path[index], path[index + 1], None if snr == -128 else snr / 4))
+        if is_reply:
+            back = [target, *route.route_back, origin]
+            back_snrs = list(route.snr_back)
+            for index in range(len(back) - 1):
+                snr = back_snrs[index] if index < len(back_snrs) else -128
+                hops.append((back[index], back[index + 1], None if snr == -128 else snr / 4))
+        return TracerouteObs(
+            origin=origin,
+            destination=target,
+            hops=tuple(
+                hop
+                for hop in hops
+                if valid_node(hop[0])
+                and valid_node(hop[1])
+                and hop[0] != hop[1]
+                and hop[0] != UNKNOWN_HOP
+                and hop[1] != UNKNOWN_HOP
+            ),
+        )
+
+    def _map_report(self, payload: bytes, now: float) -> DecodedPacket | None:
+        envelope = mqtt_pb2.ServiceEnvelope()
+        try:
+            envelope.ParseFromString(payload)
+        except DecodeError:
+            self.counters.reject("envelope")
+            return None
+        packet = envelope.packet
+        sender = getattr(packet, "from")
+        if not valid_node(sender) or packet.WhichOneof("payload_variant") != "decoded":
+            self.counters.reject("map_report")
+            return None
+        report = mqtt_pb2.MapReport()
+        try:
+            report.ParseFromString(packet.decoded.payload)
+        except DecodeError:
+            self.counters.reject("map_report")
+            return None
+        position: PositionObs | object | None = None
+        if report.latitude_i or report.longitude_i:
+            position = self._position(
+                sender,
+                mesh_pb2.Position(
+                    latitude_i=report.latitude_i,
+                    longitude_i=report.longitude_i,
+                    altitude=report.altitude,
+                    precision_bits=report.position_precision,
+                ),
+                now,
+            )
+        self.counters.decoded += 1
+        return DecodedPacket(
+            sender=sender,
+            destination=packet.to,
+            packet_id=packet.id,
+            channel="map",
+            reception=None,
+            direct=False,
+            duplicate=False,
+            observation=MapReportObs(
+                node=sender,
+                long_name=clean_text(report.long_name, 39),
+                short_name=clean_text(report.short_name, 4),
+                hw_model=_enum_name(mesh_pb2.HardwareModel, report.hw_model),
+                role=_enum_name(config_pb2.Config.DeviceConfig.Role, report.role),
+                firmware_version=clean_text(report.firmware_version, 32) or None,
+                region=_enum_name(config_pb2.Config.LoRaConfig.RegionCode, report.region),
+                modem_preset=_enum_name(
+                    config_pb2.Config.LoRaConfig.ModemPreset, report.modem_preset
+                ),
+                position=position if isinstance(position, PositionObs) else None,
+                online_local_nodes=report.num_online_local_nodes or None,
+            ),
+        )

@@ -1,0 +1,511 @@
+"""The mesh as meshbot knows it: a node database and a neighbor graph, bounded in size.
+
+Links come from three sources (NeighborInfo, direct receptions by gateways, traceroutes; the
+local radio adds a fourth) and keep their source, SNR, RSSI, first and last seen and a count.
+Both tables evict the least recently heard entry when full, so invented node ids cannot grow
+memory without bound.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+import math
+from typing import Any
+
+from .models import (
+    DecodedPacket,
+    LinkSource,
+    MapReportObs,
+    NeighborsObs,
+    NodeInfoObs,
+    PositionObs,
+    TelemetryObs,
+    TracerouteObs,
+    node_id,
+    parse_node_id,
+    valid_node,
+)
+
+DEFAULT_MAX_NODES = 10_000
+DEFAULT_MAX_LINKS = 50_000
+MAX_GATEWAYS_PER_NODE = 16
+STORAGE_FORMAT = 1
+
+type LinkKey = tuple[int, int, str]
+
+
+@dataclass(slots=True)
+class Node:
+    """One node and the latest of everything it told us."""
+
+    num: int
+    first_seen: float
+    last_seen: float
+    last_heard: float | None = None
+    long_name: str | None = None
+    short_name: str | None = None
+    hw_model: str | None = None
+    role: str | None = None
+    firmware_version: str | None = None
+    region: str | None = None
+    modem_preset: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    altitude: int | None = None
+    precision_bits: int | None = None
+    position_at: float | None = None
+    telemetry: dict[str, float] = field(default_factory=dict)
+    telemetry_at: float | None = None
+    hops_away: int | None = None
+    snr: float | None = None
+    rssi: int | None = None
+    gateways: dict[int, float] = field(default_factory=dict)
+    last_packet_id: int | None = None
+
+    @property
+    def id(self) -> str:
+        """Return the `!xxxxxxxx` id."""
+        return node_id(self.num)
+
+    @property
+    def name(self) -> str:
+        """Return the best display name."""
+        return self.long_name or self.short_name or self.id
+
+
+@dataclass(slots=True)
+class Link:
+    """A directed radio link: `source_node` was heard by `target_node`."""
+
+    source_node: int
+    target_node: int
+    source: str
+    first_seen: float
+    last_seen: float
+    snr: float | None = None
+    rssi: int | None = None
+    count: int = 1
+
+
+def iso(timestamp: float | None) -> str | None:
+    """Format an epoch timestamp as ISO 8601 in UTC."""
+    return datetime.fromtimestamp(timestamp, UTC).isoformat() if timestamp is not None else None
+
+
+def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Return the great-circle distance in km."""
+    phi1, phi2 = math.radians(lat1), math.radians(lat2)
+    dphi, dlambda = phi2 - phi1, math.radians(lon2 - lon1)
+    a = math.sin(dphi / 2) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(dlambda / 2) ** 2
+    return 2 * 6371.0088 * math.asin(min(1.0, math.sqrt(a)))
+
+
+class MeshState:
+    """Nodes and links, updated from decoded packets; reports what changed."""
+
+    def __init__(
+        self, max_nodes: int = DEFAULT_MAX_NODES, max_links: int = DEFAULT_MAX_LINKS
+    ) -> None:
+        """Start empty with the given caps."""
+        self.max_nodes = max_nodes
+        self.max_links = max_links
+        self.nodes: OrderedDict[int, Node] = OrderedDict()
+        self.links: OrderedDict[LinkKey, Link] = OrderedDict()
+        self._adjacency: dict[int, set[LinkKey]] = {}
+        self.changed: set[int] = set()
+        self.discovered: list[int] = []
+        self.links_changed = False
+        self.evicted_nodes = 0
+        self.evicted_links = 0
+
+    # Updates
+
+    def _node(self, num: int, now: float) -> Node:
+        node = self.nodes.get(num)
+        if node is None:
+            node = Node(num=num, first_seen=now, last_seen=now)
+            self.nodes[num] = node
+            self.discovered.append(num)
+            if len(self.nodes) > self.max_nodes:
+                self._evict_node()
+        else:
+            node.last_seen = now
+            self.nodes.move_to_end(num)
+        self.changed.add(num)
+        return node
+
+    def _evict_node(self) -> None:
+        num, _ = self.nodes.popitem(last=False)
+        self.evicted_nodes += 1
+        self.changed.discard(num)
+        for key in list(self._adjacency.get(num, ())):
+            self._drop_link(key)
+        self._adjacency.pop(num, None)
+
+    def _drop_link(self, key: LinkKey) -> None:
+        if self.links.pop(key, None) is None:
+            return
+        self.links_changed = True
+        for end in (key[0], key[1]):
+            keys = self._adjacency.get(end)
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del self._adjacency[end]
+
+    def add_link(
+        self,
+        source_node: int,
+        target_node: int,
+        source: str,
+        now: float,
+        snr: float | None = None,
+        rssi: int | None = None,
+    ) -> None:
+        """Record that `target_node` heard `source_node`, according to `source`."""
+        if source_node == target_node:
+            return
+        key = (source_node, target_node, source)
+        link = self.links.get(key)
+        if link is None:
+            self._node(source_node, now)
+            self._node(target_node, now)
+            link = Link(source_node, target_node, source, now, now, snr, rssi)
+            self.links[key] = link
+            self._adjacency.setdefault(source_node, set()).add(key)
+            self._adjacency.setdefault(target_node, set()).add(key)
+            if len(self.links) > self.max_links:
+                self.evicted_links += 1
+                self._drop_link(next(iter(self.links)))
+        else:
+            link.last_seen = now
+            link.count += 1
+            if snr is not None:
+                link.snr = snr
+            if rssi is not None:
+                link.rssi = rssi
+            self.links.move_to_end(key)
+            self.changed.add(source_node)
+            self.changed.add(target_node)
+        self.links_changed = True
+
+    def apply(self, packet: DecodedPacket, now: float) -> None:
+        """Fold one decoded packet into the state."""
+        node = self._node(packet.sender, now)
+        node.last_heard = now
+        reception = packet.reception
+        if reception is not None:
+            gateway = self._node(reception.gateway, now)
+            gateway.last_heard = now
+            gateways = node.gateways
+            gateways[reception.gateway] = now
+            if len(gateways) > MAX_GATEWAYS_PER_NODE:
+                del gateways[min(gateways, key=gateways.__getitem__)]
+            if reception.hops is not None:
+                if packet.duplicate and node.last_packet_id == packet.packet_id:
+                    node.hops_away = min(node.hops_away or reception.hops, reception.hops)
+                else:
+                    node.hops_away = reception.hops
+            if packet.direct:
+                if not packet.duplicate or node.snr is None or (reception.snr or -99) > node.snr:
+                    node.snr, node.rssi = reception.snr, reception.rssi
+                self.add_link(
+                    packet.sender,
+                    reception.gateway,
+                    LinkSource.DIRECT,
+                    now,
+                    reception.snr,
+                    reception.rssi,
+                )
+        if not packet.duplicate:
+            node.last_packet_id = packet.packet_id
+        observation = packet.observation
+        if observation is None:
+            return
+        if isinstance(observation, PositionObs):
+            self._position(node, observation, now)
+        elif isinstance(observation, TelemetryObs):
+            node.telemetry.update(observation.values)
+            node.telemetry_at = now
+        elif isinstance(observation, NodeInfoObs):
+            node.long_name = observation.long_name or node.long_name
+            node.short_name = observation.short_name or node.short_name
+            node.hw_model = observation.hw_model or node.hw_model
+            node.role = observation.role or node.role
+        elif isinstance(observation, NeighborsObs):
+            for neighbor, snr in observation.neighbors:
+                self.add_link(neighbor, observation.reporter, LinkSource.NEIGHBOR, now, snr)
+        elif isinstance(observation, TracerouteObs):
+            for hop_from, hop_to, snr in observation.hops:
+                self.add_link(hop_from, hop_to, LinkSource.TRACEROUTE, now, snr)
+        elif isinstance(observation, MapReportObs):
+            node.long_name = observation.long_name or node.long_name
+            node.short_name = observation.short_name or node.short_name
+            node.hw_model = observation.hw_model or node.hw_model
+            node.role = observation.role or node.role
+            node.firmware_version = observation.firmware_version or node.firmware_version
+            node.region = observation.region or node.region
+            node.modem_preset = observation.modem_preset or node.modem_preset
+            if observation.position is not None:
+                self._position(node, observation.position, now)
+
+    @staticmethod
+    def _position(node: Node, position: PositionObs, now: float) -> None:
+        node.latitude, node.longitude = position.latitude, position.longitude
+        node.altitude = position.altitude
+        node.precision_bits = position.precision_bits
+        node.position_at = now
+
+    def prune(self, now: float, node_max_age: float, link_max_age: float) -> int:
+        """Forget links and nodes not seen within their windows; return how many went."""
+        removed = 0
+        for key, link in list(self.links.items()):
+            if now - link.last_seen <= link_max_age:
+                break
+            self._drop_link(key)
+            removed += 1
+        for num, node in list(self.nodes.items()):
+            if now - node.last_seen <= node_max_age:
+                break
+            del self.nodes[num]
+            for key in list(self._adjacency.get(num, ())):
+                self._drop_link(key)
+            self._adjacency.pop(num, None)
+            self.changed.discard(num)
+            removed += 1
+        return removed
+
+    def forget(self, num: int) -> None:
+        """Remove a node and its links (the user deleted its device)."""
+        if self.nodes.pop(num, None) is None:
+            return
+        for key in list(self._adjacency.get(num, ())):
+            self._drop_link(key)
+        self._adjacency.pop(num, None)
+
+    def drain(self) -> tuple[set[int], list[int], bool]:
+        """Return and reset what changed since the last call."""
+        changed, discovered, links_changed = self.changed, self.discovered, self.links_changed
+        self.changed, self.discovered, self.links_changed = set(), [], False
+        return changed, discovered, links_changed
+
+    # Queries
+
+    def links_of(self, num: int) -> Iterator[Link]:
+        """Yield every link that starts or ends at a node."""
+        for key in self._adjacency.get(num, ()):
+            yield self.links[key]
+
+    def neighbor_summary(self, num: int) -> tuple[int, float | None]:
+        """Return how many distinct nodes a node has links with, and the best link SNR."""
+        peers: set[int] = set()
+        best: float | None = None
+        for link in self.links_of(num):
+            peers.add(link.target_node if link.source_node == num else link.source_node)
+            if link.snr is not None and (best is None or link.snr > best):
+                best = link.snr
+        return len(peers), best
+
+    def count_links_by_source(self) -> dict[str, int]:
+        """Return how many links each source contributed."""
+        counts = dict.fromkeys(LinkSource, 0)
+        for _, _, source in self.links:
+            counts[source] = counts.get(source, 0) + 1
+        return {str(source): count for source, count in counts.items()}
+
+    def topology(
+        self,
+        now: float,
+        sources: Iterable[str] | None = None,
+        max_age: float | None = None,
+        around: int | None = None,
+        within: tuple[float, float, float] | None = None,
+    ) -> dict[str, list[dict[str, Any]]]:
+        """Return nodes and links as plain JSON, filtered by source, age, node and radius."""
+        wanted = set(sources) if sources else None
+        if around is not None:
+            candidate_links = list(self.links_of(around))
+        else:
+            candidate_links = list(self.links.values())
+        links = [
+            link
+            for link in candidate_links
+            if (wanted is None or link.source in wanted)
+            and (max_age is None or now - link.last_seen <= max_age)
+        ]
+        if within is not None:
+            latitude, longitude, radius = within
+
+            def inside(num: int) -> bool:
+                node = self.nodes.get(num)
+                return bool(
+                    node is not None
+                    and node.latitude is not None
+                    and node.longitude is not None
+                    and haversine_km(latitude, longitude, node.latitude, node.longitude) <= radius
+                )
+
+            links = [
+                link for link in links if inside(link.source_node) and inside(link.target_node)
+            ]
+        if around is not None or within is not None or wanted is not None:
+            nums = {end for link in links for end in (link.source_node, link.target_node)}
+            if around is not None:
+                nums.add(around)
+            if within is not None:
+                nums |= {num for num in self.nodes if inside(num)}
+        else:
+            nums = set(self.nodes)
+        if max_age is not None:
+            nums = {
+                num
+                for num in nums
+                if num in self.nodes and now - self.nodes[num].last_seen <= max_age
+            }
+        return {
+            "nodes": [self.node_json(self.nodes[num]) for num in sorted(nums) if num in self.nodes],
+            "links": [link_json(link) for link in links],
+        }
+
+    @staticmethod
+    def node_json(node: Node) -> dict[str, Any]:
+        """Return a node as the action and diagnostics show it."""
+        return {
+            "id": node.id,
+            "long_name": node.long_name,
+            "short_name": node.short_name,
+            "hw_model": node.hw_model,
+            "role": node.role,
+            "latitude": node.latitude,
+            "longitude": node.longitude,
+            "altitude": node.altitude,
+            "precision_bits": node.precision_bits,
+            "hops_away": node.hops_away,
+            "last_heard": iso(node.last_heard),
+            "last_seen": iso(node.last_seen),
+        }
+
+    # Persistence
+
+    def to_storage(self) -> dict[str, Any]:
+        """Return a JSON-safe snapshot, oldest first so a reload keeps the eviction order."""
+        return {
+            "format": STORAGE_FORMAT,
+            "nodes": [_node_storage(node) for node in self.nodes.values()],
+            "links": [
+                [
+                    link.source_node,
+                    link.target_node,
+                    link.source,
+                    link.first_seen,
+                    link.last_seen,
+                    link.snr,
+                    link.rssi,
+                    link.count,
+                ]
+                for link in self.links.values()
+            ],
+        }
+
+    @classmethod
+    def from_storage(
+        cls, data: Any, max_nodes: int = DEFAULT_MAX_NODES, max_links: int = DEFAULT_MAX_LINKS
+    ) -> MeshState:
+        """Rebuild state from a snapshot; skip any entry that does not parse."""
+        state = cls(max_nodes, max_links)
+        if not isinstance(data, dict) or data.get("format") != STORAGE_FORMAT:
+            return state
+        for raw in data.get("nodes", [])[-max_nodes:]:
+            node = _node_from_storage(raw)
+            if node is not None:
+                state.nodes[node.num] = node
+        for raw in data.get("links", [])[-max_links:]:
+            try:
+                source_node, target_node, source, first, last, snr, rssi, count = raw
+                link = Link(
+                    int(source_node),
+                    int(target_node),
+                    LinkSource(source).value,
+                    float(first),
+                    float(last),
+                    snr,
+                    rssi,
+                    int(count),
+                )
+            except (TypeError, ValueError):
+                continue
+            key = (link.source_node, link.target_node, link.source)
+            if link.source_node in state.nodes and link.target_node in state.nodes:
+                state.links[key] = link
+                state._adjacency.setdefault(link.source_node, set()).add(key)
+                state._adjacency.setdefault(link.target_node, set()).add(key)
+        state.drain()
+        return state
+
+
+def link_json(link: Link) -> dict[str, Any]:
+    """Return a link as the action and diagnostics show it."""
+    return {
+        "from": node_id(link.source_node),
+        "to": node_id(link.target_node),
+        "source": link.source,
+        "snr": link.snr,
+        "rssi": link.rssi,
+        "first_seen": iso(link.first_seen),
+        "last_seen": iso(link.last_seen),
+        "count": link.count,
+    }
+
+
+_STORED_FIELDS = (
+    "first_seen",
+    "last_seen",
+    "last_heard",
+    "long_name",
+    "short_name",
+    "hw_model",
+    "role",
+    "firmware_version",
+    "region",
+    "modem_preset",
+    "latitude",
+    "longitude",
+    "altitude",
+    "precision_bits",
+    "position_at",
+    "telemetry",
+    "telemetry_at",
+    "hops_away",
+    "snr",
+    "rssi",
+)
+
+
+def _node_storage(node: Node) -> dict[str, Any]:
+    stored = {"id": node.id}
+    for name in _STORED_FIELDS:
+        value = getattr(node, name)
+        if value is not None and value != {}:
+            stored[name] = value
+    return stored
+
+
+def _node_from_storage(raw: Any) -> Node | None:
+    if not isinstance(raw, dict):
+        return None
+    num = parse_node_id(str(raw.get("id", "")))
+    if num is None or not valid_node(num):
+        return None
+    try:
+        node = Node(num=num, first_seen=float(raw["first_seen"]), last_seen=float(raw["last_seen"]))
+    except (KeyError, TypeError, ValueError):
+        return None
+    for name in _STORED_FIELDS[2:]:
+        if name in raw:
+            setattr(node, name, raw[name])
+    if not isinstance(node.telemetry, dict):
+        node.telemetry = {}
+    return node
