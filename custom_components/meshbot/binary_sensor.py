@@ -64,6 +64,8 @@ class LinkConnectivitySensor(MeshbotEntity, BinarySensorEntity):
     """Whether a link is connected, with why it is not and when it last heard something."""
 
     entity_description: LinkConnectivityDescription
+    # Refreshed every minute while traffic flows: history of it would only fill the database.
+    _unrecorded_attributes = frozenset({"last_message"})
 
     async def async_added_to_hass(self) -> None:
         """Follow the link's state changes."""
