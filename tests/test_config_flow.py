@@ -768,15 +768,27 @@ async def test_same_broker_on_another_port_is_not_a_duplicate(
 # Options
 
 
+MESH_STATE_FIELDS = {
+    "node_policy",
+    "tracked_nodes",
+    "track_positions",
+    "node_radius_km",
+    "max_tracked_nodes",
+    "active_minutes",
+    "node_max_age_hours",
+    "link_max_age_hours",
+}
+
+
 @pytest.mark.parametrize(
     ("links", "fields"),
     [
-        ({CONF_RADIO}, set()),
-        ({CONF_MESH}, {CONF_MESH_TOPICS, CONF_CHANNEL_KEYS}),
+        ({CONF_RADIO}, MESH_STATE_FIELDS),
+        ({CONF_MESH}, {CONF_MESH_TOPICS, CONF_CHANNEL_KEYS, *MESH_STATE_FIELDS}),
         ({CONF_LIGHTNING}, {CONF_RADIUS_KM}),
         (
             {CONF_RADIO, CONF_MESH, CONF_LIGHTNING},
-            {CONF_MESH_TOPICS, CONF_CHANNEL_KEYS, CONF_RADIUS_KM},
+            {CONF_MESH_TOPICS, CONF_CHANNEL_KEYS, CONF_RADIUS_KM, *MESH_STATE_FIELDS},
         ),
     ],
     ids=["radio", "mesh", "lightning", "all"],
@@ -822,6 +834,15 @@ async def test_options_prefilled_and_saved_and_entry_reloads(
         CONF_MESH_TOPICS: ["msh/US", "msh/EU_868/DE"],
         CONF_CHANNEL_KEYS: {"LongFast": "AQ==", "Private": b64(16)},
         CONF_RADIUS_KM: 25.0,
+        # Mesh options the user left alone keep their defaults.
+        "node_policy": "nearby",
+        "tracked_nodes": [],
+        "track_positions": False,
+        "node_radius_km": 10.0,
+        "max_tracked_nodes": 50,
+        "active_minutes": 120.0,
+        "node_max_age_hours": 72.0,
+        "link_max_age_hours": 24.0,
     }
     assert isinstance(entry.options[CONF_RADIUS_KM], float)
     assert entry.state is ConfigEntryState.LOADED
@@ -866,11 +887,9 @@ async def test_options_errors_keep_old_options(
         result["flow_id"], {**valid, CONF_MESH_TOPICS: "msh/EU_868/NL"}
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert entry.options == {
-        CONF_MESH_TOPICS: ["msh/EU_868/NL"],
-        CONF_CHANNEL_KEYS: {"LongFast": "AQ=="},
-        CONF_RADIUS_KM: 300.0,
-    }
+    assert entry.options[CONF_MESH_TOPICS] == ["msh/EU_868/NL"]
+    assert entry.options[CONF_CHANNEL_KEYS] == {"LongFast": "AQ=="}
+    assert entry.options[CONF_RADIUS_KM] == 300.0
     await hass.async_block_till_done()
     await unload(hass, entry)
 

@@ -4,22 +4,57 @@ from __future__ import annotations
 
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import config_validation as cv, device_registry as dr
+from homeassistant.helpers.typing import ConfigType
 
+from .const import DOMAIN
 from .data import MeshbotConfigEntry, MeshbotRuntime
+from .mesh.models import parse_node_id
 from .runtime import MeshbotHub
+from .services import async_setup_services
 
-PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR]
+PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.DEVICE_TRACKER, Platform.SENSOR]
+CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+
+
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
+    """Register the actions once, whatever entries exist."""
+    async_setup_services(hass)
+    return True
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: MeshbotConfigEntry) -> bool:
     """Set up meshbot; the links connect in the background, never before this returns."""
     hub = MeshbotHub(hass, entry)
+    if hub.mesh is not None:
+        # Local disk only; the links have not started and nothing waits on the network.
+        await hub.mesh.async_load()
     entry.runtime_data = MeshbotRuntime(hub=hub)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     hub.async_start()
+    if hub.mesh is not None:
+        hub.mesh.async_start(entry.async_on_unload)
     return True
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: MeshbotConfigEntry) -> bool:
     """Unload meshbot; the entry cancels the link tasks, which close their sockets."""
-    return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+    unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+    if unloaded and (mesh := entry.runtime_data.hub.mesh) is not None:
+        await mesh.async_save()
+    return unloaded
+
+
+async def async_remove_config_entry_device(
+    hass: HomeAssistant, entry: MeshbotConfigEntry, device: dr.DeviceEntry
+) -> bool:
+    """Let the user delete a node's device; the hub device stays while the entry exists."""
+    mesh = entry.runtime_data.hub.mesh
+    for domain, identifier in device.identifiers:
+        if domain != DOMAIN or identifier == entry.entry_id:
+            continue
+        num = parse_node_id(identifier.rpartition("_")[2])
+        if num is not None and mesh is not None:
+            mesh.async_untrack(num)
+            return True
+    return False

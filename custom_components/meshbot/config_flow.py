@@ -32,36 +32,52 @@ from homeassistant.helpers import selector
 import voluptuous as vol
 
 from .const import (
+    CONF_ACTIVE_MINUTES,
     CONF_CA_CERT,
     CONF_CHANNEL_KEYS,
     CONF_CONNECTION,
     CONF_DEVICE,
     CONF_FOLLOW_ENTITY,
     CONF_LIGHTNING,
+    CONF_LINK_MAX_AGE_HOURS,
     CONF_LOCATION,
     CONF_LOCATION_MODE,
+    CONF_MAX_TRACKED_NODES,
     CONF_MESH,
     CONF_MESH_TOPICS,
+    CONF_NODE_MAX_AGE_HOURS,
+    CONF_NODE_POLICY,
+    CONF_NODE_RADIUS_KM,
     CONF_RADIO,
     CONF_RADIUS_KM,
     CONF_TLS,
+    CONF_TRACK_POSITIONS,
+    CONF_TRACKED_NODES,
     CONF_VERIFY_TLS,
     CONNECTION_SERIAL,
     CONNECTION_TCP,
+    DEFAULT_ACTIVE_MINUTES,
     DEFAULT_CHANNEL_KEYS,
     DEFAULT_LIGHTNING_HOST,
+    DEFAULT_LINK_MAX_AGE_HOURS,
+    DEFAULT_MAX_TRACKED_NODES,
     DEFAULT_MESH_HOST,
     DEFAULT_MESH_PASSWORD,
     DEFAULT_MESH_TOPICS,
     DEFAULT_MESH_USERNAME,
     DEFAULT_MQTT_PORT,
+    DEFAULT_NODE_MAX_AGE_HOURS,
+    DEFAULT_NODE_POLICY,
+    DEFAULT_NODE_RADIUS_KM,
     DEFAULT_RADIO_PORT,
     DEFAULT_RADIUS_KM,
+    DEFAULT_TRACK_POSITIONS,
     DOMAIN,
     LOCATION_ENTITY,
     LOCATION_FIXED,
     LOCATION_HOME,
     MAX_RADIUS_KM,
+    NODE_POLICIES,
     VALIDATION_TIMEOUT,
 )
 from .links.errors import LinkAuthError, LinkError, LinkTimeoutError, LinkTlsError
@@ -69,6 +85,7 @@ from .links.mqtt import MqttLink
 from .links.probe import probe
 from .links.stream import RadioLink
 from .mesh.channels import ChannelKeyError, format_channel_keys, parse_channel_keys
+from .mesh.models import parse_node_id
 from .runtime import mqtt_settings, radio_settings
 
 SERIAL_BY_ID = "/dev/serial/by-id/*"
@@ -93,6 +110,28 @@ PORT = vol.All(
 )
 
 
+# Numeric mesh options: (minimum, maximum, unit).
+MESH_NUMBER_OPTIONS = {
+    CONF_NODE_RADIUS_KM: (0, 20000, "km"),
+    CONF_MAX_TRACKED_NODES: (0, 1000, None),
+    CONF_ACTIVE_MINUTES: (5, 10080, "min"),
+    CONF_NODE_MAX_AGE_HOURS: (1, 720, "h"),
+    CONF_LINK_MAX_AGE_HOURS: (1, 720, "h"),
+}
+MESH_NUMBER_DEFAULTS = {
+    CONF_NODE_RADIUS_KM: DEFAULT_NODE_RADIUS_KM,
+    CONF_MAX_TRACKED_NODES: DEFAULT_MAX_TRACKED_NODES,
+    CONF_ACTIVE_MINUTES: DEFAULT_ACTIVE_MINUTES,
+    CONF_NODE_MAX_AGE_HOURS: DEFAULT_NODE_MAX_AGE_HOURS,
+    CONF_LINK_MAX_AGE_HOURS: DEFAULT_LINK_MAX_AGE_HOURS,
+}
+
+
+def has_mesh_state(data: Mapping[str, Any]) -> bool:
+    """Return whether an entry keeps a picture of the mesh (from a radio or a broker)."""
+    return CONF_RADIO in data or CONF_MESH in data
+
+
 def error_key(err: LinkError) -> str:
     """Map a link error to the translated form error shown to the user."""
     if isinstance(err, LinkAuthError):
@@ -106,12 +145,16 @@ def error_key(err: LinkError) -> str:
 
 def parse_topics(text: str) -> list[str]:
     """Return the root topics of a comma or line separated list; raise ValueError."""
-    topics = [part.strip().strip("/") for part in text.replace(",", "\n").splitlines()]
+    topics = [part.strip(" /\t") for part in text.replace(",", "\n").splitlines()]
     topics = [topic for topic in topics if topic]
     if not topics:
         raise ValueError("no topic")
     for topic in topics:
-        if any(ch in topic for ch in "+#\x00") or "//" in topic or len(topic.encode()) > 1024:
+        if (
+            any(ch in "+#" or not ch.isprintable() for ch in topic)
+            or "//" in topic
+            or len(topic.encode()) > 1024
+        ):
             raise ValueError(topic)
     return list(dict.fromkeys(topics))
 
@@ -583,6 +626,16 @@ class MeshbotOptionsFlow(OptionsFlowWithReload):
                     errors[CONF_CHANNEL_KEYS] = "invalid_channel_key"
             if CONF_LIGHTNING in entry.data:
                 options[CONF_RADIUS_KM] = float(user_input[CONF_RADIUS_KM])
+            if has_mesh_state(entry.data):
+                chosen = [text.strip().lower() for text in user_input.get(CONF_TRACKED_NODES, [])]
+                if any(parse_node_id(text) is None for text in chosen):
+                    errors[CONF_TRACKED_NODES] = "invalid_node_id"
+                options[CONF_TRACKED_NODES] = chosen
+                options[CONF_NODE_POLICY] = user_input[CONF_NODE_POLICY]
+                options[CONF_TRACK_POSITIONS] = user_input[CONF_TRACK_POSITIONS]
+                for key in MESH_NUMBER_OPTIONS:
+                    options[key] = float(user_input[key])
+                options[CONF_MAX_TRACKED_NODES] = int(options[CONF_MAX_TRACKED_NODES])
             if not errors:
                 return self.async_create_entry(data=options)
         fields: dict[Any, Any] = {}
@@ -599,10 +652,35 @@ class MeshbotOptionsFlow(OptionsFlowWithReload):
                     mode=selector.NumberSelectorMode.BOX,
                 )
             )
+        if has_mesh_state(entry.data):
+            fields[vol.Required(CONF_NODE_POLICY, default=DEFAULT_NODE_POLICY)] = (
+                selector.SelectSelector(
+                    selector.SelectSelectorConfig(
+                        options=NODE_POLICIES, translation_key=CONF_NODE_POLICY
+                    )
+                )
+            )
+            fields[vol.Optional(CONF_TRACKED_NODES)] = selector.TextSelector(
+                selector.TextSelectorConfig(multiple=True)
+            )
+            fields[vol.Required(CONF_TRACK_POSITIONS, default=DEFAULT_TRACK_POSITIONS)] = bool
+            for key, (minimum, maximum, unit) in MESH_NUMBER_OPTIONS.items():
+                config = selector.NumberSelectorConfig(
+                    min=minimum, max=maximum, step=1, mode=selector.NumberSelectorMode.BOX
+                )
+                if unit is not None:
+                    config["unit_of_measurement"] = unit
+                fields[vol.Required(key, default=MESH_NUMBER_DEFAULTS[key])] = (
+                    selector.NumberSelector(config)
+                )
         suggested = user_input or {
             CONF_MESH_TOPICS: "\n".join(options.get(CONF_MESH_TOPICS, DEFAULT_MESH_TOPICS)),
             CONF_CHANNEL_KEYS: format_channel_keys(options.get(CONF_CHANNEL_KEYS, {})),
             CONF_RADIUS_KM: options.get(CONF_RADIUS_KM, DEFAULT_RADIUS_KM),
+            CONF_NODE_POLICY: options.get(CONF_NODE_POLICY, DEFAULT_NODE_POLICY),
+            CONF_TRACKED_NODES: options.get(CONF_TRACKED_NODES, []),
+            CONF_TRACK_POSITIONS: options.get(CONF_TRACK_POSITIONS, DEFAULT_TRACK_POSITIONS),
+            **{key: options.get(key, MESH_NUMBER_DEFAULTS[key]) for key in MESH_NUMBER_OPTIONS},
         }
         return self.async_show_form(
             step_id="init",

@@ -65,3 +65,35 @@ BACKOFF: Final = {
 VALIDATION_TIMEOUT: Final = 10.0
 # How often the connectivity sensors refresh their "last message" attribute.
 ACTIVITY_REFRESH_SECONDS: Final = 60
+
+# Mesh collector options.
+CONF_NODE_POLICY: Final = "node_policy"
+POLICY_NONE: Final = "none"
+POLICY_CHOSEN: Final = "chosen"
+POLICY_NEARBY: Final = "nearby"
+POLICY_DIRECT: Final = "direct"
+POLICY_ALL: Final = "all"
+NODE_POLICIES: Final = [POLICY_NONE, POLICY_CHOSEN, POLICY_NEARBY, POLICY_DIRECT, POLICY_ALL]
+CONF_TRACKED_NODES: Final = "tracked_nodes"
+CONF_NODE_RADIUS_KM: Final = "node_radius_km"
+CONF_MAX_TRACKED_NODES: Final = "max_tracked_nodes"
+CONF_TRACK_POSITIONS: Final = "track_positions"
+CONF_NODE_MAX_AGE_HOURS: Final = "node_max_age_hours"
+CONF_LINK_MAX_AGE_HOURS: Final = "link_max_age_hours"
+CONF_ACTIVE_MINUTES: Final = "active_minutes"
+
+# A public feed must never turn into hundreds of devices by default: only nodes near home.
+DEFAULT_NODE_POLICY: Final = POLICY_NEARBY
+DEFAULT_NODE_RADIUS_KM: Final = 10.0
+DEFAULT_MAX_TRACKED_NODES: Final = 50
+DEFAULT_TRACK_POSITIONS: Final = False
+DEFAULT_NODE_MAX_AGE_HOURS: Final = 72.0
+DEFAULT_LINK_MAX_AGE_HOURS: Final = 24.0
+DEFAULT_ACTIVE_MINUTES: Final = 120.0
+
+EVENT_NODE_DISCOVERED: Final = "meshbot_node_discovered"
+# Entity state writes are coalesced to at most one per entity per this interval.
+FLUSH_SECONDS: Final = 1.0
+SAVE_DELAY_SECONDS: Final = 60.0
+PRUNE_SECONDS: Final = 300.0
+STORAGE_VERSION: Final = 1

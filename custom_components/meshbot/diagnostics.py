@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+import time
 from typing import Any
 
 from homeassistant.components.diagnostics import async_redact_data
@@ -18,6 +19,8 @@ from .const import CONF_CHANNEL_KEYS, CONF_LOCATION
 from .data import MeshbotConfigEntry
 from .links.mqtt import MqttLink
 
+# A node's position is often its owner's home.
+NODE_POSITION = {"latitude", "longitude", "altitude"}
 TO_REDACT = {
     CONF_PASSWORD,
     CONF_USERNAME,
@@ -49,7 +52,20 @@ async def async_get_config_entry_diagnostics(
             report["radio"] = asdict(link.info)
             report["bad_frames"] = link.bad_frames
         links[kind] = report
+    mesh_report: dict[str, Any] | None = None
+    if (mesh := hub.mesh) is not None:
+        topology = mesh.state.topology(time.time())
+        mesh_report = {
+            "decoder": asdict(mesh.decoder.counters),
+            "tracked_nodes": len(mesh.tracked),
+            "evicted": {"nodes": mesh.state.evicted_nodes, "links": mesh.state.evicted_links},
+            "topology": {
+                "nodes": [async_redact_data(node, NODE_POSITION) for node in topology["nodes"]],
+                "links": topology["links"],
+            },
+        }
     return {
+        "mesh": mesh_report,
         "entry": {
             "data": async_redact_data(dict(entry.data), TO_REDACT),
             "options": async_redact_data(dict(entry.options), TO_REDACT),

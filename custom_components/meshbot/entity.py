@@ -7,6 +7,8 @@ from homeassistant.helpers.entity import Entity, EntityDescription
 
 from .const import DOMAIN
 from .data import MeshbotConfigEntry
+from .mesh.models import node_id
+from .mesh.state import Node
 from .runtime import MeshbotHub
 
 
@@ -28,3 +30,45 @@ class MeshbotEntity(Entity):
             model="Mesh and lightning hub",
             entry_type=DeviceEntryType.SERVICE,
         )
+
+
+class MeshNodeEntity(Entity):
+    """An entity of one mesh node's device, updated at most once a second."""
+
+    _attr_has_entity_name = True
+    _attr_should_poll = False
+
+    def __init__(self, entry: MeshbotConfigEntry, num: int, description: EntityDescription) -> None:
+        """Attach the entity to the node's device."""
+        self.entity_description = description
+        self.hub: MeshbotHub = entry.runtime_data.hub
+        assert self.hub.mesh is not None
+        self.mesh = self.hub.mesh
+        self.num = num
+        node = self.mesh.state.nodes.get(num)
+        ident = node_id(num)
+        self._attr_unique_id = f"{entry.entry_id}_{ident}_{description.key}"
+        self._attr_device_info = DeviceInfo(
+            identifiers={(DOMAIN, f"{entry.entry_id}_{ident}")},
+            name=node.name if node else ident,
+            manufacturer="Meshtastic",
+            model=node.hw_model if node else None,
+            sw_version=node.firmware_version if node else None,
+            serial_number=ident,
+            via_device=(DOMAIN, entry.entry_id),
+        )
+
+    @property
+    def node(self) -> Node | None:
+        """Return the node, or None once it was pruned or evicted."""
+        return self.mesh.state.nodes.get(self.num)
+
+    @property
+    def available(self) -> bool:
+        """Return whether the mesh still knows the node."""
+        return self.node is not None
+
+    async def async_added_to_hass(self) -> None:
+        """Follow the node's changes."""
+        await super().async_added_to_hass()
+        self.async_on_remove(self.mesh.async_add_node_listener(self.num, self.async_write_ha_state))

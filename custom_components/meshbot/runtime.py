@@ -25,6 +25,7 @@ from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers.event import async_track_time_interval
 from homeassistant.util.ssl import client_context, get_default_no_verify_context
 
+from .collector import MeshCollector
 from .const import (
     ACTIVITY_REFRESH_SECONDS,
     BACKOFF,
@@ -136,6 +137,10 @@ class MeshbotHub:
         self.message_counts: dict[LinkKind, int] = dict.fromkeys(LinkKind, 0)
         client_prefix = f"meshbot-{entry.entry_id[:12]}"
         data, options = entry.data, entry.options
+        # The radio and the mesh broker feed one shared picture of the mesh.
+        self.mesh: MeshCollector | None = None
+        if CONF_RADIO in data or CONF_MESH in data:
+            self.mesh = MeshCollector(hass, entry.entry_id, dict(options))
 
         if radio := data.get(CONF_RADIO):
             self._add(LinkKind.RADIO, RadioLink(radio_settings(radio), self._on_radio_frame))
@@ -216,12 +221,16 @@ class MeshbotHub:
         self.entry.async_start_reauth(self.hass, data={"link": str(kind)})
 
     @callback
-    def _on_radio_frame(self, _frame: Any) -> None:
+    def _on_radio_frame(self, frame: Any) -> None:
         self.message_counts[LinkKind.RADIO] += 1
+        if self.mesh is not None and frame.HasField("packet"):
+            radio = self.links[LinkKind.RADIO]
+            self.mesh.on_radio_packet(frame.packet, radio.info.node_num)  # type: ignore[union-attr]
 
     @callback
-    def _on_mesh_message(self, _topic: str, _payload: bytes) -> None:
+    def _on_mesh_message(self, topic: str, payload: bytes) -> None:
         self.message_counts[LinkKind.MESH] += 1
+        self.mesh.on_envelope(topic, payload)  # type: ignore[union-attr]
 
     @callback
     def _on_strike_message(self, _topic: str, _payload: bytes) -> None:

@@ -12,7 +12,9 @@ import math
 import time
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-from google.protobuf.message import DecodeError
+from google.protobuf import empty_pb2
+from google.protobuf.message import DecodeError, Message
+from google.protobuf.unknown_fields import UnknownFieldSet
 from meshtastic.protobuf import config_pb2, mesh_pb2, mqtt_pb2, portnums_pb2, telemetry_pb2
 
 from .channels import channel_hash, expand_psk
@@ -44,6 +46,8 @@ MAX_ENVELOPE = 4096
 # How many (sender, packet id) pairs are remembered to collapse the copies other gateways upload.
 DEDUP_CAPACITY = 20_000
 UNKNOWN_HOP = 0xFFFFFFFF
+# The radio header keeps hop_start and hop_limit in 3 bits: larger values are not from a radio.
+MAX_HOPS = 7
 # Timestamps further ahead than this are clock errors, not news.
 FUTURE_SLACK = 600
 # Returned by the payload decoders when they counted a rejection.
@@ -78,6 +82,54 @@ def _enum_name(enum: object, value: int) -> str | None:
 def clean_text(value: str, limit: int) -> str:
     """Strip control characters and bound the length of a name from the air."""
     return "".join(ch for ch in value if ch.isprintable())[:limit].strip()
+
+
+def hops_travelled(hop_start: int, hop_limit: int) -> int | None:
+    """Return hop_start - hop_limit, or None when unknown (hop_start 0) or impossible."""
+    if 0 < hop_start <= MAX_HOPS and hop_limit <= hop_start:
+        return hop_start - hop_limit
+    return None
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def parse_lenient(message: Message, payload: bytes) -> None:
+    """Parse `payload` into `message`, replacing invalid UTF-8 in its string fields.
+
+    Firmware and apps cut names at a byte limit, sometimes inside a character, and protobuf then
+    refuses the whole message; the name is repaired instead. DecodeError still means the bytes
+    are not such a message at all.
+    """
+    try:
+        message.ParseFromString(payload)
+        return
+    except DecodeError:
+        raw = empty_pb2.Empty()
+        raw.ParseFromString(payload)
+    strings = {f.number for f in message.DESCRIPTOR.fields if f.type == f.TYPE_STRING}
+    repaired = bytearray()
+    for item in UnknownFieldSet(raw):
+        number, wire, data = item.field_number, item.wire_type, item.data
+        tag = _varint(number << 3 | wire)
+        if wire == 0:
+            repaired += tag + _varint(data)
+        elif wire == 1:
+            repaired += tag + data.to_bytes(8, "little")
+        elif wire == 5:
+            repaired += tag + data.to_bytes(4, "little")
+        elif wire == 2:
+            if number in strings:
+                data = data.decode("utf-8", errors="replace").encode()
+            repaired += tag + _varint(len(data)) + data
+        # Groups (wire type 3) are dropped: no Meshtastic message has one.
+    message.ParseFromString(bytes(repaired))
 
 
 def topic_channel(topic: str) -> tuple[str, str] | None:
@@ -142,8 +194,7 @@ class MeshDecoder:
             return None
         gateway = parse_node_id(envelope.gateway_id)
         reception = None
-        hop_start, hop_limit = packet.hop_start, packet.hop_limit
-        hops = hop_start - hop_limit if hop_start and hop_start >= hop_limit else None
+        hops = hops_travelled(packet.hop_start, packet.hop_limit)
         if gateway is not None and valid_node(gateway) and gateway != sender:
             reception = Reception(
                 gateway=gateway,
@@ -185,6 +236,53 @@ class MeshDecoder:
         counters.decoded += 1
         return decoded
 
+    def decode_radio(
+        self, packet: mesh_pb2.MeshPacket, local_node: int, now: float | None = None
+    ) -> DecodedPacket | None:
+        """Decode a packet the local radio heard (already decrypted by the node, usually)."""
+        counters = self.counters
+        counters.envelopes += 1
+        now = time.time() if now is None else now
+        try:
+            sender = getattr(packet, "from")
+            if not valid_node(sender):
+                counters.reject("node_id")
+                return None
+            hops = hops_travelled(packet.hop_start, packet.hop_limit)
+            own = sender == local_node
+            reception = None
+            if not own and valid_node(local_node):
+                reception = Reception(
+                    gateway=local_node,
+                    snr=packet.rx_snr if packet.rx_snr and math.isfinite(packet.rx_snr) else None,
+                    rssi=packet.rx_rssi or None,
+                    hops=hops,
+                    rx_time=now,
+                )
+            decoded = DecodedPacket(
+                sender=sender,
+                destination=packet.to,
+                packet_id=packet.id,
+                channel=str(packet.channel),
+                reception=reception,
+                direct=hops == 0 and reception is not None,
+                duplicate=False,
+                pki=packet.pki_encrypted,
+                via_radio=True,
+            )
+            data = self._data(packet)
+            if data is None:
+                return None
+            observation = self._observation(sender, packet.to, decoded.channel, data, now)
+            if observation is REJECTED:
+                return None
+            decoded.observation = observation  # type: ignore[assignment]
+            counters.decoded += 1
+            return decoded
+        except Exception:  # noqa: BLE001
+            counters.reject("internal_error")
+            return None
+
     def _data(self, packet: mesh_pb2.MeshPacket) -> mesh_pb2.Data | None:
         variant = packet.WhichOneof("payload_variant")
         if variant == "decoded":
@@ -223,7 +321,7 @@ class MeshDecoder:
                 return self._position(sender, message, now)
             if port == PORT_NODEINFO:
                 user = mesh_pb2.User()
-                user.ParseFromString(data.payload)
+                parse_lenient(user, data.payload)
                 return NodeInfoObs(
                     node=sender,
                     long_name=clean_text(user.long_name, 39),
@@ -256,7 +354,7 @@ class MeshDecoder:
         return None
 
     def _position(
-        self, node: int, message: mesh_pb2.Position, now: float
+        self, node: int, message: mesh_pb2.Position, now: float, *, count: bool = True
     ) -> PositionObs | object | None:
         if not (message.HasField("latitude_i") and message.HasField("longitude_i")):
             return None
@@ -264,7 +362,8 @@ class MeshDecoder:
         if not (-90 <= latitude <= 90 and -180 <= longitude <= 180) or (
             latitude == 0 and longitude == 0
         ):
-            self.counters.reject("position_range")
+            if count:
+                self.counters.reject("position_range")
             return REJECTED
         reported = message.time or None
         if reported is not None and reported > now + FUTURE_SLACK:
@@ -357,7 +456,7 @@ class MeshDecoder:
             return None
         report = mqtt_pb2.MapReport()
         try:
-            report.ParseFromString(packet.decoded.payload)
+            parse_lenient(report, packet.decoded.payload)
         except DecodeError:
             self.counters.reject("map_report")
             return None
@@ -372,6 +471,8 @@ class MeshDecoder:
                     precision_bits=report.position_precision,
                 ),
                 now,
+                # The report still counts as decoded (names, firmware); only its position goes.
+                count=False,
             )
         self.counters.decoded += 1
         return DecodedPacket(

@@ -144,6 +144,8 @@ class DecodedPacket:
     duplicate: bool
     observation: Observation | None = None
     pki: bool = False
+    # Heard by the local radio rather than reported by an MQTT gateway.
+    via_radio: bool = False
 
 
 @dataclass

@@ -188,8 +188,9 @@ class MeshState:
             if rssi is not None:
                 link.rssi = rssi
             self.links.move_to_end(key)
-            self.changed.add(source_node)
-            self.changed.add(target_node)
+            # Hearing a link again is news of both ends, as when it was first heard.
+            self._node(source_node, now)
+            self._node(target_node, now)
         self.links_changed = True
 
     def apply(self, packet: DecodedPacket, now: float) -> None:
@@ -206,7 +207,11 @@ class MeshState:
                 del gateways[min(gateways, key=gateways.__getitem__)]
             if reception.hops is not None:
                 if packet.duplicate and node.last_packet_id == packet.packet_id:
-                    node.hops_away = min(node.hops_away or reception.hops, reception.hops)
+                    node.hops_away = (
+                        reception.hops
+                        if node.hops_away is None
+                        else min(node.hops_away, reception.hops)
+                    )
                 else:
                     node.hops_away = reception.hops
             if packet.direct:
@@ -215,7 +220,7 @@ class MeshState:
                 self.add_link(
                     packet.sender,
                     reception.gateway,
-                    LinkSource.DIRECT,
+                    LinkSource.RADIO if packet.via_radio else LinkSource.DIRECT,
                     now,
                     reception.snr,
                     reception.rssi,
@@ -418,25 +423,35 @@ class MeshState:
         state = cls(max_nodes, max_links)
         if not isinstance(data, dict) or data.get("format") != STORAGE_FORMAT:
             return state
-        for raw in data.get("nodes", [])[-max_nodes:]:
+        nodes, links = data.get("nodes"), data.get("links")
+        for raw in nodes[-max_nodes:] if isinstance(nodes, list) else ():
             node = _node_from_storage(raw)
             if node is not None:
                 state.nodes[node.num] = node
-        for raw in data.get("links", [])[-max_links:]:
-            try:
-                source_node, target_node, source, first, last, snr, rssi, count = raw
-                link = Link(
-                    int(source_node),
-                    int(target_node),
-                    LinkSource(source).value,
-                    float(first),
-                    float(last),
-                    snr,
-                    rssi,
-                    int(count),
-                )
-            except (TypeError, ValueError):
+        for raw in links[-max_links:] if isinstance(links, list) else ():
+            if not isinstance(raw, list) or len(raw) != 8:
                 continue
+            source_node, target_node, source, first, last, snr, rssi, count = raw
+            first, last = _stored_time(first), _stored_time(last)
+            if (
+                not isinstance(source_node, int)
+                or not isinstance(target_node, int)
+                or source not in LinkSource.__members__.values()
+                or first is None
+                or last is None
+                or not isinstance(count, int)
+            ):
+                continue
+            link = Link(
+                source_node,
+                target_node,
+                LinkSource(source).value,
+                first,
+                last,
+                _stored_float(snr),
+                _stored_int(rssi),
+                count,
+            )
             key = (link.source_node, link.target_node, link.source)
             if link.source_node in state.nodes and link.target_node in state.nodes:
                 state.links[key] = link
@@ -493,19 +508,86 @@ def _node_storage(node: Node) -> dict[str, Any]:
     return stored
 
 
+# The range `iso()` can format (years 1970 to 9999).
+_MAX_TIMESTAMP = 253_402_300_799
+
+
+def _stored_float(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def _stored_int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _stored_str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _stored_time(value: Any) -> float | None:
+    number = _stored_float(value)
+    return number if number is not None and 0 <= number <= _MAX_TIMESTAMP else None
+
+
+def _stored_latitude(value: Any) -> float | None:
+    number = _stored_float(value)
+    return number if number is not None and -90 <= number <= 90 else None
+
+
+def _stored_longitude(value: Any) -> float | None:
+    number = _stored_float(value)
+    return number if number is not None and -180 <= number <= 180 else None
+
+
+def _stored_telemetry(value: Any) -> dict[str, float]:
+    if not isinstance(value, dict):
+        return {}
+    return {
+        name: number
+        for name, raw in value.items()
+        if isinstance(name, str) and (number := _stored_float(raw)) is not None
+    }
+
+
+# How each stored field is checked: a hand-edited or damaged file must not plant a value of the
+# wrong type that breaks the entities, the topology action or the next update.
+_STORED_CHECKS = {
+    "last_heard": _stored_time,
+    "long_name": _stored_str,
+    "short_name": _stored_str,
+    "hw_model": _stored_str,
+    "role": _stored_str,
+    "firmware_version": _stored_str,
+    "region": _stored_str,
+    "modem_preset": _stored_str,
+    "latitude": _stored_latitude,
+    "longitude": _stored_longitude,
+    "altitude": _stored_int,
+    "precision_bits": _stored_int,
+    "position_at": _stored_time,
+    "telemetry": _stored_telemetry,
+    "telemetry_at": _stored_time,
+    "hops_away": _stored_int,
+    "snr": _stored_float,
+    "rssi": _stored_int,
+}
+
+
 def _node_from_storage(raw: Any) -> Node | None:
     if not isinstance(raw, dict):
         return None
     num = parse_node_id(str(raw.get("id", "")))
     if num is None or not valid_node(num):
         return None
-    try:
-        node = Node(num=num, first_seen=float(raw["first_seen"]), last_seen=float(raw["last_seen"]))
-    except (KeyError, TypeError, ValueError):
+    first_seen, last_seen = _stored_time(raw.get("first_seen")), _stored_time(raw.get("last_seen"))
+    if first_seen is None or last_seen is None:
         return None
-    for name in _STORED_FIELDS[2:]:
+    node = Node(num=num, first_seen=first_seen, last_seen=last_seen)
+    for name, check in _STORED_CHECKS.items():
         if name in raw:
-            setattr(node, name, raw[name])
-    if not isinstance(node.telemetry, dict):
-        node.telemetry = {}
+            setattr(node, name, check(raw[name]))
+    if node.latitude is None or node.longitude is None:
+        node.latitude = node.longitude = None
     return node

@@ -1,0 +1,298 @@
+"""The mesh collector's Home Assistant side: state, persistence, coalesced updates, events.
+
+Envelopes are decoded and folded into the state as they arrive (cheap, no entity work). Once a
+second the changes are drained: only the entities of nodes that changed are written, newly
+discovered nodes fire one event each, and a save is scheduled. A message storm therefore costs
+at most one state write per entity per second.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable
+from datetime import timedelta
+import logging
+import time
+from typing import Any
+
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.helpers.event import async_track_time_interval
+from homeassistant.helpers.storage import Store
+from meshtastic.protobuf import mesh_pb2
+
+from .const import (
+    CONF_ACTIVE_MINUTES,
+    CONF_CHANNEL_KEYS,
+    CONF_LINK_MAX_AGE_HOURS,
+    CONF_MAX_TRACKED_NODES,
+    CONF_NODE_MAX_AGE_HOURS,
+    CONF_NODE_POLICY,
+    CONF_NODE_RADIUS_KM,
+    CONF_TRACKED_NODES,
+    DEFAULT_ACTIVE_MINUTES,
+    DEFAULT_CHANNEL_KEYS,
+    DEFAULT_LINK_MAX_AGE_HOURS,
+    DEFAULT_MAX_TRACKED_NODES,
+    DEFAULT_NODE_MAX_AGE_HOURS,
+    DEFAULT_NODE_POLICY,
+    DEFAULT_NODE_RADIUS_KM,
+    DOMAIN,
+    EVENT_NODE_DISCOVERED,
+    FLUSH_SECONDS,
+    POLICY_ALL,
+    POLICY_CHOSEN,
+    POLICY_DIRECT,
+    POLICY_NEARBY,
+    PRUNE_SECONDS,
+    SAVE_DELAY_SECONDS,
+    STORAGE_VERSION,
+)
+from .mesh.decode import MeshDecoder
+from .mesh.models import LinkSource, node_id, parse_node_id
+from .mesh.state import MeshState, Node, haversine_km
+
+_LOGGER = logging.getLogger(__name__)
+
+MESSAGE_RATE_WINDOW = 60
+
+
+class MeshCollector:
+    """Own the mesh state of one entry and tell entities what changed."""
+
+    def __init__(self, hass: HomeAssistant, entry_id: str, options: dict[str, Any]) -> None:
+        """Prepare an empty state; `async_load` restores the saved one."""
+        self.hass = hass
+        self.entry_id = entry_id
+        self.options = options
+        self.decoder = MeshDecoder(options.get(CONF_CHANNEL_KEYS, DEFAULT_CHANNEL_KEYS))
+        self.state = MeshState()
+        self.tracked: set[int] = set()
+        self.local_node: int | None = None
+        self.last_message_at: float | None = None
+        self._store: Store[dict[str, Any]] = Store(
+            hass, STORAGE_VERSION, f"{DOMAIN}.{entry_id}.mesh", private=True
+        )
+        self._node_listeners: dict[int, list[CALLBACK_TYPE]] = {}
+        self._hub_listeners: list[CALLBACK_TYPE] = []
+        self._tracked_listeners: list[Callable[[list[int]], None]] = []
+        # Messages per second over the last minute, for the rate sensor.
+        self._rate: deque[int] = deque([0] * MESSAGE_RATE_WINDOW, maxlen=MESSAGE_RATE_WINDOW)
+        self._this_second = 0
+        self._dirty = False
+
+    # Lifecycle
+
+    async def async_load(self) -> None:
+        """Restore the saved mesh; a corrupt file means starting empty, never failing setup."""
+        try:
+            data = await self._store.async_load()
+        except Exception as err:  # noqa: BLE001
+            _LOGGER.warning("Starting with an empty mesh: the saved mesh is unreadable (%s)", err)
+            data = None
+        if data is not None:
+            self.state = MeshState.from_storage(data.get("state"))
+            self.tracked = {
+                num for raw in data.get("tracked", []) if (num := parse_node_id(str(raw)))
+            } & set(self.state.nodes)
+        self._update_tracked(self.state.nodes)
+
+    @callback
+    def async_start(self, register: Callable[[CALLBACK_TYPE], None]) -> None:
+        """Start the flush and prune timers; `register` hands their cancellers to the entry."""
+        register(
+            async_track_time_interval(
+                self.hass,
+                self._async_flush,
+                timedelta(seconds=FLUSH_SECONDS),
+                name="meshbot mesh flush",
+                cancel_on_shutdown=True,
+            )
+        )
+        register(
+            async_track_time_interval(
+                self.hass,
+                self._async_prune,
+                timedelta(seconds=PRUNE_SECONDS),
+                name="meshbot mesh prune",
+                cancel_on_shutdown=True,
+            )
+        )
+
+    async def async_save(self) -> None:
+        """Write the mesh now (unload)."""
+        await self._store.async_save(self._data_to_save())
+
+    def _data_to_save(self) -> dict[str, Any]:
+        return {
+            "state": self.state.to_storage(),
+            "tracked": sorted(node_id(num) for num in self.tracked),
+        }
+
+    # Ingest (called per message: keep it lean)
+
+    def on_envelope(self, topic: str, payload: bytes) -> None:
+        """Decode one MQTT envelope into the state."""
+        now = time.time()
+        self.last_message_at = now
+        self._this_second += 1
+        packet = self.decoder.decode(topic, payload, now)
+        if packet is not None:
+            self.state.apply(packet, now)
+
+    def on_radio_packet(self, packet: mesh_pb2.MeshPacket, local_node: int | None) -> None:
+        """Fold a packet heard by the local radio into the state."""
+        now = time.time()
+        self.local_node = local_node
+        self.last_message_at = now
+        self._this_second += 1
+        decoded = self.decoder.decode_radio(packet, local_node or 0, now)
+        if decoded is not None:
+            self.state.apply(decoded, now)
+
+    # Coalesced updates
+
+    @property
+    def messages_per_minute(self) -> int:
+        """Return the messages received during the last minute."""
+        return sum(self._rate)
+
+    @callback
+    def _async_flush(self, _now: Any = None) -> None:
+        self._rate.append(self._this_second)
+        rate_changed = self._this_second != 0 or self._rate[0] != 0
+        self._this_second = 0
+        changed, discovered, links_changed = self.state.drain()
+        if changed or discovered or links_changed:
+            self._dirty = True
+            self._store.async_delay_save(self._data_to_save, SAVE_DELAY_SECONDS)
+        for num in discovered:
+            node = self.state.nodes.get(num)
+            if node is None:
+                continue
+            self.hass.bus.async_fire(
+                EVENT_NODE_DISCOVERED,
+                {
+                    "config_entry_id": self.entry_id,
+                    "node_id": node.id,
+                    "long_name": node.long_name,
+                    "short_name": node.short_name,
+                },
+            )
+        if changed:
+            self._update_tracked(changed)
+            for num in changed & self.tracked:
+                for listener in self._node_listeners.get(num, ()):
+                    listener()
+        if changed or links_changed or rate_changed:
+            for listener in list(self._hub_listeners):
+                listener()
+
+    @callback
+    def _async_prune(self, _now: Any = None) -> None:
+        options = self.options
+        removed = self.state.prune(
+            time.time(),
+            options.get(CONF_NODE_MAX_AGE_HOURS, DEFAULT_NODE_MAX_AGE_HOURS) * 3600,
+            options.get(CONF_LINK_MAX_AGE_HOURS, DEFAULT_LINK_MAX_AGE_HOURS) * 3600,
+        )
+        if removed:
+            _LOGGER.debug("Pruned %d stale nodes and links", removed)
+            self._store.async_delay_save(self._data_to_save, SAVE_DELAY_SECONDS)
+            for num in list(self.tracked):
+                if num not in self.state.nodes:
+                    for listener in self._node_listeners.get(num, ()):
+                        listener()
+            for listener in list(self._hub_listeners):
+                listener()
+
+    # Which nodes become devices
+
+    def wanted(self, node: Node) -> bool:
+        """Return whether the node policy makes this node a Home Assistant device."""
+        options = self.options
+        policy = options.get(CONF_NODE_POLICY, DEFAULT_NODE_POLICY)
+        if policy == POLICY_ALL:
+            return True
+        if policy == POLICY_CHOSEN:
+            return node.id in options.get(CONF_TRACKED_NODES, [])
+        if policy == POLICY_NEARBY:
+            if node.latitude is None or node.longitude is None:
+                return False
+            radius = options.get(CONF_NODE_RADIUS_KM, DEFAULT_NODE_RADIUS_KM)
+            home = self.hass.config
+            return (
+                haversine_km(home.latitude, home.longitude, node.latitude, node.longitude) <= radius
+            )
+        if policy == POLICY_DIRECT:
+            local = self.local_node
+            return local is not None and any(
+                link.source == LinkSource.RADIO and link.target_node == local
+                for link in self.state.links_of(node.num)
+            )
+        return False
+
+    def _update_tracked(self, candidates: Iterable[int]) -> None:
+        cap = int(self.options.get(CONF_MAX_TRACKED_NODES, DEFAULT_MAX_TRACKED_NODES))
+        room = cap - len(self.tracked)
+        if room <= 0:
+            return
+        nodes = self.state.nodes
+        fresh = [
+            num
+            for num in candidates
+            if num not in self.tracked
+            and (node := nodes.get(num)) is not None
+            and self.wanted(node)
+        ]
+        if not fresh:
+            return
+        # Most recently heard first, so the cap keeps the liveliest nodes.
+        fresh.sort(key=lambda num: self.state.nodes[num].last_seen, reverse=True)
+        fresh = fresh[:room]
+        self.tracked.update(fresh)
+        for listener in list(self._tracked_listeners):
+            listener(fresh)
+
+    @callback
+    def async_untrack(self, num: int) -> None:
+        """Forget a node the user deleted; it returns only if heard again and wanted."""
+        self.tracked.discard(num)
+        self.state.forget(num)
+        self._store.async_delay_save(self._data_to_save, SAVE_DELAY_SECONDS)
+
+    # Listeners
+
+    @callback
+    def async_add_node_listener(self, num: int, listener: CALLBACK_TYPE) -> CALLBACK_TYPE:
+        """Call `listener` (at most once a second) when node `num` changes."""
+        listeners = self._node_listeners.setdefault(num, [])
+        listeners.append(listener)
+
+        def remove() -> None:
+            listeners.remove(listener)
+            if not listeners:
+                self._node_listeners.pop(num, None)
+
+        return remove
+
+    @callback
+    def async_add_hub_listener(self, listener: CALLBACK_TYPE) -> CALLBACK_TYPE:
+        """Call `listener` (at most once a second) when the mesh as a whole changes."""
+        self._hub_listeners.append(listener)
+        return lambda: self._hub_listeners.remove(listener)
+
+    @callback
+    def async_add_tracked_listener(self, listener: Callable[[list[int]], None]) -> CALLBACK_TYPE:
+        """Call `listener` with node numbers that just became devices."""
+        self._tracked_listeners.append(listener)
+        return lambda: self._tracked_listeners.remove(listener)
+
+    def nodes_active(self) -> int:
+        """Return how many nodes were heard within the active window."""
+        window = self.options.get(CONF_ACTIVE_MINUTES, DEFAULT_ACTIVE_MINUTES) * 60
+        now = time.time()
+        return sum(
+            1
+            for node in self.state.nodes.values()
+            if node.last_heard is not None and now - node.last_heard <= window
+        )

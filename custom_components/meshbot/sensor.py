@@ -1,0 +1,237 @@
+"""Sensors: the mesh as a whole (on the hub device) and each tracked node (on its device)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from homeassistant.components.sensor import (
+    SensorDeviceClass,
+    SensorEntity,
+    SensorEntityDescription,
+    SensorStateClass,
+)
+from homeassistant.const import (
+    PERCENTAGE,
+    SIGNAL_STRENGTH_DECIBELS,
+    SIGNAL_STRENGTH_DECIBELS_MILLIWATT,
+    EntityCategory,
+    UnitOfElectricPotential,
+)
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from .collector import MeshCollector
+from .data import MeshbotConfigEntry
+from .entity import MeshbotEntity, MeshNodeEntity
+from .mesh.models import LinkSource
+from .mesh.state import MeshState, Node
+
+PARALLEL_UPDATES = 0
+
+
+def _time(value: float | None) -> datetime | None:
+    return datetime.fromtimestamp(value, UTC) if value is not None else None
+
+
+@dataclass(frozen=True, kw_only=True)
+class MeshSensorDescription(SensorEntityDescription):
+    """Describe a sensor of the mesh as a whole."""
+
+    value_fn: Callable[[MeshCollector], Any]
+
+
+@dataclass(frozen=True, kw_only=True)
+class NodeSensorDescription(SensorEntityDescription):
+    """Describe a sensor of one node."""
+
+    value_fn: Callable[[Node, MeshState], Any]
+
+
+def _links(source: LinkSource) -> Callable[[MeshCollector], int]:
+    return lambda mesh: sum(1 for key in mesh.state.links if key[2] == source)
+
+
+MESH_SENSORS = (
+    MeshSensorDescription(
+        key="nodes_known",
+        translation_key="nodes_known",
+        state_class=SensorStateClass.MEASUREMENT,
+        value_fn=lambda mesh: len(mesh.state.nodes),
+    ),
+    MeshSensorDescription(
+        key="nodes_active",
+        translation_key="nodes_active",
+        state_class=SensorStateClass.MEASUREMENT,
+        value_fn=lambda mesh: mesh.nodes_active(),
+    ),
+    *(
+        MeshSensorDescription(
+            key=f"links_{source}",
+            translation_key=f"links_{source}",
+            state_class=SensorStateClass.MEASUREMENT,
+            value_fn=_links(source),
+        )
+        for source in LinkSource
+    ),
+    MeshSensorDescription(
+        key="messages_per_minute",
+        translation_key="messages_per_minute",
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement="messages/min",
+        value_fn=lambda mesh: mesh.messages_per_minute,
+    ),
+    MeshSensorDescription(
+        key="undecodable_messages",
+        translation_key="undecodable_messages",
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda mesh: mesh.decoder.counters.rejected_total,
+    ),
+    MeshSensorDescription(
+        key="last_message",
+        translation_key="last_message",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        value_fn=lambda mesh: _time(mesh.last_message_at),
+    ),
+)
+
+
+def _battery(node: Node, _state: MeshState) -> float | None:
+    level = node.telemetry.get("battery_level")
+    # Levels over 100 mean "on external power".
+    return None if level is None else min(level, 100.0)
+
+
+NODE_SENSORS = (
+    NodeSensorDescription(
+        key="last_heard",
+        translation_key="last_heard",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        value_fn=lambda node, _: _time(node.last_heard),
+    ),
+    NodeSensorDescription(
+        key="snr",
+        translation_key="snr",
+        native_unit_of_measurement=SIGNAL_STRENGTH_DECIBELS,
+        state_class=SensorStateClass.MEASUREMENT,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda node, _: node.snr,
+    ),
+    NodeSensorDescription(
+        key="rssi",
+        translation_key="rssi",
+        device_class=SensorDeviceClass.SIGNAL_STRENGTH,
+        native_unit_of_measurement=SIGNAL_STRENGTH_DECIBELS_MILLIWATT,
+        state_class=SensorStateClass.MEASUREMENT,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda node, _: node.rssi,
+    ),
+    NodeSensorDescription(
+        key="hops_away",
+        translation_key="hops_away",
+        state_class=SensorStateClass.MEASUREMENT,
+        value_fn=lambda node, _: node.hops_away,
+    ),
+    NodeSensorDescription(
+        key="battery",
+        device_class=SensorDeviceClass.BATTERY,
+        native_unit_of_measurement=PERCENTAGE,
+        state_class=SensorStateClass.MEASUREMENT,
+        value_fn=_battery,
+    ),
+    NodeSensorDescription(
+        key="voltage",
+        device_class=SensorDeviceClass.VOLTAGE,
+        native_unit_of_measurement=UnitOfElectricPotential.VOLT,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=2,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda node, _: node.telemetry.get("voltage"),
+    ),
+    NodeSensorDescription(
+        key="channel_utilization",
+        translation_key="channel_utilization",
+        native_unit_of_measurement=PERCENTAGE,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=1,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda node, _: node.telemetry.get("channel_utilization"),
+    ),
+    NodeSensorDescription(
+        key="air_util_tx",
+        translation_key="air_util_tx",
+        native_unit_of_measurement=PERCENTAGE,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=1,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda node, _: node.telemetry.get("air_util_tx"),
+    ),
+    NodeSensorDescription(
+        key="neighbor_count",
+        translation_key="neighbor_count",
+        state_class=SensorStateClass.MEASUREMENT,
+        value_fn=lambda node, state: state.neighbor_summary(node.num)[0],
+    ),
+    NodeSensorDescription(
+        key="best_neighbor_snr",
+        translation_key="best_neighbor_snr",
+        native_unit_of_measurement=SIGNAL_STRENGTH_DECIBELS,
+        state_class=SensorStateClass.MEASUREMENT,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda node, state: state.neighbor_summary(node.num)[1],
+    ),
+)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: MeshbotConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Add the mesh sensors, and the node sensors of every tracked node as it appears."""
+    mesh = entry.runtime_data.hub.mesh
+    if mesh is None:
+        return
+    async_add_entities(MeshSensor(entry, description) for description in MESH_SENSORS)
+
+    @callback
+    def add_nodes(nums: list[int]) -> None:
+        async_add_entities(
+            NodeSensor(entry, num, description) for num in nums for description in NODE_SENSORS
+        )
+
+    add_nodes(sorted(mesh.tracked))
+    entry.async_on_unload(mesh.async_add_tracked_listener(add_nodes))
+
+
+class MeshSensor(MeshbotEntity, SensorEntity):
+    """A figure about the whole mesh."""
+
+    entity_description: MeshSensorDescription
+
+    async def async_added_to_hass(self) -> None:
+        """Follow the mesh, at most once a second."""
+        await super().async_added_to_hass()
+        assert self.hub.mesh is not None
+        self.async_on_remove(self.hub.mesh.async_add_hub_listener(self.async_write_ha_state))
+
+    @property
+    def native_value(self) -> Any:
+        """Return the figure."""
+        assert self.hub.mesh is not None
+        return self.entity_description.value_fn(self.hub.mesh)
+
+
+class NodeSensor(MeshNodeEntity, SensorEntity):
+    """A figure about one node."""
+
+    entity_description: NodeSensorDescription
+
+    @property
+    def native_value(self) -> Any:
+        """Return the figure, or None when the node never reported it."""
+        node = self.node
+        return None if node is None else self.entity_description.value_fn(node, self.mesh.state)

@@ -1,0 +1,101 @@
+"""Actions: meshbot.get_topology returns the mesh's nodes and links as plain JSON."""
+
+from __future__ import annotations
+
+import time
+
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.const import ATTR_CONFIG_ENTRY_ID, CONF_LATITUDE, CONF_LONGITUDE
+from homeassistant.core import (
+    HomeAssistant,
+    ServiceCall,
+    ServiceResponse,
+    SupportsResponse,
+    callback,
+)
+from homeassistant.exceptions import ServiceValidationError
+from homeassistant.helpers import config_validation as cv
+import voluptuous as vol
+
+from .const import DOMAIN
+from .data import MeshbotConfigEntry
+from .mesh.models import LinkSource, parse_node_id
+
+SERVICE_GET_TOPOLOGY = "get_topology"
+ATTR_SOURCES = "sources"
+ATTR_MAX_AGE = "max_age"
+ATTR_NODE = "node"
+ATTR_RADIUS_KM = "radius_km"
+
+GET_TOPOLOGY_SCHEMA = vol.Schema(
+    {
+        vol.Optional(ATTR_CONFIG_ENTRY_ID): cv.string,
+        vol.Optional(ATTR_SOURCES): vol.All(cv.ensure_list, [vol.In([str(s) for s in LinkSource])]),
+        vol.Optional(ATTR_MAX_AGE): cv.positive_time_period,
+        vol.Optional(ATTR_NODE): cv.string,
+        vol.Optional(ATTR_RADIUS_KM): vol.All(vol.Coerce(float), vol.Range(min=0)),
+        vol.Optional(CONF_LATITUDE): cv.latitude,
+        vol.Optional(CONF_LONGITUDE): cv.longitude,
+    }
+)
+
+
+def _entry(hass: HomeAssistant, call: ServiceCall) -> MeshbotConfigEntry:
+    entries: list[MeshbotConfigEntry] = [
+        entry
+        for entry in hass.config_entries.async_entries(DOMAIN)
+        if entry.state is ConfigEntryState.LOADED and entry.runtime_data.hub.mesh is not None
+    ]
+    if entry_id := call.data.get(ATTR_CONFIG_ENTRY_ID):
+        entries = [entry for entry in entries if entry.entry_id == entry_id]
+        if not entries:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN, translation_key="entry_not_loaded"
+            )
+    if not entries:
+        raise ServiceValidationError(translation_domain=DOMAIN, translation_key="no_mesh")
+    if len(entries) > 1:
+        raise ServiceValidationError(translation_domain=DOMAIN, translation_key="choose_entry")
+    return entries[0]
+
+
+async def _get_topology(call: ServiceCall) -> ServiceResponse:
+    hass = call.hass
+    mesh = _entry(hass, call).runtime_data.hub.mesh
+    assert mesh is not None
+    around = None
+    if (text := call.data.get(ATTR_NODE)) is not None:
+        around = parse_node_id(text)
+        if around is None:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="invalid_node_id",
+                translation_placeholders={"node": text},
+            )
+    within = None
+    if (radius := call.data.get(ATTR_RADIUS_KM)) is not None:
+        within = (
+            call.data.get(CONF_LATITUDE, hass.config.latitude),
+            call.data.get(CONF_LONGITUDE, hass.config.longitude),
+            radius,
+        )
+    max_age = call.data.get(ATTR_MAX_AGE)
+    return mesh.state.topology(  # type: ignore[return-value]
+        time.time(),
+        sources=call.data.get(ATTR_SOURCES),
+        max_age=max_age.total_seconds() if max_age is not None else None,
+        around=around,
+        within=within,
+    )
+
+
+@callback
+def async_setup_services(hass: HomeAssistant) -> None:
+    """Register meshbot's actions."""
+    hass.services.async_register(
+        DOMAIN,
+        SERVICE_GET_TOPOLOGY,
+        _get_topology,
+        schema=GET_TOPOLOGY_SCHEMA,
+        supports_response=SupportsResponse.ONLY,
+    )
