@@ -89,7 +89,7 @@ class MeshCollector:
         except Exception as err:  # noqa: BLE001
             _LOGGER.warning("Starting with an empty mesh: the saved mesh is unreadable (%s)", err)
             data = None
-        if data is not None:
+        if isinstance(data, dict):
             self.state = MeshState.from_storage(data.get("state"))
             self.tracked = {
                 num for raw in data.get("tracked", []) if (num := parse_node_id(str(raw)))

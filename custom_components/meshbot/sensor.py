@@ -102,7 +102,7 @@ MESH_SENSORS = (
 def _battery(node: Node, _state: MeshState) -> float | None:
     level = node.telemetry.get("battery_level")
     # Levels over 100 mean "on external power".
-    return None if level is None else min(level, 100.0)
+    return None if level is None else min(round(level), 100)
 
 
 NODE_SENSORS = (

@@ -207,3 +207,23 @@ def environment_ready() -> str | None:
     except RuntimeError as err:
         return str(err)
     return None if os.name == "posix" else "brokers need a POSIX machine"
+
+
+def publish_many(broker: MosquittoBroker, messages: list[tuple[str, bytes]]) -> None:
+    """Publish messages in order with paho, an MQTT implementation independent of ours."""
+    import paho.mqtt.client as paho
+
+    client = paho.Client(paho.CallbackAPIVersion.VERSION2)
+    if broker.users:
+        client.username_pw_set(*next(iter(broker.users.items())))
+    if broker.tls and broker.tls_files is not None:
+        client.tls_set(ca_certs=str(broker.tls_files.ca_cert))
+    client.connect(broker.host, broker.port)
+    client.loop_start()
+    try:
+        infos = [client.publish(topic, payload, qos=1) for topic, payload in messages]
+        for info in infos:
+            info.wait_for_publish(10)
+    finally:
+        client.loop_stop()
+        client.disconnect()

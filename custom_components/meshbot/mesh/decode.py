@@ -101,11 +101,11 @@ def _varint(value: int) -> bytes:
 
 
 def parse_lenient(message: Message, payload: bytes) -> None:
-    """Parse `payload` into `message`, replacing invalid UTF-8 in its string fields.
+    """Parse `payload` into `message`, dropping invalid UTF-8 from its string fields.
 
     Firmware and apps cut names at a byte limit, sometimes inside a character, and protobuf then
-    refuses the whole message; the name is repaired instead. DecodeError still means the bytes
-    are not such a message at all.
+    refuses the whole message; only the broken character goes instead. DecodeError still means
+    the bytes are not such a message at all.
     """
     try:
         message.ParseFromString(payload)
@@ -126,7 +126,7 @@ def parse_lenient(message: Message, payload: bytes) -> None:
             repaired += tag + data.to_bytes(4, "little")
         elif wire == 2:
             if number in strings:
-                data = data.decode("utf-8", errors="replace").encode()
+                data = data.decode("utf-8", errors="ignore").encode()
             repaired += tag + _varint(len(data)) + data
         # Groups (wire type 3) are dropped: no Meshtastic message has one.
     message.ParseFromString(bytes(repaired))
@@ -220,10 +220,8 @@ class MeshDecoder:
             self._seen.move_to_end(key)
             counters.duplicates += 1
             return decoded
-        self._seen[key] = None
-        if len(self._seen) > DEDUP_CAPACITY:
-            self._seen.popitem(last=False)
         if decoded.pki:
+            self._remember(key)
             counters.decoded += 1
             return decoded
         data = self._data(packet)
@@ -233,8 +231,16 @@ class MeshDecoder:
         if observation is REJECTED:
             return None
         decoded.observation = observation  # type: ignore[assignment]
+        # Only a packet that decoded makes later copies duplicates: a copy of a rejected one
+        # (no key, wrong key, bad payload) is rejected in turn, not passed on as a duplicate.
+        self._remember(key)
         counters.decoded += 1
         return decoded
+
+    def _remember(self, key: tuple[int, int]) -> None:
+        self._seen[key] = None
+        if len(self._seen) > DEDUP_CAPACITY:
+            self._seen.popitem(last=False)
 
     def decode_radio(
         self, packet: mesh_pb2.MeshPacket, local_node: int, now: float | None = None

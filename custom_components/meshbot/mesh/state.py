@@ -215,7 +215,10 @@ class MeshState:
                 else:
                     node.hops_away = reception.hops
             if packet.direct:
-                if not packet.duplicate or node.snr is None or (reception.snr or -99) > node.snr:
+                # Of the copies of one packet, the best reception says most about the node.
+                if reception.snr is not None and (
+                    not packet.duplicate or node.snr is None or reception.snr > node.snr
+                ):
                     node.snr, node.rssi = reception.snr, reception.rssi
                 self.add_link(
                     packet.sender,

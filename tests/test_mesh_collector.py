@@ -1,0 +1,442 @@
+"""The mesh collector end to end: real envelopes through a real Mosquitto into Home Assistant."""
+
+from __future__ import annotations
+
+import base64
+from collections import Counter
+from datetime import timedelta
+import json
+import math
+import time
+from typing import Any
+
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import Event, HomeAssistant
+from homeassistant.exceptions import ServiceValidationError
+from homeassistant.helpers import device_registry as dr, entity_registry as er
+from homeassistant.util import dt as dt_util
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
+from pytest_homeassistant_custom_component.components.diagnostics import (
+    get_diagnostics_for_config_entry,
+)
+
+from custom_components.meshbot.const import (
+    CONF_CHANNEL_KEYS,
+    CONF_MAX_TRACKED_NODES,
+    CONF_NODE_POLICY,
+    CONF_TRACK_POSITIONS,
+    CONF_TRACKED_NODES,
+    DOMAIN,
+    EVENT_NODE_DISCOVERED,
+    POLICY_ALL,
+    POLICY_CHOSEN,
+    POLICY_NEARBY,
+    POLICY_NONE,
+)
+
+from .conftest import broker_section, entry_for
+from .support.mesh_traffic import MeshTraffic
+from .support.mosquitto import MosquittoBroker, publish_many
+from .support.waiting import until
+
+GATEWAY_A = 0x0A0A0A0A
+GATEWAY_B = 0x0B0B0B0B
+NEAR = 0x11111111  # about 1.5 km from the test home (32.87336, -117.22743)
+FAR = 0x22222222  # Paris
+QUIET = 0x33333333
+PRIVATE_KEY = bytes(range(32))
+
+
+def mesh_entry(broker: MosquittoBroker, **options: Any) -> MockConfigEntry:
+    entry = entry_for(mesh=broker_section(broker.port))
+    merged = {
+        **entry.options,
+        CONF_CHANNEL_KEYS: {"LongFast": "AQ==", "Secret": base64.b64encode(PRIVATE_KEY).decode()},
+        **options,
+    }
+    return MockConfigEntry(domain=DOMAIN, title=entry.title, data=dict(entry.data), options=merged)
+
+
+async def start(hass: HomeAssistant, entry: MockConfigEntry) -> Any:
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    hub = entry.runtime_data.hub
+    await until(lambda: hub.supervisors["mesh"].state.connected)
+    # Let the SUBACK land before anything is published.
+    await until(lambda: hub.links["mesh"].filters and hub.links["mesh"].connected)
+    return hub
+
+
+async def flush(hass: HomeAssistant, seconds: float = 1.1) -> None:
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=seconds))
+    await hass.async_block_till_done()
+
+
+def scene(traffic: MeshTraffic) -> list[tuple[str, bytes]]:
+    """A small mesh: two nodes near and far, heard via two gateways, with every packet kind."""
+    envelopes = []
+    for gateway, snr, hop_limit in ((GATEWAY_A, 6.5, 3), (GATEWAY_B, -3.0, 2)):
+        # The same packet uploaded by two gateways: one direct reception, one relayed.
+        envelopes.append(
+            traffic.position(
+                NEAR,
+                32.88,
+                -117.23,
+                gateway=gateway,
+                packet_id=501,
+                hop_limit=hop_limit,
+                snr=snr,
+                rssi=-80,
+            )
+        )
+    envelopes += [
+        traffic.node_info(NEAR, "Near Node", "NEAR", gateway=GATEWAY_A),
+        traffic.telemetry(NEAR, 87, 4.01, gateway=GATEWAY_A),
+        traffic.position(FAR, 48.8566, 2.3522, precision=13, gateway=GATEWAY_B, hop_limit=1),
+        traffic.node_info(FAR, "Far Node", "FAR", gateway=GATEWAY_B, hop_limit=1),
+        traffic.neighbors(NEAR, [(FAR, 4.25), (GATEWAY_A, 9.5)], gateway=GATEWAY_A, hop_limit=2),
+        traffic.traceroute_reply(
+            FAR,
+            NEAR,
+            [GATEWAY_B],
+            [2.0, 3.0],
+            [GATEWAY_B],
+            [1.5, 2.5],
+            gateway=GATEWAY_A,
+            hop_limit=2,
+        ),
+        traffic.text(
+            QUIET, "on the secret channel", gateway=GATEWAY_A, channel="Secret", key=PRIVATE_KEY
+        ),
+        traffic.pki(NEAR, FAR, gateway=GATEWAY_A),
+    ]
+    out = [(e.topic, e.payload) for e in envelopes]
+    out.append((f"{traffic.root}/2/e/LongFast/!0a0a0a0a", b"\xff\x00garbage"))
+    return out
+
+
+SCENE_SIZE = len(scene(MeshTraffic()))
+
+
+async def test_envelopes_become_nodes_links_and_sensors(
+    hass: HomeAssistant, broker: MosquittoBroker
+) -> None:
+    entry = mesh_entry(broker)
+    hub = await start(hass, entry)
+    await hass.async_add_executor_job(publish_many, broker, scene(MeshTraffic()))
+    mesh = hub.mesh
+    await until(lambda: mesh.decoder.counters.envelopes == SCENE_SIZE)
+    await flush(hass)
+
+    state = mesh.state
+    assert {f"{n:08x}" for n in state.nodes} >= {
+        f"{n:08x}" for n in (NEAR, FAR, QUIET, GATEWAY_A, GATEWAY_B)
+    }
+    near = state.nodes[NEAR]
+    assert near.long_name == "Near Node"
+    assert near.telemetry["battery_level"] == 87
+    assert near.hops_away == 0, "the best of the two receptions"
+    # The latest direct reception (the node info and telemetry, via gateway A).
+    assert near.snr == 5.5 and near.rssi == -90
+    assert set(near.gateways) == {GATEWAY_A, GATEWAY_B}
+    assert mesh.decoder.counters.duplicates == 1
+    links = {
+        (link.source_node, link.target_node, link.source): link for link in state.links.values()
+    }
+    assert (NEAR, GATEWAY_A, "direct") in links
+    assert (NEAR, GATEWAY_B, "direct") not in links, "a relayed copy is not a direct link"
+    assert links[(FAR, NEAR, "neighbor")].snr == 4.25
+    assert (NEAR, GATEWAY_B, "traceroute") in links and (GATEWAY_B, FAR, "traceroute") in links
+    assert links[(GATEWAY_B, FAR, "traceroute")].snr == 3.0
+    assert mesh.decoder.counters.rejected_total == 1
+
+    def value(name: str) -> str:
+        state_obj = hass.states.get(f"sensor.meshbot_test_{name}")
+        assert state_obj is not None, name
+        return state_obj.state
+
+    assert int(value("nodes_known")) == len(state.nodes)
+    assert int(value("links_from_neighbor_reports")) == 2
+    assert int(value("links_from_traceroutes")) == 4
+    assert int(value("links_from_direct_receptions")) >= 1
+    assert value("undecodable_messages") == "1"
+    assert int(value("messages_per_minute")) == SCENE_SIZE
+    assert value("last_message") not in ("unknown", None)
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+@pytest.mark.parametrize(
+    ("options", "devices"),
+    [
+        ({CONF_NODE_POLICY: POLICY_NONE}, set()),
+        ({CONF_NODE_POLICY: POLICY_NEARBY}, {NEAR}),
+        ({CONF_NODE_POLICY: POLICY_CHOSEN, CONF_TRACKED_NODES: [f"!{FAR:08x}"]}, {FAR}),
+        ({CONF_NODE_POLICY: POLICY_ALL, CONF_MAX_TRACKED_NODES: 3}, "three"),
+    ],
+    ids=["none", "nearby", "chosen", "all-capped"],
+)
+async def test_node_policy_decides_which_nodes_become_devices(
+    hass: HomeAssistant, broker: MosquittoBroker, options: dict[str, Any], devices: Any
+) -> None:
+    entry = mesh_entry(broker, **options)
+    hub = await start(hass, entry)
+    await hass.async_add_executor_job(publish_many, broker, scene(MeshTraffic()))
+    await until(lambda: hub.mesh.decoder.counters.envelopes == SCENE_SIZE)
+    await flush(hass)
+    registry = dr.async_get(hass)
+    node_devices = {
+        device.serial_number
+        for device in dr.async_entries_for_config_entry(registry, entry.entry_id)
+        if device.serial_number
+    }
+    if devices == "three":
+        assert len(node_devices) == 3
+    else:
+        assert node_devices == {f"!{num:08x}" for num in devices}
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_node_sensors_and_new_nodes_without_reload(
+    hass: HomeAssistant, broker: MosquittoBroker
+) -> None:
+    entry = mesh_entry(broker)
+    hub = await start(hass, entry)
+    traffic = MeshTraffic()
+    await hass.async_add_executor_job(publish_many, broker, scene(traffic))
+    await until(lambda: hub.mesh.decoder.counters.envelopes == SCENE_SIZE)
+    await flush(hass)
+    registry = er.async_get(hass)
+    battery = registry.async_get_entity_id(
+        "sensor", DOMAIN, f"{entry.entry_id}_!{NEAR:08x}_battery"
+    )
+    assert battery is not None
+    assert hass.states.get(battery).state == "87"
+    hops = registry.async_get_entity_id("sensor", DOMAIN, f"{entry.entry_id}_!{NEAR:08x}_hops_away")
+    assert hass.states.get(hops).state == "0"
+    neighbors = registry.async_get_entity_id(
+        "sensor", DOMAIN, f"{entry.entry_id}_!{NEAR:08x}_neighbor_count"
+    )
+    assert int(hass.states.get(neighbors).state) >= 3
+
+    # A node that walks into range later gets its device, without a reload.
+    newcomer = 0x44444444
+    assert (
+        registry.async_get_entity_id("sensor", DOMAIN, f"{entry.entry_id}_!{newcomer:08x}_battery")
+        is None
+    )
+    envelope = traffic.position(newcomer, 32.87, -117.22, gateway=GATEWAY_A)
+    await hass.async_add_executor_job(publish_many, broker, [(envelope.topic, envelope.payload)])
+    await until(lambda: newcomer in hub.mesh.state.nodes)
+    await flush(hass)
+    assert registry.async_get_entity_id(
+        "sensor", DOMAIN, f"{entry.entry_id}_!{newcomer:08x}_battery"
+    )
+    assert entry.state is ConfigEntryState.LOADED
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+@pytest.mark.parametrize("track_positions", [True, False])
+async def test_trackers_only_behind_the_privacy_switch(
+    hass: HomeAssistant, broker: MosquittoBroker, track_positions: bool
+) -> None:
+    entry = mesh_entry(
+        broker, **{CONF_TRACK_POSITIONS: track_positions, CONF_NODE_POLICY: POLICY_ALL}
+    )
+    hub = await start(hass, entry)
+    await hass.async_add_executor_job(publish_many, broker, scene(MeshTraffic()))
+    await until(lambda: hub.mesh.decoder.counters.envelopes == SCENE_SIZE)
+    await flush(hass)
+    trackers = hass.states.async_all("device_tracker")
+    if not track_positions:
+        assert trackers == []
+    else:
+        by_name = {state.attributes.get("friendly_name"): state for state in trackers}
+        far = by_name["Far Node"]
+        assert far.attributes["latitude"] == pytest.approx(48.8566, abs=1e-6)
+        # 13 precision bits: a cell of 2^19 x 1e-7 degrees, about 5.8 km: radius 2.9 km.
+        assert far.attributes["gps_accuracy"] == pytest.approx(2918, abs=2)
+        assert by_name["Near Node"].attributes["gps_accuracy"] == 0
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_discovery_events_fire_once_per_node_even_across_restarts(
+    hass: HomeAssistant, broker: MosquittoBroker
+) -> None:
+    events: list[Event] = []
+    hass.bus.async_listen(EVENT_NODE_DISCOVERED, events.append)
+    entry = mesh_entry(broker)
+    hub = await start(hass, entry)
+    messages = scene(MeshTraffic())
+    await hass.async_add_executor_job(publish_many, broker, messages)
+    await until(lambda: hub.mesh.decoder.counters.envelopes == SCENE_SIZE)
+    await flush(hass)
+    discovered = {event.data["node_id"] for event in events}
+    assert f"!{NEAR:08x}" in discovered and f"!{FAR:08x}" in discovered
+    assert len(events) == len(discovered)
+    assert all(event.data["config_entry_id"] == entry.entry_id for event in events)
+
+    nodes_before = set(hub.mesh.state.nodes)
+    links_before = {
+        (link.source_node, link.target_node, link.source) for link in hub.mesh.state.links.values()
+    }
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    hub = entry.runtime_data.hub
+    assert set(hub.mesh.state.nodes) == nodes_before, "the mesh survives a restart"
+    assert {
+        (link.source_node, link.target_node, link.source) for link in hub.mesh.state.links.values()
+    } == links_before
+    await until(lambda: hub.links["mesh"].connected)
+    await hass.async_add_executor_job(publish_many, broker, messages[:3])
+    await until(lambda: hub.mesh.decoder.counters.envelopes == 3)
+    await flush(hass)
+    assert len(events) == len(discovered), "known nodes are not rediscovered"
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        {"truncated": True},
+        {"version": 1, "minor_version": 1, "key": "k", "data": ["not", "a", "mesh"]},
+        {
+            "version": 1,
+            "minor_version": 1,
+            "key": "k",
+            "data": {
+                "state": {
+                    "format": 1,
+                    "nodes": [{"id": "!zz"}, 7, {"id": "!11111111", "first_seen": "x"}],
+                    "links": [[1], "x"],
+                },
+                "tracked": [None, "!11111111"],
+            },
+        },
+    ],
+    ids=["unreadable", "wrong-shape", "bad-records"],
+)
+async def test_corrupt_storage_starts_empty_never_fails_setup(
+    hass: HomeAssistant,
+    broker: MosquittoBroker,
+    hass_storage: dict[str, Any],
+    caplog: pytest.LogCaptureFixture,
+    stored: dict[str, Any],
+) -> None:
+    entry = mesh_entry(broker)
+    hass_storage[f"{DOMAIN}.{entry.entry_id}.mesh"] = stored
+    hub = await start(hass, entry)
+    assert entry.state is ConfigEntryState.LOADED
+    assert len(hub.mesh.state.nodes) == 0
+    if "truncated" in stored:
+        assert "saved mesh is unreadable" in caplog.text
+    await hass.async_add_executor_job(publish_many, broker, scene(MeshTraffic()))
+    await until(lambda: NEAR in hub.mesh.state.nodes)
+    await hass.config_entries.async_unload(entry.entry_id)
+    saved = hass_storage[f"{DOMAIN}.{entry.entry_id}.mesh"]["data"]
+    assert f"!{NEAR:08x}" in {node["id"] for node in saved["state"]["nodes"]}, "saved on unload"
+
+
+async def test_get_topology_action_with_filters(
+    hass: HomeAssistant, broker: MosquittoBroker
+) -> None:
+    entry = mesh_entry(broker)
+    hub = await start(hass, entry)
+    await hass.async_add_executor_job(publish_many, broker, scene(MeshTraffic()))
+    await until(lambda: hub.mesh.decoder.counters.envelopes == SCENE_SIZE)
+
+    async def call(**data: Any) -> dict[str, Any]:
+        return await hass.services.async_call(
+            DOMAIN, "get_topology", data, blocking=True, return_response=True
+        )
+
+    everything = await call()
+    assert {link["source"] for link in everything["links"]} == {"direct", "neighbor", "traceroute"}
+    link = next(
+        link
+        for link in everything["links"]
+        if link["source"] == "neighbor" and link["from"] == f"!{FAR:08x}"
+    )
+    assert link == {**link, "to": f"!{NEAR:08x}", "snr": 4.25, "rssi": None}
+    assert link["last_seen"].endswith("+00:00")
+    node = next(n for n in everything["nodes"] if n["id"] == f"!{NEAR:08x}")
+    assert node["long_name"] == "Near Node" and node["latitude"] == pytest.approx(32.88)
+    json.dumps(everything)
+
+    neighbors_only = await call(sources=["neighbor"])
+    assert {link["source"] for link in neighbors_only["links"]} == {"neighbor"}
+    around_far = await call(node=f"!{FAR:08x}")
+    assert all(f"!{FAR:08x}" in (link["from"], link["to"]) for link in around_far["links"])
+    near_home = await call(radius_km=50)
+    assert {n["id"] for n in near_home["nodes"]} == {f"!{NEAR:08x}"}
+    assert (await call(max_age={"seconds": 0}))["links"] == []
+    with pytest.raises(ServiceValidationError):
+        await call(node="not-a-node")
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_deleting_a_node_device_forgets_the_node(
+    hass: HomeAssistant, broker: MosquittoBroker, hass_ws_client: Any
+) -> None:
+    assert await __import__("homeassistant.setup", fromlist=["x"]).async_setup_component(
+        hass, "config", {}
+    )
+    entry = mesh_entry(broker)
+    hub = await start(hass, entry)
+    await hass.async_add_executor_job(publish_many, broker, scene(MeshTraffic()))
+    await until(lambda: hub.mesh.decoder.counters.envelopes == SCENE_SIZE)
+    await flush(hass)
+    registry = dr.async_get(hass)
+    device = registry.async_get_device(identifiers={(DOMAIN, f"{entry.entry_id}_!{NEAR:08x}")})
+    assert device is not None
+    client = await hass_ws_client(hass)
+    response = await client.remove_device(device.id, entry.entry_id)
+    assert response["success"]
+    assert NEAR not in hub.mesh.state.nodes
+    assert registry.async_get(device.id) is None
+    hub_device = registry.async_get_device(identifiers={(DOMAIN, entry.entry_id)})
+    response = await client.remove_device(hub_device.id, entry.entry_id)
+    assert not response["success"], "the hub device goes only with the entry"
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_a_message_storm_writes_each_entity_at_most_once_a_second(
+    hass: HomeAssistant, broker: MosquittoBroker
+) -> None:
+    entry = mesh_entry(broker)
+    hub = await start(hass, entry)
+    traffic = MeshTraffic()
+    await hass.async_add_executor_job(publish_many, broker, scene(traffic))
+    await until(lambda: hub.mesh.decoder.counters.envelopes == SCENE_SIZE)
+    await flush(hass)
+    writes: list[str] = []
+    hass.bus.async_listen("state_changed", lambda event: writes.append(event.data["entity_id"]))
+    storm = [traffic.telemetry(NEAR, 50 + i % 40, 3.9, gateway=GATEWAY_A) for i in range(400)]
+    started = time.monotonic()
+    await hass.async_add_executor_job(publish_many, broker, [(e.topic, e.payload) for e in storm])
+    await until(lambda: hub.mesh.decoder.counters.envelopes == SCENE_SIZE + 400)
+    await flush(hass)
+    elapsed = time.monotonic() - started
+    battery = "sensor.near_node_battery"
+    assert battery in writes, "the flush publishes the changes"
+    # 400 updates of one node, but at most one write per entity per elapsed second.
+    assert max(Counter(writes).values()) <= math.ceil(elapsed) + 1
+    assert hass.states.get(battery).state == str(50 + 399 % 40)
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_diagnostics_include_topology_without_positions(
+    hass: HomeAssistant, hass_client: Any, broker: MosquittoBroker
+) -> None:
+    entry = mesh_entry(broker)
+    hub = await start(hass, entry)
+    await hass.async_add_executor_job(publish_many, broker, scene(MeshTraffic()))
+    await until(lambda: hub.mesh.decoder.counters.envelopes == SCENE_SIZE)
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+    dumped = json.dumps(diagnostics)
+    assert "48.85" not in dumped and "32.88" not in dumped and "117.23" not in dumped
+    assert base64.b64encode(PRIVATE_KEY).decode() not in dumped
+    assert diagnostics["mesh"]["decoder"]["duplicates"] == 1
+    assert len(diagnostics["mesh"]["topology"]["links"]) == len(hub.mesh.state.links)
+    await hass.config_entries.async_unload(entry.entry_id)
