@@ -31,6 +31,25 @@ def encrypt(key: bytes, packet_id: int, sender: int, plain: bytes) -> bytes:
     return encryptor.update(plain) + encryptor.finalize()
 
 
+def wire_varint(number: int, value: int) -> bytes:
+    """Return one protobuf varint field, encoded by hand (for fields protobuf would refuse)."""
+    return _varint(number << 3) + _varint(value)
+
+
+def wire_bytes(number: int, data: bytes) -> bytes:
+    """Return one length-delimited protobuf field, encoded by hand (e.g. invalid UTF-8 names)."""
+    return _varint(number << 3 | 2) + _varint(len(data)) + data
+
+
+def _varint(value: int) -> bytes:
+    out = b""
+    while True:
+        low, value = value & 0x7F, value >> 7
+        if not value:
+            return out + bytes((low,))
+        out += bytes((low | 0x80,))
+
+
 def gateway_id(num: int) -> str:
     """Return the `!xxxxxxxx` form of a node number."""
     return f"!{num:08x}"
@@ -104,14 +123,22 @@ class MeshTraffic:
         )
 
     def position(
-        self, sender: int, lat: float, lon: float, *, precision: int = 32, **kw
+        self,
+        sender: int,
+        lat: float,
+        lon: float,
+        *,
+        precision: int = 32,
+        time: int = 1_700_000_000,
+        altitude: int = 120,
+        **kw,
     ) -> Envelope:
         message = mesh_pb2.Position(
             latitude_i=round(lat * 1e7),
             longitude_i=round(lon * 1e7),
-            altitude=120,
+            altitude=altitude,
             precision_bits=precision,
-            time=1_700_000_000,
+            time=time,
         )
         return self.envelope(sender, portnums_pb2.POSITION_APP, message.SerializeToString(), **kw)
 
@@ -214,10 +241,14 @@ class MeshTraffic:
             position_precision=precision,
             num_online_local_nodes=12,
         )
+        return self.map_envelope(sender, report.SerializeToString())
+
+    def map_envelope(self, sender: int, report: bytes) -> Envelope:
+        """Wrap a serialized MapReport (possibly hand-made) as a map-report envelope."""
         packet = mesh_pb2.MeshPacket(to=0xFFFFFFFF, id=self.packet_id())
         setattr(packet, "from", sender)
         packet.decoded.portnum = portnums_pb2.MAP_REPORT_APP
-        packet.decoded.payload = report.SerializeToString()
+        packet.decoded.payload = report
         envelope = mqtt_pb2.ServiceEnvelope(
             packet=packet, channel_id="", gateway_id=gateway_id(sender)
         )
