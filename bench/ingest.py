@@ -1,0 +1,800 @@
+"""Ingest benchmark: how fast meshbot's mesh package takes a regional MQTT feed, and its memory.
+
+Run with `script/bench-ingest`. Every figure is measured in this run, on envelopes built and
+encrypted like firmware does (tests/support/mesh_traffic.py):
+
+A. `pipeline`: envelopes/s of `MeshDecoder.decode` + `MeshState.apply` on one core, over a
+   regional mix (mostly encrypted position, telemetry and node info, some neighbor info and
+   traceroutes, each packet via 1-3 gateways, exactly 2% garbage), beside the "floor" on the same
+   envelopes in the same process: bare ServiceEnvelope parse + AES-CTR decrypt + Data parse.
+   Floor and pipeline passes alternate, each round then adds a decode-only pass that splits
+   the pipeline's cost into decode and apply; the figures are medians. The decoder's counters must
+   account for every envelope (envelopes == decoded + duplicates + rejected), every garbage
+   envelope must be rejected and no real one.
+B. `memory`: resident memory growth (VmRSS) of a fresh process while it builds a MeshState of
+   10,000 nodes (names, positions, telemetry) and 50,000 links through `apply`/`add_link`, and
+   the size of `json.dumps(state.to_storage())`.
+
+Targets: pipeline >= 20,000 envelopes/s, pipeline/floor >= 0.5, memory growth <= 100 MB. A missed
+target is printed and recorded (with a cProfile of the pipeline when A misses); only a crash exits
+non-zero.
+
+Parts are functions `part_<name>(args) -> Part` registered in PARTS; `--only NAME` runs one.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import Counter
+from collections.abc import Callable
+import cProfile
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+import gc
+import io
+import json
+import os
+from pathlib import Path
+import platform
+import pstats
+import random
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any
+
+from cryptography import __version__ as CRYPTOGRAPHY_VERSION
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from google.protobuf import __version__ as PROTOBUF_VERSION
+from google.protobuf.internal import api_implementation
+from google.protobuf.message import DecodeError
+from meshtastic.protobuf import mesh_pb2, mqtt_pb2
+
+from custom_components.meshbot.mesh.channels import expand_psk
+from custom_components.meshbot.mesh.decode import MeshDecoder
+from custom_components.meshbot.mesh.models import (
+    DecodedPacket,
+    NeighborsObs,
+    NodeInfoObs,
+    PositionObs,
+    Reception,
+    TelemetryObs,
+    TracerouteObs,
+)
+from custom_components.meshbot.mesh.state import DEFAULT_MAX_LINKS, DEFAULT_MAX_NODES, MeshState
+from tests.support.mesh_traffic import Envelope, MeshTraffic
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "bench" / "results" / "ingest.json"
+
+PIPELINE_TARGET = 20_000.0  # envelopes/s
+RATIO_TARGET = 0.5  # pipeline / floor
+MEMORY_TARGET_MB = 100.0
+
+CHANNEL = "LongFast"
+# The key regional_mix encrypts with (the firmware default), as the user would enter it.
+CHANNEL_KEYS = {CHANNEL: "AQ=="}
+GARBAGE_GATEWAY = "!deadbeef"
+# Simulated feed clock: one envelope per millisecond; changes drained once per simulated second.
+CLOCK_START = 1_700_000_000.0
+CLOCK_STEP = 0.001
+DRAIN_EVERY = 1000
+PROFILE_LINES = 25
+
+
+class BenchError(Exception):
+    """Raise when the benchmark itself cannot measure (not when a target is missed)."""
+
+
+@dataclass
+class Check:
+    """One reported figure, with its target when it has one."""
+
+    part: str
+    measure: str
+    value: str
+    target: str = "-"
+    passed: bool | None = None
+
+    @property
+    def verdict(self) -> str:
+        """Return PASS, FAIL or a dash for figures without a target."""
+        return "-" if self.passed is None else ("PASS" if self.passed else "FAIL")
+
+
+@dataclass
+class Part:
+    """What one part measured: table rows, printed details and the figures for the JSON."""
+
+    name: str
+    checks: list[Check] = field(default_factory=list)
+    details: list[str] = field(default_factory=list)
+    figures: dict[str, Any] = field(default_factory=dict)
+
+    def check(
+        self, measure: str, value: str, target: str = "-", passed: bool | None = None
+    ) -> None:
+        """Add a table row."""
+        self.checks.append(Check(self.name, measure, value, target, passed))
+
+
+# A. Pipeline
+
+
+def build_mix(count: int, nodes: int, garbage: float, seed: int) -> tuple[list[Envelope], set[int]]:
+    """Return `count` envelopes of which exactly round(count * garbage) are garbage, and where.
+
+    `regional_mix` draws garbage once per packet, but a packet becomes 1-3 envelopes, so its
+    garbage share comes out near half the one asked; the garbage is mixed in here instead, in
+    the same form (random bytes of 0-120 on an encrypted-channel topic).
+    """
+    garbage_count = round(count * garbage)
+    traffic = MeshTraffic(rng=random.Random(seed))
+    real = traffic.regional_mix(count - garbage_count, nodes, garbage=0.0)
+    rng = random.Random(seed + 1)
+    where = set(rng.sample(range(count), garbage_count))
+    topic = f"{traffic.root}/2/e/{CHANNEL}/{GARBAGE_GATEWAY}"
+    feed = iter(real)
+    mix = [
+        Envelope(topic, rng.randbytes(rng.randint(0, 120))) if index in where else next(feed)
+        for index in range(count)
+    ]
+    return mix, where
+
+
+def census(pairs: list[tuple[str, bytes]], garbage: set[int]) -> dict[str, Any]:
+    """Describe the mix and check the decoder accounts for every envelope (untimed)."""
+    decoder = MeshDecoder(CHANNEL_KEYS)
+    variants: Counter[str] = Counter()
+    observations: Counter[str] = Counter()
+    copies: Counter[tuple[int, int]] = Counter()
+    rejected_real: list[int] = []
+    accepted_garbage: list[int] = []
+    for index, (topic, payload) in enumerate(pairs):
+        is_garbage = index in garbage
+        if not is_garbage:
+            envelope = mqtt_pb2.ServiceEnvelope()
+            envelope.ParseFromString(payload)
+            variants[envelope.packet.WhichOneof("payload_variant") or "none"] += 1
+        before = decoder.counters.rejected_total
+        packet = decoder.decode(topic, payload, CLOCK_START + index * CLOCK_STEP)
+        rejected = decoder.counters.rejected_total != before
+        if rejected != is_garbage:
+            (accepted_garbage if is_garbage else rejected_real).append(index)
+        if packet is not None:
+            copies[packet.sender, packet.packet_id] += 1
+            if not packet.duplicate:
+                kind = type(packet.observation).__name__ if packet.observation else "none"
+                observations[kind] += 1
+    counters = decoder.counters
+    real = len(pairs) - len(garbage)
+    return {
+        "envelopes": len(pairs),
+        "garbage": len(garbage),
+        "garbage_share": len(garbage) / len(pairs),
+        "real_payload_variants": dict(variants),
+        "distinct_packets": len(copies),
+        "copies_per_packet": dict(sorted(Counter(copies.values()).items())),
+        "mean_copies": real / len(copies) if copies else None,
+        "observations": dict(observations.most_common()),
+        "counters": counter_dict(counters),
+        "rejected_real": rejected_real[:20],
+        "rejected_real_count": len(rejected_real),
+        "accepted_garbage": accepted_garbage[:20],
+        "accepted_garbage_count": len(accepted_garbage),
+    }
+
+
+def counter_dict(counters: Any) -> dict[str, Any]:
+    """Return the decoder's counters as plain data."""
+    return {
+        "envelopes": counters.envelopes,
+        "decoded": counters.decoded,
+        "duplicates": counters.duplicates,
+        "rejected": dict(sorted(counters.rejected.items())),
+        "rejected_total": counters.rejected_total,
+    }
+
+
+def floor_pass(payloads: list[bytes], key: bytes) -> tuple[float, float, int]:
+    """Parse, decrypt and parse Data for every envelope, nothing else; return wall, CPU, parsed."""
+    aes = algorithms.AES(key)
+    parsed = 0
+    gc.collect()
+    wall, cpu = time.perf_counter(), time.process_time()
+    for payload in payloads:
+        envelope = mqtt_pb2.ServiceEnvelope()
+        try:
+            envelope.ParseFromString(payload)
+        except DecodeError:
+            continue
+        packet = envelope.packet
+        nonce = (
+            packet.id.to_bytes(8, "little")
+            + getattr(packet, "from").to_bytes(4, "little")
+            + b"\x00\x00\x00\x00"
+        )
+        decryptor = Cipher(aes, modes.CTR(nonce)).decryptor()
+        plain = decryptor.update(packet.encrypted) + decryptor.finalize()
+        data = mesh_pb2.Data()
+        try:
+            data.ParseFromString(plain)
+        except DecodeError:
+            continue
+        parsed += 1
+    return time.perf_counter() - wall, time.process_time() - cpu, parsed
+
+
+def pipeline_pass(
+    pairs: list[tuple[str, bytes]],
+) -> tuple[float, float, MeshDecoder, MeshState]:
+    """Decode and apply every envelope with a fresh decoder and state; return wall, CPU, both.
+
+    Changes are drained every DRAIN_EVERY envelopes, as the integration drains them each tick.
+    """
+    decoder = MeshDecoder(CHANNEL_KEYS)
+    state = MeshState()
+    decode, apply, drain = decoder.decode, state.apply, state.drain
+    now = CLOCK_START
+    gc.collect()
+    wall, cpu = time.perf_counter(), time.process_time()
+    for start in range(0, len(pairs), DRAIN_EVERY):
+        for topic, payload in pairs[start : start + DRAIN_EVERY]:
+            now += CLOCK_STEP
+            packet = decode(topic, payload, now)
+            if packet is not None:
+                apply(packet, now)
+        drain()
+    return time.perf_counter() - wall, time.process_time() - cpu, decoder, state
+
+
+def decode_pass(pairs: list[tuple[str, bytes]]) -> tuple[float, float]:
+    """Decode every envelope with a fresh decoder, applying nothing; return wall and CPU time.
+
+    Beside the pipeline pass it splits the pipeline's cost into decode and apply.
+    """
+    decoder = MeshDecoder(CHANNEL_KEYS)
+    decode = decoder.decode
+    now = CLOCK_START
+    gc.collect()
+    wall, cpu = time.perf_counter(), time.process_time()
+    for topic, payload in pairs:
+        now += CLOCK_STEP
+        decode(topic, payload, now)
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def profile_pipeline(pairs: list[tuple[str, bytes]]) -> str:
+    """Return cProfile's top costs of one pipeline pass, by own time and cumulative."""
+    profiler = cProfile.Profile()
+    profiler.runcall(pipeline_pass, pairs)
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out).strip_dirs()
+    stats.sort_stats("tottime").print_stats(PROFILE_LINES)
+    stats.sort_stats("cumulative").print_stats(PROFILE_LINES)
+    return out.getvalue()
+
+
+def part_pipeline(args: argparse.Namespace) -> Part:
+    """A: pipeline throughput against the parse-and-decrypt floor, on the same envelopes."""
+    part = Part("pipeline")
+    began = time.perf_counter()
+    mix, garbage = build_mix(args.envelopes, args.nodes, args.garbage, args.seed)
+    pairs = [(envelope.topic, envelope.payload) for envelope in mix]
+    payloads = [payload for _, payload in pairs]
+    del mix
+    print(
+        f"A built {len(pairs):,} envelopes ({len(garbage):,} garbage) from {args.nodes:,} nodes "
+        f"in {time.perf_counter() - began:.1f} s",
+        flush=True,
+    )
+    mix_facts = census(pairs, garbage)
+    key = expand_psk(b"\x01")
+    if key is None:
+        raise BenchError("the default channel key did not expand")
+
+    # Warm both paths (imports, caches, allocator) on a slice before timing.
+    warm = pairs[: min(len(pairs), 10_000)]
+    floor_pass([payload for _, payload in warm], key)
+    pipeline_pass(warm)
+
+    floor_runs: list[dict[str, float]] = []
+    pipeline_runs: list[dict[str, float]] = []
+    decode_runs: list[dict[str, float]] = []
+    counters: list[dict[str, Any]] = []
+    state_facts: dict[str, Any] = {}
+    floor_parsed = 0
+    for index in range(args.rounds):
+        order = ("floor", "pipeline") if index % 2 == 0 else ("pipeline", "floor")
+        for which in order:
+            if which == "floor":
+                wall, cpu, floor_parsed = floor_pass(payloads, key)
+                floor_runs.append({"wall_s": wall, "cpu_s": cpu, "rate": len(payloads) / wall})
+            else:
+                wall, cpu, decoder, state = pipeline_pass(pairs)
+                pipeline_runs.append({"wall_s": wall, "cpu_s": cpu, "rate": len(pairs) / wall})
+                counters.append(counter_dict(decoder.counters))
+                state_facts = {
+                    "nodes": len(state.nodes),
+                    "links": len(state.links),
+                    "links_by_source": state.count_links_by_source(),
+                    "evicted_nodes": state.evicted_nodes,
+                    "evicted_links": state.evicted_links,
+                }
+                del decoder, state
+        wall, cpu = decode_pass(pairs)
+        decode_runs.append({"wall_s": wall, "cpu_s": cpu, "rate": len(pairs) / wall})
+        print(
+            f"A round {index + 1}/{args.rounds}: floor {floor_runs[-1]['rate']:,.0f}/s, "
+            f"pipeline {pipeline_runs[-1]['rate']:,.0f}/s, "
+            f"decode only {decode_runs[-1]['rate']:,.0f}/s",
+            flush=True,
+        )
+
+    floor_rate = statistics.median(run["rate"] for run in floor_runs)
+    pipeline_rate = statistics.median(run["rate"] for run in pipeline_runs)
+    decode_rate = statistics.median(run["rate"] for run in decode_runs)
+    ratio = pipeline_rate / floor_rate
+    apply_us = 1e6 / pipeline_rate - 1e6 / decode_rate
+    last = counters[-1]
+    accounted = last["decoded"] + last["duplicates"] + last["rejected_total"]
+    consistent = all(c == last for c in counters) and last == mix_facts["counters"]
+    exact = (
+        last["envelopes"] == len(pairs) == accounted
+        and mix_facts["rejected_real_count"] == 0
+        and mix_facts["accepted_garbage_count"] == 0
+        and consistent
+    )
+
+    part.check(
+        "pipeline decode+apply",
+        f"{pipeline_rate:,.0f} env/s",
+        f">= {PIPELINE_TARGET:,.0f} env/s",
+        pipeline_rate >= PIPELINE_TARGET,
+    )
+    part.check("floor parse+decrypt", f"{floor_rate:,.0f} env/s")
+    part.check("pipeline / floor", f"{ratio:.3f}", f">= {RATIO_TARGET}", ratio >= RATIO_TARGET)
+    part.check("pipeline per envelope", f"{1e6 / pipeline_rate:.2f} µs")
+    part.check("floor per envelope", f"{1e6 / floor_rate:.2f} µs")
+    part.check("decode only per envelope", f"{1e6 / decode_rate:.2f} µs")
+    part.check("apply per envelope (difference)", f"{apply_us:.2f} µs")
+    part.check(
+        "envelopes accounted",
+        f"{accounted:,} of {len(pairs):,}",
+        "all, garbage = rejected",
+        exact,
+    )
+
+    rejected = ", ".join(f"{reason} {count:,}" for reason, count in last["rejected"].items())
+    part.details += [
+        f"mix: {len(pairs):,} envelopes, {len(garbage):,} garbage "
+        f"({100 * mix_facts['garbage_share']:.2f}%), {mix_facts['distinct_packets']:,} distinct "
+        f"packets, copies per packet {mix_facts['copies_per_packet']} "
+        f"(mean {mix_facts['mean_copies']:.2f}), real payloads {mix_facts['real_payload_variants']}",
+        f"mix observations (first copies): {mix_facts['observations']}",
+        f"decoder counters: envelopes {last['envelopes']:,} = decoded {last['decoded']:,} "
+        f"+ duplicates {last['duplicates']:,} + rejected {last['rejected_total']:,} "
+        f"({rejected}); identical in every round: {consistent}",
+        f"garbage rejected: {len(garbage) - mix_facts['accepted_garbage_count']:,}"
+        f"/{len(garbage):,}; real envelopes rejected: {mix_facts['rejected_real_count']}",
+        f"floor parsed Data from {floor_parsed:,} envelopes (it checks nothing, so garbage that "
+        "happens to parse counts too)",
+        f"state after a pass: {state_facts['nodes']:,} nodes, {state_facts['links']:,} links "
+        f"{state_facts['links_by_source']}, evicted {state_facts['evicted_nodes']} nodes / "
+        f"{state_facts['evicted_links']} links",
+        "rounds (env/s): floor "
+        + ", ".join(f"{run['rate']:,.0f}" for run in floor_runs)
+        + "; pipeline "
+        + ", ".join(f"{run['rate']:,.0f}" for run in pipeline_runs)
+        + "; decode only "
+        + ", ".join(f"{run['rate']:,.0f}" for run in decode_runs),
+    ]
+    busy = [
+        run["cpu_s"] / run["wall_s"]
+        for run in floor_runs + pipeline_runs + decode_runs
+        if run["wall_s"] > 0
+    ]
+    if min(busy) < 0.9:
+        part.details.append(
+            f"note: a pass got only {100 * min(busy):.0f}% of a CPU (wall vs process time): "
+            "other load on the machine lowered some rounds"
+        )
+    part.figures = {
+        "parameters": {
+            "envelopes": args.envelopes,
+            "nodes": args.nodes,
+            "garbage": args.garbage,
+            "rounds": args.rounds,
+            "seed": args.seed,
+            "drain_every": DRAIN_EVERY,
+        },
+        "mix": mix_facts,
+        "floor_runs": floor_runs,
+        "pipeline_runs": pipeline_runs,
+        "decode_only_runs": decode_runs,
+        "floor_rate": floor_rate,
+        "pipeline_rate": pipeline_rate,
+        "ratio": ratio,
+        "floor_us_per_envelope": 1e6 / floor_rate,
+        "pipeline_us_per_envelope": 1e6 / pipeline_rate,
+        "decode_only_rate": decode_rate,
+        "decode_only_us_per_envelope": 1e6 / decode_rate,
+        "apply_us_per_envelope": apply_us,
+        "counters": last,
+        "counters_identical_every_round": consistent,
+        "accounted": accounted,
+        "state": state_facts,
+    }
+    if args.profile or pipeline_rate < PIPELINE_TARGET or ratio < RATIO_TARGET:
+        print("A profiling one pipeline pass", flush=True)
+        profile = profile_pipeline(pairs)
+        part.figures["profile"] = profile
+        part.details.append("cProfile of one pipeline pass:\n" + profile)
+    return part
+
+
+# B. Memory
+
+
+def status_kb(field_name: str) -> int:
+    """Return a field of /proc/self/status in kB."""
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith(field_name + ":"):
+                return int(line.split()[1])
+    raise BenchError(f"/proc/self/status has no {field_name}")
+
+
+HW_MODELS = ("HELTEC_V3", "RAK4631", "T_ECHO", "TBEAM", "STATION_G2", "HELTEC_WSL_V3")
+ROLES = ("CLIENT", "CLIENT", "CLIENT", "ROUTER", "CLIENT_MUTE", "ROUTER_LATE")
+NAME_WORDS = ("Paris", "Nord", "relay", "Base", "Mobile", "Toit", "Solar", "Colline", "Gare")
+
+
+def long_name(rng: random.Random, num: int) -> str:
+    """Return a name like the ones nodes announce: the firmware default or a few words."""
+    if rng.random() < 0.4:
+        return f"Meshtastic {num & 0xFFFF:04x}"
+    words = rng.sample(NAME_WORDS, rng.randint(1, 3))
+    return f"{' '.join(words)} {rng.randint(1, 99)}"[:39]
+
+
+def build_state(nodes: int, links: int, seed: int) -> MeshState:
+    """Fill a MeshState through `apply` with `nodes` described nodes and exactly `links` links.
+
+    Every node sends node info, a position and device telemetry (a quarter also environment
+    telemetry), each heard by 1-3 gateways (a tenth of the nodes), some directly, which adds
+    direct links; NeighborInfo (85%) and traceroute replies (15%) add links up to `links`.
+    """
+    rng = random.Random(seed)
+    state = MeshState(max(nodes, DEFAULT_MAX_NODES), max(links, DEFAULT_MAX_LINKS))
+    population = rng.sample(range(0x10000000, 0xF0000000), nodes)
+    gateways = population[: max(3, nodes // 10)]
+    clock = [CLOCK_START]
+    packet_id = [0]
+
+    def send(sender: int, observation: Any) -> None:
+        packet_id[0] += 1
+        heard = [gw for gw in rng.sample(gateways, rng.randint(1, 3)) if gw != sender] or [None]
+        for copy, gateway in enumerate(heard):
+            clock[0] += CLOCK_STEP
+            reception = None
+            hops = rng.choice((0, 1, 1, 2, 3))
+            if gateway is not None:
+                reception = Reception(
+                    gateway=gateway,
+                    snr=round(rng.uniform(-15, 10), 2),
+                    rssi=rng.randint(-125, -60),
+                    hops=hops,
+                    rx_time=clock[0],
+                )
+            packet = DecodedPacket(
+                sender=sender,
+                destination=0xFFFFFFFF,
+                packet_id=packet_id[0],
+                channel=CHANNEL,
+                reception=reception,
+                direct=hops == 0 and reception is not None,
+                duplicate=copy > 0,
+                observation=None if copy else observation,
+            )
+            state.apply(packet, clock[0])
+            if packet_id[0] % DRAIN_EVERY == 0:
+                state.drain()
+
+    for num in population:
+        send(
+            num,
+            NodeInfoObs(
+                node=num,
+                long_name=long_name(rng, num),
+                short_name=f"{num & 0xFFFF:04x}",
+                hw_model=rng.choice(HW_MODELS),
+                role=rng.choice(ROLES),
+            ),
+        )
+        send(
+            num,
+            PositionObs(
+                node=num,
+                latitude=round(48 + rng.random(), 7),
+                longitude=round(2 + rng.random(), 7),
+                altitude=rng.randint(20, 400),
+                precision_bits=rng.choice((32, 16, 13)),
+                time=int(clock[0]),
+            ),
+        )
+        send(
+            num,
+            TelemetryObs(
+                node=num,
+                kind="device",
+                values={
+                    "battery_level": float(rng.randint(1, 101)),
+                    "voltage": round(3.3 + rng.random(), 3),
+                    "channel_utilization": round(rng.uniform(0, 40), 2),
+                    "air_util_tx": round(rng.uniform(0, 10), 2),
+                    "uptime_seconds": float(rng.randint(60, 10**7)),
+                },
+            ),
+        )
+        if rng.random() < 0.25:
+            send(
+                num,
+                TelemetryObs(
+                    node=num,
+                    kind="environment",
+                    values={
+                        "temperature": round(rng.uniform(-10, 35), 2),
+                        "relative_humidity": round(rng.uniform(20, 95), 1),
+                        "barometric_pressure": round(rng.uniform(980, 1040), 1),
+                    },
+                ),
+            )
+    while len(state.links) < links:
+        missing = links - len(state.links)
+        sender = rng.choice(population)
+        if rng.random() < 0.85:
+            peers = [num for num in rng.sample(population, rng.randint(1, 10)) if num != sender]
+            neighbors = tuple((num, round(rng.uniform(-10, 10), 2)) for num in peers[:missing])
+            send(sender, NeighborsObs(reporter=sender, neighbors=neighbors, interval=900))
+        else:
+            path = rng.sample(population, rng.randint(3, 5))
+            hops = tuple(
+                (path[index], path[index + 1], round(rng.uniform(-10, 10), 2))
+                for index in range(len(path) - 1)
+            )[:missing]
+            send(path[-1], TracerouteObs(origin=path[0], destination=path[-1], hops=hops))
+    state.drain()
+    return state
+
+
+def memory_child(nodes: int, links: int, seed: int) -> dict[str, Any]:
+    """Build the state in this (fresh) process and return the memory figures."""
+    gc.collect()
+    rss_before, hwm_before = status_kb("VmRSS"), status_kb("VmHWM")
+    began = time.perf_counter()
+    state = build_state(nodes, links, seed)
+    build_s = time.perf_counter() - began
+    gc.collect()
+    rss_after, hwm_after = status_kb("VmRSS"), status_kb("VmHWM")
+    began = time.perf_counter()
+    text = json.dumps(state.to_storage())
+    storage_s = time.perf_counter() - began
+    rss_with_json = status_kb("VmRSS")
+    with_telemetry = sum(1 for node in state.nodes.values() if node.telemetry)
+    with_position = sum(1 for node in state.nodes.values() if node.latitude is not None)
+    with_name = sum(1 for node in state.nodes.values() if node.long_name)
+    return {
+        "nodes": len(state.nodes),
+        "links": len(state.links),
+        "links_by_source": state.count_links_by_source(),
+        "evicted_nodes": state.evicted_nodes,
+        "evicted_links": state.evicted_links,
+        "nodes_with_name": with_name,
+        "nodes_with_position": with_position,
+        "nodes_with_telemetry": with_telemetry,
+        "gateway_entries": sum(len(node.gateways) for node in state.nodes.values()),
+        "rss_before_kb": rss_before,
+        "rss_after_kb": rss_after,
+        "hwm_before_kb": hwm_before,
+        "hwm_after_kb": hwm_after,
+        "rss_with_json_kb": rss_with_json,
+        "growth_mb": (rss_after - rss_before) / 1024,
+        "peak_growth_mb": (hwm_after - rss_before) / 1024,
+        "build_s": build_s,
+        "storage_json_bytes": len(text.encode()),
+        "storage_json_s": storage_s,
+    }
+
+
+def part_memory(args: argparse.Namespace) -> Part:
+    """B: resident memory of a full MeshState, measured in a fresh process."""
+    part = Part("memory")
+    print(
+        f"B building {args.memory_nodes:,} nodes and {args.memory_links:,} links "
+        "in a fresh process",
+        flush=True,
+    )
+    child = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.ingest",
+            "--memory-child",
+            str(args.memory_nodes),
+            str(args.memory_links),
+            str(args.seed),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if child.returncode != 0:
+        raise BenchError(f"the memory process failed ({child.returncode}):\n{child.stderr}")
+    facts = json.loads(child.stdout.strip().splitlines()[-1])
+    complete = (
+        facts["nodes"] == args.memory_nodes
+        and facts["links"] == args.memory_links
+        and facts["evicted_nodes"] == facts["evicted_links"] == 0
+    )
+    growth = facts["growth_mb"]
+    part.check(
+        "RSS growth, full state",
+        f"{growth:.1f} MB",
+        f"<= {MEMORY_TARGET_MB:g} MB",
+        growth <= MEMORY_TARGET_MB,
+    )
+    part.check("peak RSS growth while building", f"{facts['peak_growth_mb']:.1f} MB")
+    part.check(
+        "json.dumps(to_storage())",
+        f"{facts['storage_json_bytes'] / 1e6:.2f} MB",
+    )
+    part.check(
+        "state as asked",
+        f"{facts['nodes']:,} nodes, {facts['links']:,} links",
+        "exact, no eviction",
+        complete,
+    )
+    part.details += [
+        f"state: {facts['nodes']:,} nodes ({facts['nodes_with_name']:,} named, "
+        f"{facts['nodes_with_position']:,} with position, {facts['nodes_with_telemetry']:,} with "
+        f"telemetry, {facts['gateway_entries']:,} gateway entries), {facts['links']:,} links "
+        f"{facts['links_by_source']}, evicted {facts['evicted_nodes']} nodes / "
+        f"{facts['evicted_links']} links",
+        f"VmRSS {facts['rss_before_kb'] / 1024:.1f} MB -> {facts['rss_after_kb'] / 1024:.1f} MB "
+        f"(after gc.collect); VmHWM {facts['hwm_after_kb'] / 1024:.1f} MB; "
+        f"{facts['rss_with_json_kb'] / 1024:.1f} MB with the JSON text alive",
+        f"per node+links: {1024 * growth / facts['nodes']:.2f} kB per node with its share of "
+        f"links; build took {facts['build_s']:.1f} s, to_storage+dumps "
+        f"{1000 * facts['storage_json_s']:.0f} ms",
+    ]
+    part.figures = {
+        "parameters": {
+            "nodes": args.memory_nodes,
+            "links": args.memory_links,
+            "seed": args.seed,
+        },
+        **facts,
+    }
+    return part
+
+
+# Main
+
+PARTS: dict[str, Callable[[argparse.Namespace], Part]] = {
+    "pipeline": part_pipeline,
+    "memory": part_memory,
+}
+
+
+def print_table(parts: list[Part]) -> None:
+    """Print one row per figure, then each part's details."""
+    columns = (("part", 8), ("measure", 32), ("value", 26), ("target", 24), ("verdict", 7))
+    header = "  ".join(f"{name:<{width}}" for name, width in columns)
+    print(header)
+    print("-" * len(header))
+    for part in parts:
+        for check in part.checks:
+            cells = (check.part, check.measure, check.value, check.target, check.verdict)
+            print(
+                "  ".join(
+                    f"{cell:<{width}}" for cell, (_, width) in zip(cells, columns, strict=True)
+                )
+            )
+    for part in parts:
+        print()
+        for line in part.details:
+            print(f"{part.name}: {line}")
+
+
+def environment() -> dict[str, Any]:
+    """Describe where the figures come from."""
+    return {
+        "python": platform.python_version(),
+        "protobuf": PROTOBUF_VERSION,
+        "protobuf_backend": api_implementation.Type(),
+        "cryptography": CRYPTOGRAPHY_VERSION,
+        "cpus": os.cpu_count(),
+        "machine": platform.machine(),
+        "kernel": platform.release(),
+        "loadavg": os.getloadavg(),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Parse the command line."""
+    parser = argparse.ArgumentParser(prog="script/bench-ingest", description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--only",
+        choices=[*PARTS, "all"],
+        default="all",
+        help="run one part (default: all)",
+    )
+    parser.add_argument("--envelopes", type=int, default=200_000, help="envelopes in the mix (A)")
+    parser.add_argument("--nodes", type=int, default=3000, help="nodes in the mix (A)")
+    parser.add_argument("--garbage", type=float, default=0.02, help="garbage share (A)")
+    parser.add_argument("--rounds", type=int, default=5, help="floor/pipeline pairs (A)")
+    parser.add_argument(
+        "--profile", action="store_true", help="profile the pipeline even if it meets its targets"
+    )
+    parser.add_argument("--memory-nodes", type=int, default=10_000, help="nodes in the state (B)")
+    parser.add_argument("--memory-links", type=int, default=50_000, help="links in the state (B)")
+    parser.add_argument("--seed", type=int, default=7, help="seed of every random choice")
+    parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the JSON")
+    # Internal: part B runs itself again with this to build the state in a fresh process.
+    parser.add_argument("--memory-child", nargs=3, type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.envelopes < 1 or args.rounds < 1 or args.nodes < 3:
+        parser.error("--envelopes and --rounds must be >= 1, --nodes >= 3")
+    if not 0 <= args.garbage < 1:
+        parser.error("--garbage is a share in [0, 1)")
+    if args.memory_nodes < 3 or args.memory_links < 0:
+        parser.error("--memory-nodes must be >= 3 and --memory-links >= 0")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the parts, print the table and write the JSON; exit 1 only on a crash."""
+    args = parse_args(argv)
+    if args.memory_child:
+        print(json.dumps(memory_child(*args.memory_child)))
+        return 0
+    began = time.perf_counter()
+    names = list(PARTS) if args.only == "all" else [args.only]
+    parts = [PARTS[name](args) for name in names]
+    elapsed = time.perf_counter() - began
+    print()
+    print_table(parts)
+    checks = [check for part in parts for check in part.checks if check.passed is not None]
+    print()
+    print(
+        f"{sum(bool(c.passed) for c in checks)}/{len(checks)} checks PASS; targets: pipeline >= "
+        f"{PIPELINE_TARGET:,.0f} env/s, pipeline/floor >= {RATIO_TARGET}, RSS growth <= "
+        f"{MEMORY_TARGET_MB:g} MB"
+    )
+    print(f"total runtime {elapsed:.1f} s")
+    document = {
+        "benchmark": "ingest",
+        "environment": environment(),
+        "targets": {
+            "pipeline_envelopes_per_s": PIPELINE_TARGET,
+            "pipeline_floor_ratio": RATIO_TARGET,
+            "memory_growth_mb": MEMORY_TARGET_MB,
+        },
+        "total_runtime_s": elapsed,
+        "checks": [
+            asdict(check) | {"verdict": check.verdict} for part in parts for check in part.checks
+        ],
+        "parts": {part.name: part.figures for part in parts},
+    }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(document, indent=2) + "\n")
+    print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
