@@ -15,6 +15,7 @@ from homeassistant.core import Event, HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import device_registry as dr, entity_registry as er
 from homeassistant.util import dt as dt_util
+from meshtastic.protobuf import mesh_pb2, portnums_pb2
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 from pytest_homeassistant_custom_component.components.diagnostics import (
@@ -31,11 +32,14 @@ from custom_components.meshbot.const import (
     EVENT_NODE_DISCOVERED,
     POLICY_ALL,
     POLICY_CHOSEN,
+    POLICY_DIRECT,
     POLICY_NEARBY,
     POLICY_NONE,
+    PRUNE_SECONDS,
 )
 
-from .conftest import broker_section, entry_for
+from .conftest import broker_section, entry_for, radio_section
+from .support.fake_node import FakeNode
 from .support.mesh_traffic import MeshTraffic
 from .support.mosquitto import MosquittoBroker, publish_many
 from .support.waiting import until
@@ -440,3 +444,122 @@ async def test_diagnostics_include_topology_without_positions(
     assert diagnostics["mesh"]["decoder"]["duplicates"] == 1
     assert len(diagnostics["mesh"]["topology"]["links"]) == len(hub.mesh.state.links)
     await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_radio_packets_feed_the_mesh_and_the_direct_policy(
+    hass: HomeAssistant, fake_node: FakeNode
+) -> None:
+    entry = entry_for(radio=radio_section(fake_node.port))
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title=entry.title,
+        data=dict(entry.data),
+        options={**entry.options, CONF_NODE_POLICY: POLICY_DIRECT},
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    hub = entry.runtime_data.hub
+    await until(lambda: hub.supervisors["radio"].state.connected)
+
+    def heard(sender: int, hop_limit: int, name: str) -> mesh_pb2.FromRadio:
+        user = mesh_pb2.User(id=f"!{sender:08x}", long_name=name, short_name=name[:4])
+        packet = mesh_pb2.MeshPacket(
+            to=0xFFFFFFFF,
+            id=sender & 0xFFFF,
+            hop_start=3,
+            hop_limit=hop_limit,
+            rx_snr=7.25,
+            rx_rssi=-71,
+            decoded=mesh_pb2.Data(
+                portnum=portnums_pb2.NODEINFO_APP, payload=user.SerializeToString()
+            ),
+        )
+        setattr(packet, "from", sender)
+        return mesh_pb2.FromRadio(packet=packet)
+
+    fake_node.broadcast(heard(NEAR, 3, "Next Door"))
+    fake_node.broadcast(heard(FAR, 1, "Two Hops"))
+    await until(lambda: FAR in hub.mesh.state.nodes)
+    await flush(hass)
+    state = hub.mesh.state
+    link = state.links[(NEAR, fake_node.node_num, "radio")]
+    assert (link.snr, link.rssi) == (7.25, -71)
+    assert not any(key[0] == FAR for key in state.links), "a relayed packet is no direct link"
+    assert state.nodes[FAR].hops_away == 2
+    registry = dr.async_get(hass)
+    node_devices = {
+        device.name
+        for device in dr.async_entries_for_config_entry(registry, entry.entry_id)
+        if device.serial_number
+    }
+    assert node_devices == {"Next Door"}
+    assert hass.states.get("sensor.meshbot_test_links_heard_by_the_radio").state == "1"
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+def age(hub: Any, hours: float) -> None:
+    """Make everything the mesh knows `hours` older, as if that much time had passed."""
+    delta = hours * 3600
+    for node in hub.mesh.state.nodes.values():
+        node.last_seen -= delta
+    for link in hub.mesh.state.links.values():
+        link.last_seen -= delta
+
+
+async def test_stale_nodes_and_links_are_pruned(
+    hass: HomeAssistant, broker: MosquittoBroker
+) -> None:
+    entry = mesh_entry(broker)
+    hub = await start(hass, entry)
+    await hass.async_add_executor_job(publish_many, broker, scene(MeshTraffic()))
+    await until(lambda: hub.mesh.decoder.counters.envelopes == SCENE_SIZE)
+    await flush(hass)
+    battery = "sensor.near_node_battery"
+    assert hass.states.get(battery).state == "87"
+
+    age(hub, 25)
+    await flush(hass, PRUNE_SECONDS + 1)
+    assert len(hub.mesh.state.links) == 0, "links expire after 24 h"
+    assert NEAR in hub.mesh.state.nodes, "nodes are kept for 72 h"
+
+    age(hub, 48)
+    await flush(hass, 2 * PRUNE_SECONDS + 2)
+    assert len(hub.mesh.state.nodes) == 0
+    assert hass.states.get(battery).state == "unavailable"
+    assert hass.states.get("sensor.meshbot_test_nodes_known").state == "0"
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_get_topology_needs_one_mesh_entry(
+    hass: HomeAssistant, broker: MosquittoBroker, auth_broker: MosquittoBroker
+) -> None:
+    lightning_only = entry_for(lightning=broker_section(broker.port))
+    lightning_only.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(lightning_only.entry_id)
+
+    async def call(**data: Any) -> dict[str, Any]:
+        return await hass.services.async_call(
+            DOMAIN, "get_topology", data, blocking=True, return_response=True
+        )
+
+    with pytest.raises(ServiceValidationError) as error:
+        await call()
+    assert error.value.translation_key == "no_mesh"
+    first = await start(hass, mesh_entry(broker))
+    second_entry = MockConfigEntry(
+        domain=DOMAIN, title="second", data={"mesh": broker_section(auth_broker.port)}
+    )
+    second_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(second_entry.entry_id)
+    with pytest.raises(ServiceValidationError) as error:
+        await call()
+    assert error.value.translation_key == "choose_entry"
+    await hass.async_add_executor_job(publish_many, broker, scene(MeshTraffic()))
+    await until(lambda: first.mesh.decoder.counters.envelopes == SCENE_SIZE)
+    chosen = await call(config_entry_id=first.entry.entry_id)
+    assert {node["id"] for node in chosen["nodes"]} >= {f"!{NEAR:08x}"}
+    with pytest.raises(ServiceValidationError) as error:
+        await call(config_entry_id=lightning_only.entry_id)
+    assert error.value.translation_key == "entry_not_loaded"
+    for entry in hass.config_entries.async_entries(DOMAIN):
+        await hass.config_entries.async_unload(entry.entry_id)

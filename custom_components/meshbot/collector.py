@@ -226,7 +226,9 @@ class MeshCollector:
         if policy == POLICY_DIRECT:
             local = self.local_node
             return local is not None and any(
-                link.source == LinkSource.RADIO and link.target_node == local
+                link.source == LinkSource.RADIO
+                and link.source_node == node.num
+                and link.target_node == local
                 for link in self.state.links_of(node.num)
             )
         return False
