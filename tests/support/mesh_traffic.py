@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass, field
 import random
+import struct
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from meshtastic.protobuf import mesh_pb2, mqtt_pb2, portnums_pb2, telemetry_pb2
@@ -321,3 +322,326 @@ class MeshTraffic:
                     env = self.text(sender, "hello mesh", **kw)
                 out.append(env)
         return out[:count]
+
+
+# Hostile traffic for fuzzing: every shape above, with any field value a broker could carry.
+
+FUZZ_ROOT = "msh/EU_868"
+FUZZ_KEY_128 = bytes(range(16))
+FUZZ_KEY_256 = bytes(range(100, 132))
+# What a fuzzed decoder is configured with: the default key and one AES-128 channel. "Secret"
+# (AES-256) is deliberately left out so its packets exercise the missing-key path.
+FUZZ_CHANNEL_KEYS = {"LongFast": "AQ==", "Ops": base64.b64encode(FUZZ_KEY_128).decode()}
+FUZZ_CHANNELS = {"LongFast": DEFAULT_PSK, "Ops": FUZZ_KEY_128, "Secret": FUZZ_KEY_256}
+# A few ids that recur, so fuzzed packets also meet each other (links heard again, duplicates).
+FUZZ_NODES = tuple(0x10000001 + index for index in range(8))
+_NODE_EDGES = (0, 1, 2, 0xFFFFFFFF, 0xFFFFFFFE, 0x7FFFFFFF, 0x80000000)
+_UINT32_EDGES = (0, 1, 7, 8, 128, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF)
+_INT32_EDGES = (0, 1, -1, -128, 127, 2**31 - 1, -(2**31))
+_FLOAT_EDGES = (
+    float("nan"),
+    float("inf"),
+    float("-inf"),
+    0.0,
+    -0.0,
+    1e-45,
+    3.4e38,
+    -3.4e38,
+    -128.0,
+    6.25,
+)
+_LATITUDE_EDGES = (0, 900_000_000, 900_000_001, -900_000_000, -900_000_001, 2**31 - 1, -(2**31))
+_LONGITUDE_EDGES = (0, 1_800_000_000, 1_800_000_001, -1_800_000_000, -1_800_000_001)
+_NAME_EDGES = (
+    b"",
+    b"Base\x00Camp\x07",
+    "Lunar Tower 🌙".encode()[:-1],
+    b"T01\xe0",
+    b"\xff\xfe\xfd",
+    b" \t\n\r ",
+    "ü".encode() * 30,
+    b"\x1b[31mred\x1b[0m",
+    "\u202eevil\u200b".encode(),
+    "\ud800".encode("utf-8", "surrogatepass"),
+    b"x" * 200,
+)
+_TOPIC_WORDS = ("2", "e", "map", "msh", "EU_868", "US", "LongFast", "PKI", "!0badcafe", "", "json")
+_ODD_CHARACTERS = "\x00\x7f\u0085\ufffd\ufeff\u200b\ud800\udfff#+ /🌙é"
+
+
+class ByteSource:
+    """Field values read from a byte string, biased towards the values that break decoders.
+
+    Hypothesis hands the bytes over (and shrinks them towards zeros); the fuzz bench hands over
+    random ones. Reading past the end gives zeros.
+    """
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.at = 0
+
+    def take(self, count: int) -> bytes:
+        chunk = self.data[self.at : self.at + count]
+        self.at += count
+        return chunk.ljust(count, b"\x00")
+
+    def byte(self) -> int:
+        return self.take(1)[0]
+
+    def below(self, limit: int) -> int:
+        return int.from_bytes(self.take(2), "little") % limit
+
+    def chance(self, percent: int) -> bool:
+        return self.byte() * 100 < percent * 256
+
+    def choice[T](self, options: tuple[T, ...] | list[T]) -> T:
+        return options[self.below(len(options))]
+
+    def uint32(self, edges: tuple[int, ...] = _UINT32_EDGES) -> int:
+        if self.chance(25):
+            return self.choice(edges)
+        return int.from_bytes(self.take(4), "little")
+
+    def int32(self) -> int:
+        if self.chance(25):
+            return self.choice(_INT32_EDGES)
+        return int.from_bytes(self.take(4), "little", signed=True)
+
+    def float32(self) -> float:
+        if self.chance(30):
+            return self.choice(_FLOAT_EDGES)
+        if self.chance(50):
+            return (self.below(8000) - 4000) / 4
+        return struct.unpack("<f", self.take(4))[0]
+
+    def node(self) -> int:
+        roll = self.byte()
+        if roll < 64:
+            return self.choice(_NODE_EDGES)
+        if roll < 160:
+            return self.choice(FUZZ_NODES)
+        return int.from_bytes(self.take(4), "little")
+
+    def hops(self) -> int:
+        return self.below(9) if self.chance(75) else self.uint32()
+
+    def timestamp(self, now: float) -> int:
+        if self.chance(40):
+            edges = (0, 1, int(now), int(now) + 599, int(now) + 601, int(now) + 31_536_000)
+            return self.choice((*edges, 0xFFFFFFFF))
+        return self.uint32()
+
+    def coordinate(self, edges: tuple[int, ...], limit: int) -> int:
+        if self.chance(30):
+            return self.choice(edges)
+        if self.chance(60):
+            return int.from_bytes(self.take(4), "little") % (2 * limit + 1) - limit
+        return self.int32()
+
+    def name(self) -> bytes:
+        roll = self.byte()
+        if roll < 80:
+            return self.choice(_NAME_EDGES)
+        if roll < 170:
+            return self.take(self.below(49))
+        # Code points of every width, controls and surrogates included.
+        return "".join(chr(self.below(0x110000)) for _ in range(self.below(20))).encode(
+            "utf-8", "surrogatepass"
+        )
+
+    def text(self, limit: int = 12) -> str:
+        return "".join(
+            self.choice(_ODD_CHARACTERS) if self.chance(50) else chr(self.below(0x110000))
+            for _ in range(self.below(limit + 1))
+        )
+
+
+def fuzz_topic(source: ByteSource) -> str:
+    """Return a topic: mostly words of real topics in any order, with odd text and empty levels."""
+    levels = [
+        source.choice(_TOPIC_WORDS) if source.chance(70) else source.text()
+        for _ in range(source.below(10))
+    ]
+    return "/".join(levels)
+
+
+def fuzz_mutate(payload: bytes, source: ByteSource, operations: int = 4) -> bytes:
+    """Return the payload with bytes flipped, set, inserted or deleted, truncated or extended."""
+    data = bytearray(payload)
+    for _ in range(1 + source.below(operations)):
+        operation, at = source.below(6), source.below(len(data) + 1)
+        if operation == 0 and data:
+            data[at % len(data)] ^= 1 << source.below(8)
+        elif operation == 1 and data:
+            data[at % len(data)] = source.byte()
+        elif operation == 2:
+            del data[at:]
+        elif operation == 3:
+            data += source.take(1 + source.below(40))
+        elif operation == 4:
+            data[at:at] = source.take(1 + source.below(40))
+        else:
+            del data[at : at + 1 + source.below(40)]
+    return bytes(data)
+
+
+def _fuzz_data(source: ByteSource, now: float) -> tuple[int, bytes, int]:
+    """Return (portnum, payload, request_id) of a real message shape with fuzzed values."""
+    kind = source.below(9)
+    if kind == 0:
+        position = mesh_pb2.Position(
+            latitude_i=source.coordinate(_LATITUDE_EDGES, 900_000_000),
+            longitude_i=source.coordinate(_LONGITUDE_EDGES, 1_800_000_000),
+            altitude=source.int32(),
+            time=source.timestamp(now),
+            precision_bits=source.uint32((0, 1, 10, 13, 14, 16, 31, 32, 33, 0xFFFFFFFF)),
+        )
+        if source.chance(15):
+            position.ClearField("longitude_i")
+        return portnums_pb2.POSITION_APP, position.SerializeToString(), 0
+    if kind == 1:
+        user = b"".join(
+            (
+                wire_bytes(1, source.name()),
+                wire_bytes(2, source.name()),
+                wire_bytes(3, source.name()),
+                wire_varint(5, source.uint32((0, 43, 255, 0xFFFFFFFF))),
+                wire_varint(7, source.uint32((0, 2, 12, 13, 0xFFFFFFFF))),
+            )
+        )
+        return portnums_pb2.NODEINFO_APP, user, 0
+    if kind == 2:
+        telemetry = telemetry_pb2.Telemetry(time=source.timestamp(now))
+        variant = source.below(3)
+        if variant == 0:
+            telemetry.device_metrics.CopyFrom(
+                telemetry_pb2.DeviceMetrics(
+                    battery_level=source.uint32((0, 100, 101, 0xFFFFFFFF)),
+                    voltage=source.float32(),
+                    channel_utilization=source.float32(),
+                    air_util_tx=source.float32(),
+                    uptime_seconds=source.uint32(),
+                )
+            )
+        elif variant == 1:
+            telemetry.environment_metrics.CopyFrom(
+                telemetry_pb2.EnvironmentMetrics(
+                    temperature=source.float32(),
+                    relative_humidity=source.float32(),
+                    barometric_pressure=source.float32(),
+                    lux=source.float32(),
+                    wind_direction=source.uint32(),
+                )
+            )
+        else:
+            telemetry.local_stats.num_packets_tx = source.uint32()
+        return portnums_pb2.TELEMETRY_APP, telemetry.SerializeToString(), 0
+    if kind == 3:
+        info = mesh_pb2.NeighborInfo(
+            node_id=source.node(),
+            node_broadcast_interval_secs=source.uint32(),
+            neighbors=[
+                mesh_pb2.Neighbor(node_id=source.node(), snr=source.float32())
+                for _ in range(source.below(14))
+            ],
+        )
+        return portnums_pb2.NEIGHBORINFO_APP, info.SerializeToString(), 0
+    if kind == 4:
+        route = mesh_pb2.RouteDiscovery(
+            route=[source.node() for _ in range(source.below(9))],
+            snr_towards=[source.int32() for _ in range(source.below(10))],
+            route_back=[source.node() for _ in range(source.below(9))],
+            snr_back=[source.int32() for _ in range(source.below(10))],
+        )
+        request_id = source.uint32() if source.chance(60) else 0
+        return portnums_pb2.TRACEROUTE_APP, route.SerializeToString(), request_id
+    if kind == 5:
+        return portnums_pb2.TEXT_MESSAGE_APP, source.name(), 0
+    if kind == 6:
+        return source.below(600), source.take(source.below(64)), source.uint32()
+    if kind == 7:
+        # A real shape on the wrong port.
+        port = source.choice(
+            (portnums_pb2.POSITION_APP, portnums_pb2.NODEINFO_APP, portnums_pb2.TELEMETRY_APP)
+        )
+        return port, source.take(source.below(64)), 0
+    return portnums_pb2.ROUTING_APP, source.take(source.below(16)), source.uint32()
+
+
+def _fuzz_map_report(source: ByteSource) -> bytes:
+    return b"".join(
+        (
+            wire_bytes(1, source.name()),
+            wire_bytes(2, source.name()),
+            wire_varint(3, source.uint32((0, 2, 0xFFFFFFFF))),
+            wire_varint(4, source.uint32((0, 9, 43, 0xFFFFFFFF))),
+            wire_bytes(5, source.name()),
+            wire_varint(6, source.uint32((0, 3, 99))),
+            wire_varint(7, source.uint32((0, 8, 99))),
+            # sfixed32 coordinates, as varints of their unsigned 32-bit form when fuzzed so.
+            wire_varint(9, source.coordinate(_LATITUDE_EDGES, 900_000_000) & 0xFFFFFFFF),
+            wire_varint(10, source.coordinate(_LONGITUDE_EDGES, 1_800_000_000) & 0xFFFFFFFF),
+            wire_varint(12, source.uint32((0, 14, 32, 33))),
+            wire_varint(13, source.uint32()),
+        )
+    )
+
+
+def fuzz_envelope(source: ByteSource, now: float, root: str = FUZZ_ROOT) -> Envelope:
+    """Return a real envelope of any shape with fuzzed field values and keys."""
+    sender, packet_id = source.node(), source.uint32((0, 1, 0xFFFFFFFF))
+    shape = source.below(20)
+    if shape == 0:
+        report = _fuzz_map_report(source)
+        if source.chance(50):
+            # The wire type the decoder expects for the coordinates.
+            latitude = struct.pack("<i", source.coordinate(_LATITUDE_EDGES, 900_000_000))
+            report += _varint(9 << 3 | 5) + latitude
+        packet = mesh_pb2.MeshPacket(to=source.node(), id=packet_id)
+        setattr(packet, "from", sender)
+        packet.decoded.portnum = portnums_pb2.MAP_REPORT_APP
+        packet.decoded.payload = report
+        envelope = mqtt_pb2.ServiceEnvelope(packet=packet, gateway_id=gateway_id(sender))
+        return Envelope(f"{root}/2/map/", envelope.SerializeToString())
+    portnum, payload, request_id = _fuzz_data(source, now)
+    data = mesh_pb2.Data(portnum=portnum, payload=payload, request_id=request_id)
+    packet = mesh_pb2.MeshPacket(
+        to=source.node(),
+        id=packet_id,
+        rx_time=source.timestamp(now),
+        rx_snr=source.float32(),
+        rx_rssi=source.int32(),
+        hop_start=source.hops(),
+        hop_limit=source.hops(),
+        via_mqtt=source.chance(20),
+        relay_node=source.byte(),
+    )
+    setattr(packet, "from", sender)
+    channel = source.choice(tuple(FUZZ_CHANNELS))
+    key = FUZZ_CHANNELS[channel]
+    how = source.below(10)
+    if how == 0:
+        packet.decoded.CopyFrom(data)
+    elif how == 1:
+        # PKI: undecryptable bytes, metadata only.
+        channel, packet.pki_encrypted = "PKI", True
+        packet.encrypted = source.take(source.below(96))
+    else:
+        if how == 2:
+            # A wrong key with the channel's hash: the decoder must try it and give up.
+            wrong = bytearray(source.take(len(key)))
+            wrong[-1] ^= hash_of(channel, bytes(wrong)) ^ hash_of(channel, key)
+            key = bytes(wrong)
+        packet.channel = hash_of(channel, key) if how != 3 else source.byte()
+        packet.encrypted = encrypt(key, packet_id, sender, data.SerializeToString())
+    gateway = source.node() if source.chance(85) else sender
+    # Envelope strings by hand: a broken gateway may upload invalid UTF-8 there too.
+    channel_id = channel.encode() if source.chance(90) else source.name()
+    gateway_text = gateway_id(gateway).encode() if source.chance(90) else source.name()
+    payload = (
+        mqtt_pb2.ServiceEnvelope(packet=packet).SerializeToString()
+        + wire_bytes(2, channel_id)
+        + wire_bytes(3, gateway_text)
+    )
+    topic_channel = channel if source.chance(90) else source.text(6).replace("/", "")
+    return Envelope(f"{root}/2/e/{topic_channel}/{gateway_id(gateway)}", payload)
