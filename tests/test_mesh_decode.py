@@ -439,7 +439,7 @@ def test_traceroute_reply_gives_every_hop_both_ways_with_snr_in_quarter_db(
         route=[relay_a, relay_b],
         snr_towards=[6.25, -32.0, -7.5],  # -32 dB x 4 = -128: unknown
         route_back=[relay_b, relay_a],
-        snr_back=[2.0, 0.25],  # the last hop home is not measured yet
+        snr_back=[2.0, 0.25],  # the packet is still on its way home
         gateway=GATEWAY,
     )
 
@@ -454,7 +454,7 @@ def test_traceroute_reply_gives_every_hop_both_ways_with_snr_in_quarter_db(
             (relay_b, SENDER, -7.5),
             (SENDER, relay_b, 2.0),
             (relay_b, relay_a, 0.25),
-            (relay_a, requester, None),
+            # relay_a -> requester has not happened yet: no SNR was appended for it.
         ),
     )
 
@@ -824,3 +824,18 @@ def test_counters_balance_over_a_regional_feed() -> None:
     garbage = sum(1 for envelope in envelopes if envelope.topic.endswith("!deadbeef"))
     assert counters.rejected_total <= garbage
     assert counters.decoded > 1000
+
+
+def test_traceroute_request_caught_mid_route_shows_only_travelled_hops(mesh: MeshTraffic) -> None:
+    requester, relay = 0x0A0A0A0A, 0x0B0B0B0B
+    request = mesh_pb2.RouteDiscovery(route=[relay], snr_towards=[round(5.5 * 4)])
+    envelope = mesh.envelope(
+        requester,
+        portnums_pb2.TRACEROUTE_APP,
+        request.SerializeToString(),
+        to=SENDER,
+        gateway=GATEWAY,
+    )
+    observation = decode_one(envelope).observation
+    # The relay heard the requester; nobody has heard the relay towards SENDER yet.
+    assert observation.hops == ((requester, relay, 5.5),)

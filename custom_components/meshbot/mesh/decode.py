@@ -423,17 +423,11 @@ class MeshDecoder:
         # hops requester -> traced and `route_back` the way home.
         origin, target = (destination, sender) if is_reply else (sender, destination)
         hops: list[tuple[int, int, float | None]] = []
-        path = [origin, *route.route, target]
-        snrs = list(route.snr_towards)
-        for index in range(len(path) - 1):
-            snr = snrs[index] if index < len(snrs) else -128
-            hops.append((path[index], path[index + 1], None if snr == -128 else snr / 4))
+        towards = _route_hops([origin, *route.route, target], list(route.snr_towards), is_reply)
+        hops.extend(towards)
         if is_reply:
             back = [target, *route.route_back, origin]
-            back_snrs = list(route.snr_back)
-            for index in range(len(back) - 1):
-                snr = back_snrs[index] if index < len(back_snrs) else -128
-                hops.append((back[index], back[index + 1], None if snr == -128 else snr / 4))
+            hops.extend(_route_hops(back, list(route.snr_back), complete=False))
         return TracerouteObs(
             origin=origin,
             destination=target,
@@ -504,3 +498,22 @@ class MeshDecoder:
                 online_local_nodes=report.num_online_local_nodes or None,
             ),
         )
+
+
+def _route_hops(
+    path: list[int], snrs: list[int], complete: bool
+) -> list[tuple[int, int, float | None]]:
+    """Return the hops of a route that really happened, with their SNR in dB.
+
+    Every node that receives the packet appends an SNR (-128 when unknown), so the SNR list says
+    how far the packet got: a request caught mid-route has not reached its destination yet.
+    Firmware older than 2.3 sends no SNRs at all; then only a reply's complete route is known.
+    """
+    if not snrs:
+        count = len(path) - 1 if complete else 0
+        return [(path[index], path[index + 1], None) for index in range(count)]
+    count = min(len(snrs), len(path) - 1)
+    return [
+        (path[index], path[index + 1], None if snrs[index] == -128 else snrs[index] / 4)
+        for index in range(count)
+    ]
