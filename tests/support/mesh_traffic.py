@@ -256,40 +256,55 @@ class MeshTraffic:
         return Envelope(f"{self.root}/2/map/", envelope.SerializeToString())
 
     def regional_mix(self, count: int, nodes: int = 300, garbage: float = 0.02) -> list[Envelope]:
-        """Return envelopes shaped like a regional feed: mostly encrypted position, telemetry and
-        node info, some neighbor info and traceroutes, each packet via 1-3 gateways, 2% garbage.
+        """Return envelopes shaped like a regional feed.
+
+        Mostly encrypted position, telemetry and node info, some neighbor info and traceroutes;
+        each packet via 1-3 gateways; `garbage` of the envelopes are random bytes. Like a real
+        mesh, the radio topology is stable: a node is heard by the same gateways, reports the
+        same neighbors and routes through the same relays, with SNRs that wander around their
+        usual values.
         """
         rng = self.rng
         population = [0x20000000 + index for index in range(nodes)]
         gateways = population[: max(3, nodes // 10)]
+        heard_by = {
+            num: [
+                (gateway, rng.uniform(-15, 10), rng.choice((0, 0, 1, 2)))
+                for gateway in rng.sample(gateways, rng.randint(1, 3))
+            ]
+            for num in population
+        }
+        neighbors = {
+            num: [(rng.choice(population), rng.uniform(-10, 10)) for _ in range(rng.randint(2, 6))]
+            for num in population
+        }
+        routes = {num: (rng.choice(population), rng.sample(population, 2)) for num in population}
         out: list[Envelope] = []
         while len(out) < count:
-            if rng.random() < garbage:
-                out.append(
-                    Envelope(
-                        f"{self.root}/2/e/LongFast/!deadbeef", rng.randbytes(rng.randint(0, 120))
-                    )
-                )
-                continue
             sender = rng.choice(population)
             packet_id = self.packet_id()
             roll = rng.random()
-            heard_by = rng.sample(gateways, rng.randint(1, 3))
-            for gateway in heard_by:
-                hop_limit = rng.choice((3, 3, 2, 1))
+            for gateway, snr, hops in heard_by[sender]:
+                if rng.random() < garbage:
+                    out.append(
+                        Envelope(
+                            f"{self.root}/2/e/LongFast/!deadbeef",
+                            rng.randbytes(rng.randint(0, 120)),
+                        )
+                    )
                 kw = {
                     "gateway": gateway,
                     "packet_id": packet_id,
-                    "hop_limit": hop_limit,
-                    "snr": round(rng.uniform(-15, 10), 2),
-                    "rssi": rng.randint(-125, -60),
+                    "hop_limit": 3 - hops,
+                    "snr": round(snr + rng.uniform(-2, 2), 2),
+                    "rssi": round(-95 + 2 * snr + rng.uniform(-3, 3)),
                 }
                 if roll < 0.35:
                     env = self.position(
                         sender,
-                        48 + rng.random(),
-                        2 + rng.random(),
-                        precision=rng.choice((32, 16, 13)),
+                        48 + (sender % 97) / 97,
+                        2 + (sender % 89) / 89,
+                        precision=(32, 16, 13)[sender % 3],
                         **kw,
                     )
                 elif roll < 0.65:
@@ -302,19 +317,19 @@ class MeshTraffic:
                     env = self.neighbors(
                         sender,
                         [
-                            (rng.choice(population), round(rng.uniform(-10, 10), 2))
-                            for _ in range(rng.randint(1, 6))
+                            (neighbor, round(base + rng.uniform(-1, 1), 2))
+                            for neighbor, base in neighbors[sender]
                         ],
                         **kw,
                     )
                 elif roll < 0.97:
-                    hops = rng.sample(population, 2)
+                    requester, relays = routes[sender]
                     env = self.traceroute_reply(
                         sender,
-                        rng.choice(population),
-                        hops,
+                        requester,
+                        relays,
                         [1.0, 2.0, 3.0],
-                        hops[::-1],
+                        relays[::-1],
                         [4.0, 5.0, 6.0],
                         **kw,
                     )

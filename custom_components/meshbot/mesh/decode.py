@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 from collections import OrderedDict
 import math
+import struct
 import time
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -19,6 +20,7 @@ from meshtastic.protobuf import config_pb2, mesh_pb2, mqtt_pb2, portnums_pb2, te
 
 from .channels import channel_hash, expand_psk
 from .models import (
+    BROADCAST,
     DecodeCounters,
     DecodedPacket,
     MapReportObs,
@@ -50,25 +52,27 @@ UNKNOWN_HOP = 0xFFFFFFFF
 MAX_HOPS = 7
 # Timestamps further ahead than this are clock errors, not news.
 FUTURE_SLACK = 600
+CACHE_LIMIT = 4096
+# AES-CTR nonce: packet id (uint64 LE), sender (uint32 LE), four zero bytes.
+NONCE = struct.Struct("<QI4x")
+_MISSING = object()
 # Returned by the payload decoders when they counted a rejection.
 REJECTED = object()
 
-DEVICE_METRICS = (
-    "battery_level",
-    "voltage",
-    "channel_utilization",
-    "air_util_tx",
-    "uptime_seconds",
+DEVICE_METRICS = frozenset(
+    {"battery_level", "voltage", "channel_utilization", "air_util_tx", "uptime_seconds"}
 )
-ENVIRONMENT_METRICS = (
-    "temperature",
-    "relative_humidity",
-    "barometric_pressure",
-    "gas_resistance",
-    "iaq",
-    "lux",
-    "wind_speed",
-    "wind_direction",
+ENVIRONMENT_METRICS = frozenset(
+    {
+        "temperature",
+        "relative_humidity",
+        "barometric_pressure",
+        "gas_resistance",
+        "iaq",
+        "lux",
+        "wind_speed",
+        "wind_direction",
+    }
 )
 
 
@@ -81,7 +85,9 @@ def _enum_name(enum: object, value: int) -> str | None:
 
 def clean_text(value: str, limit: int) -> str:
     """Strip control characters and bound the length of a name from the air."""
-    return "".join(ch for ch in value if ch.isprintable())[:limit].strip()
+    if not value.isprintable():
+        value = "".join(ch for ch in value if ch.isprintable())
+    return value[:limit].strip()
 
 
 def hops_travelled(hop_start: int, hop_limit: int) -> int | None:
@@ -149,27 +155,43 @@ class MeshDecoder:
     def __init__(self, channel_keys: dict[str, str] | None = None) -> None:
         """Prepare the keys, indexed by the channel hash the firmware puts in packets."""
         self.counters = DecodeCounters()
-        self._keys_by_hash: dict[int, list[tuple[str, bytes]]] = {}
+        self._keys_by_hash: dict[int, list[tuple[str, algorithms.AES]]] = {}
         for name, text in (channel_keys or {}).items():
             key = expand_psk(base64.b64decode(text))
             if key is not None:
-                self._keys_by_hash.setdefault(channel_hash(name, key), []).append((name, key))
+                # Built once: constructing the algorithm object per packet costs as much as
+                # the decryption itself.
+                self._keys_by_hash.setdefault(channel_hash(name, key), []).append(
+                    (name, algorithms.AES(key))
+                )
         self._seen: OrderedDict[tuple[int, int], None] = OrderedDict()
+        # A feed has few distinct topics (one per gateway and channel) and gateway ids; both
+        # caches are cleared when full so a flood of invented topics cannot grow them.
+        self._topics: dict[str, tuple[str, str] | None] = {}
+        self._gateways: dict[str, int | None] = {}
 
     def decode(self, topic: str, payload: bytes, now: float | None = None) -> DecodedPacket | None:
         """Return the decoded packet, or None after counting why it was rejected."""
         counters = self.counters
         counters.envelopes += 1
+        if now is None:
+            now = time.time()
         try:
-            return self._decode(topic, payload, time.time() if now is None else now)
+            return self._decode(topic, payload, now, counters)
         except Exception:  # noqa: BLE001
             # A decoder bug on one hostile envelope must not stop the collector.
             counters.reject("internal_error")
             return None
 
-    def _decode(self, topic: str, payload: bytes, now: float) -> DecodedPacket | None:
-        counters = self.counters
-        where = topic_channel(topic)
+    def _decode(
+        self, topic: str, payload: bytes, now: float, counters: DecodeCounters
+    ) -> DecodedPacket | None:
+        topics = self._topics
+        where = topics.get(topic, _MISSING)
+        if where is _MISSING:
+            if len(topics) >= CACHE_LIMIT:
+                topics.clear()
+            where = topics[topic] = topic_channel(topic)
         if where is None:
             counters.reject("topic")
             return None
@@ -189,31 +211,48 @@ class MeshDecoder:
             return None
         packet = envelope.packet
         sender = getattr(packet, "from")
-        if not valid_node(sender):
+        if not 1 < sender < BROADCAST:
             counters.reject("node_id")
             return None
-        gateway = parse_node_id(envelope.gateway_id)
-        reception = None
-        hops = hops_travelled(packet.hop_start, packet.hop_limit)
-        if gateway is not None and valid_node(gateway) and gateway != sender:
-            reception = Reception(
-                gateway=gateway,
-                snr=packet.rx_snr if packet.rx_snr and math.isfinite(packet.rx_snr) else None,
-                rssi=packet.rx_rssi or None,
-                hops=hops,
-                rx_time=now,
+        gateway_text = envelope.gateway_id
+        gateways = self._gateways
+        gateway = gateways.get(gateway_text, _MISSING)
+        if gateway is _MISSING:
+            if len(gateways) >= CACHE_LIMIT:
+                gateways.clear()
+            gateway = parse_node_id(gateway_text)
+            gateways[gateway_text] = (
+                gateway if gateway is not None and valid_node(gateway) else None
             )
-        key = (sender, packet.id)
+            gateway = gateways[gateway_text]
+        reception = None
+        hop_start, hop_limit = packet.hop_start, packet.hop_limit
+        hops = (
+            hop_start - hop_limit if 0 < hop_start <= MAX_HOPS and hop_limit <= hop_start else None
+        )
+        if gateway is not None and gateway != sender:
+            snr = packet.rx_snr
+            reception = Reception(
+                gateway,
+                snr if snr and math.isfinite(snr) else None,
+                packet.rx_rssi or None,
+                hops,
+                now,
+            )
+        packet_id = packet.id
+        key = (sender, packet_id)
         duplicate = key in self._seen
+        channel_id = envelope.channel_id
         decoded = DecodedPacket(
-            sender=sender,
-            destination=packet.to,
-            packet_id=packet.id,
-            channel=envelope.channel_id or where[1],
-            reception=reception,
-            direct=hops == 0 and reception is not None,
-            duplicate=duplicate,
-            pki=packet.pki_encrypted or envelope.channel_id == "PKI",
+            sender,
+            packet.to,
+            packet_id,
+            channel_id or where[1],
+            reception,
+            hops == 0 and reception is not None,
+            duplicate,
+            None,
+            packet.pki_encrypted or channel_id == "PKI",
         )
         if duplicate:
             # The same packet via another gateway: its reception is news, its content is not.
@@ -224,10 +263,10 @@ class MeshDecoder:
             self._remember(key)
             counters.decoded += 1
             return decoded
-        data = self._data(packet)
+        data = self._data(packet, sender, packet_id)
         if data is None:
             return None
-        observation = self._observation(sender, packet.to, decoded.channel, data, now)
+        observation = self._observation(sender, decoded.destination, decoded.channel, data, now)
         if observation is REJECTED:
             return None
         decoded.observation = observation  # type: ignore[assignment]
@@ -276,7 +315,7 @@ class MeshDecoder:
                 pki=packet.pki_encrypted,
                 via_radio=True,
             )
-            data = self._data(packet)
+            data = self._data(packet, sender, packet.id)
             if data is None:
                 return None
             observation = self._observation(sender, packet.to, decoded.channel, data, now)
@@ -289,7 +328,9 @@ class MeshDecoder:
             counters.reject("internal_error")
             return None
 
-    def _data(self, packet: mesh_pb2.MeshPacket) -> mesh_pb2.Data | None:
+    def _data(
+        self, packet: mesh_pb2.MeshPacket, sender: int, packet_id: int
+    ) -> mesh_pb2.Data | None:
         variant = packet.WhichOneof("payload_variant")
         if variant == "decoded":
             return packet.decoded
@@ -300,10 +341,9 @@ class MeshDecoder:
         if not candidates:
             self.counters.reject("no_key")
             return None
-        sender = getattr(packet, "from")
-        nonce = packet.id.to_bytes(8, "little") + sender.to_bytes(4, "little") + b"\x00" * 4
+        nonce = NONCE.pack(packet_id, sender)
         for _name, key in candidates:
-            decryptor = Cipher(algorithms.AES(key), modes.CTR(nonce)).decryptor()
+            decryptor = Cipher(key, modes.CTR(nonce)).decryptor()
             plain = decryptor.update(packet.encrypted) + decryptor.finalize()
             data = mesh_pb2.Data()
             try:
@@ -391,10 +431,11 @@ class MeshDecoder:
             names, metrics, kind = ENVIRONMENT_METRICS, telemetry.environment_metrics, "environment"
         else:
             return None
+        # ListFields returns only what the node set, in one call.
         values = {
-            name: float(getattr(metrics, name))
-            for name in names
-            if metrics.HasField(name) and math.isfinite(getattr(metrics, name))
+            field.name: float(value)
+            for field, value in metrics.ListFields()
+            if field.name in names and math.isfinite(value)
         }
         return TelemetryObs(node=node, kind=kind, values=values) if values else None
 

@@ -23,6 +23,7 @@ from .models import (
     NodeInfoObs,
     PositionObs,
     TelemetryObs,
+    TextObs,
     TracerouteObs,
     node_id,
     parse_node_id,
@@ -164,8 +165,13 @@ class MeshState:
         now: float,
         snr: float | None = None,
         rssi: int | None = None,
+        touch_ends: bool = True,
     ) -> None:
-        """Record that `target_node` heard `source_node`, according to `source`."""
+        """Record that `target_node` heard `source_node`, according to `source`.
+
+        Hearing a link is news of both its ends; `touch_ends=False` is for callers that have
+        just touched them.
+        """
         if source_node == target_node:
             return
         key = (source_node, target_node, source)
@@ -188,77 +194,71 @@ class MeshState:
             if rssi is not None:
                 link.rssi = rssi
             self.links.move_to_end(key)
-            # Hearing a link again is news of both ends, as when it was first heard.
-            self._node(source_node, now)
-            self._node(target_node, now)
+            if touch_ends:
+                self._node(source_node, now)
+                self._node(target_node, now)
         self.links_changed = True
 
     def apply(self, packet: DecodedPacket, now: float) -> None:
-        """Fold one decoded packet into the state."""
-        node = self._node(packet.sender, now)
+        """Fold one decoded packet into the state (the hot path: keep it lean)."""
+        nodes, changed = self.nodes, self.changed
+        sender = packet.sender
+        node = nodes.get(sender)
+        if node is None:
+            node = self._node(sender, now)
+        else:
+            node.last_seen = now
+            nodes.move_to_end(sender)
+            changed.add(sender)
         node.last_heard = now
         reception = packet.reception
         if reception is not None:
-            gateway = self._node(reception.gateway, now)
+            heard_by = reception.gateway
+            gateway = nodes.get(heard_by)
+            if gateway is None:
+                gateway = self._node(heard_by, now)
+            else:
+                gateway.last_seen = now
+                nodes.move_to_end(heard_by)
+                changed.add(heard_by)
             gateway.last_heard = now
+            # Insertion order is recency order: the first gateway is the stalest.
             gateways = node.gateways
-            gateways[reception.gateway] = now
+            gateways.pop(heard_by, None)
+            gateways[heard_by] = now
             if len(gateways) > MAX_GATEWAYS_PER_NODE:
-                del gateways[min(gateways, key=gateways.__getitem__)]
-            if reception.hops is not None:
+                del gateways[next(iter(gateways))]
+            hops = reception.hops
+            if hops is not None:
                 if packet.duplicate and node.last_packet_id == packet.packet_id:
-                    node.hops_away = (
-                        reception.hops
-                        if node.hops_away is None
-                        else min(node.hops_away, reception.hops)
-                    )
+                    node.hops_away = hops if node.hops_away is None else min(node.hops_away, hops)
                 else:
-                    node.hops_away = reception.hops
+                    node.hops_away = hops
             if packet.direct:
+                snr = reception.snr
                 # Of the copies of one packet, the best reception says most about the node.
-                if reception.snr is not None and (
-                    not packet.duplicate or node.snr is None or reception.snr > node.snr
-                ):
-                    node.snr, node.rssi = reception.snr, reception.rssi
-                self.add_link(
-                    packet.sender,
-                    reception.gateway,
-                    LinkSource.RADIO if packet.via_radio else LinkSource.DIRECT,
-                    now,
-                    reception.snr,
-                    reception.rssi,
-                )
+                if snr is not None and (not packet.duplicate or node.snr is None or snr > node.snr):
+                    node.snr, node.rssi = snr, reception.rssi
+                source = LinkSource.RADIO if packet.via_radio else LinkSource.DIRECT
+                key = (sender, heard_by, source)
+                link = self.links.get(key)
+                if link is None:
+                    self.add_link(sender, heard_by, source, now, snr, reception.rssi, False)
+                else:
+                    # The common case, inlined: a gateway hearing a node it heard before.
+                    link.last_seen = now
+                    link.count += 1
+                    if snr is not None:
+                        link.snr = snr
+                    if reception.rssi is not None:
+                        link.rssi = reception.rssi
+                    self.links.move_to_end(key)
+                    self.links_changed = True
         if not packet.duplicate:
             node.last_packet_id = packet.packet_id
         observation = packet.observation
-        if observation is None:
-            return
-        if isinstance(observation, PositionObs):
-            self._position(node, observation, now)
-        elif isinstance(observation, TelemetryObs):
-            node.telemetry.update(observation.values)
-            node.telemetry_at = now
-        elif isinstance(observation, NodeInfoObs):
-            node.long_name = observation.long_name or node.long_name
-            node.short_name = observation.short_name or node.short_name
-            node.hw_model = observation.hw_model or node.hw_model
-            node.role = observation.role or node.role
-        elif isinstance(observation, NeighborsObs):
-            for neighbor, snr in observation.neighbors:
-                self.add_link(neighbor, observation.reporter, LinkSource.NEIGHBOR, now, snr)
-        elif isinstance(observation, TracerouteObs):
-            for hop_from, hop_to, snr in observation.hops:
-                self.add_link(hop_from, hop_to, LinkSource.TRACEROUTE, now, snr)
-        elif isinstance(observation, MapReportObs):
-            node.long_name = observation.long_name or node.long_name
-            node.short_name = observation.short_name or node.short_name
-            node.hw_model = observation.hw_model or node.hw_model
-            node.role = observation.role or node.role
-            node.firmware_version = observation.firmware_version or node.firmware_version
-            node.region = observation.region or node.region
-            node.modem_preset = observation.modem_preset or node.modem_preset
-            if observation.position is not None:
-                self._position(node, observation.position, now)
+        if observation is not None:
+            _APPLY[type(observation)](self, node, observation, now)
 
     @staticmethod
     def _position(node: Node, position: PositionObs, now: float) -> None:
@@ -462,6 +462,57 @@ class MeshState:
                 state._adjacency.setdefault(link.target_node, set()).add(key)
         state.drain()
         return state
+
+
+def _apply_position(state: MeshState, node: Node, observation: PositionObs, now: float) -> None:
+    MeshState._position(node, observation, now)
+
+
+def _apply_telemetry(state: MeshState, node: Node, observation: TelemetryObs, now: float) -> None:
+    node.telemetry.update(observation.values)
+    node.telemetry_at = now
+
+
+def _apply_node_info(state: MeshState, node: Node, observation: NodeInfoObs, now: float) -> None:
+    node.long_name = observation.long_name or node.long_name
+    node.short_name = observation.short_name or node.short_name
+    node.hw_model = observation.hw_model or node.hw_model
+    node.role = observation.role or node.role
+
+
+def _apply_neighbors(state: MeshState, node: Node, observation: NeighborsObs, now: float) -> None:
+    for neighbor, snr in observation.neighbors:
+        state.add_link(neighbor, observation.reporter, LinkSource.NEIGHBOR, now, snr)
+
+
+def _apply_traceroute(state: MeshState, node: Node, observation: TracerouteObs, now: float) -> None:
+    for hop_from, hop_to, snr in observation.hops:
+        state.add_link(hop_from, hop_to, LinkSource.TRACEROUTE, now, snr)
+
+
+def _apply_map_report(state: MeshState, node: Node, observation: MapReportObs, now: float) -> None:
+    _apply_node_info(state, node, observation, now)  # type: ignore[arg-type]
+    node.firmware_version = observation.firmware_version or node.firmware_version
+    node.region = observation.region or node.region
+    node.modem_preset = observation.modem_preset or node.modem_preset
+    if observation.position is not None:
+        MeshState._position(node, observation.position, now)
+
+
+def _apply_nothing(state: MeshState, node: Node, observation: object, now: float) -> None:
+    """Text messages change nothing in the node database."""
+
+
+# Dispatch on the observation's type: cheaper than a chain of isinstance checks per packet.
+_APPLY: dict[type, Any] = {
+    PositionObs: _apply_position,
+    TelemetryObs: _apply_telemetry,
+    NodeInfoObs: _apply_node_info,
+    NeighborsObs: _apply_neighbors,
+    TracerouteObs: _apply_traceroute,
+    MapReportObs: _apply_map_report,
+    TextObs: _apply_nothing,
+}
 
 
 def link_json(link: Link) -> dict[str, Any]:
