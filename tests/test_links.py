@@ -10,7 +10,7 @@ import signal
 import ssl
 from typing import Any
 
-from meshtastic.protobuf import mesh_pb2
+from meshtastic.protobuf import mesh_pb2, portnums_pb2
 import paho.mqtt.client as paho
 import pytest
 
@@ -23,7 +23,7 @@ from custom_components.meshbot.links.errors import (
 )
 from custom_components.meshbot.links.mqtt import MAX_PACKET, MqttLink, MqttSettings
 from custom_components.meshbot.links.probe import probe
-from custom_components.meshbot.links.stream import RadioLink, RadioSettings
+from custom_components.meshbot.links.stream import RadioLink, RadioSettings, TextTooLongError
 from custom_components.meshbot.links.supervisor import Supervisor
 
 from .conftest import MESH_PASSWORD, MESH_USER
@@ -410,3 +410,86 @@ async def test_failed_attempts_leave_no_socket_open(socket_enabled: None) -> Non
         assert len(os.listdir("/proc/self/fd")) <= before + 1
     finally:
         listener.close()
+
+
+# Sending text
+
+
+async def test_send_text_returns_once_the_radio_queued_it(fake_node: FakeNode) -> None:
+    link = RadioLink(RadioSettings(host="127.0.0.1", port=fake_node.port))
+    task, _ = await run_session(link)
+    result = await link.send_text("héllo mesh", destination=0x0000BEEF, channel=1)
+    (packet,) = fake_node.sent_packets
+    assert packet.id == result.packet_id
+    assert packet.to == 0x0000BEEF and packet.channel == 1
+    assert packet.decoded.payload.decode() == "héllo mesh"
+    assert packet.decoded.portnum == portnums_pb2.TEXT_MESSAGE_APP
+    assert result.acknowledged is None
+    await stop(task)
+
+
+@pytest.mark.parametrize(
+    ("ack_reason", "acknowledged", "error"),
+    [
+        (0, True, None),
+        (mesh_pb2.Routing.Error.MAX_RETRANSMIT, False, "MAX_RETRANSMIT"),
+        (None, False, "TIMEOUT"),
+    ],
+    ids=["acked", "nak", "no-answer"],
+)
+async def test_send_text_reports_the_acknowledgement(
+    fake_node: FakeNode, ack_reason: int | None, acknowledged: bool, error: str | None
+) -> None:
+    fake_node.behaviour.ack_reason = ack_reason
+    link = RadioLink(RadioSettings(host="127.0.0.1", port=fake_node.port))
+    task, _ = await run_session(link)
+    result = await link.send_text("ack me", destination=0x0000BEEF, want_ack=True, ack_timeout=0.5)
+    assert (result.acknowledged, result.error) == (acknowledged, error)
+    await stop(task)
+
+
+@pytest.mark.parametrize(
+    ("text", "destination", "fits"),
+    [
+        ("x" * 200, 0x0000BEEF, True),
+        ("x" * 201, 0x0000BEEF, False),
+        ("x" * 233, 0xFFFFFFFF, True),
+        ("é" * 117, 0xFFFFFFFF, False),
+    ],
+    ids=["dm-limit", "dm-over", "broadcast-limit", "broadcast-over-in-utf8"],
+)
+async def test_send_text_refuses_what_one_packet_cannot_carry(
+    fake_node: FakeNode, text: str, destination: int, fits: bool
+) -> None:
+    link = RadioLink(RadioSettings(host="127.0.0.1", port=fake_node.port))
+    task, _ = await run_session(link)
+    if fits:
+        await link.send_text(text, destination=destination)
+        assert len(fake_node.sent_packets) == 1
+    else:
+        with pytest.raises(TextTooLongError):
+            await link.send_text(text, destination=destination)
+        assert fake_node.sent_packets == []
+    await stop(task)
+
+
+async def test_send_text_fails_fast_when_queue_full_silent_or_disconnected(
+    fake_node: FakeNode,
+) -> None:
+    link = RadioLink(RadioSettings(host="127.0.0.1", port=fake_node.port))
+    with pytest.raises(LinkError, match="not connected"):
+        await link.send_text("nobody home")
+    task, _ = await run_session(link)
+    fake_node.behaviour.queue_full = True
+    with pytest.raises(LinkError, match="queue is full"):
+        await asyncio.wait_for(link.send_text("too busy"), 5)
+    fake_node.behaviour.queue_full = False
+    fake_node.behaviour.answer_queue = False
+    with pytest.raises(LinkTimeoutError):
+        await link.send_text("into the void", queue_timeout=0.3)
+    pending = asyncio.create_task(link.send_text("cut off", queue_timeout=30))
+    await until(lambda: len(fake_node.sent_packets) == 3)
+    fake_node.close_clients()
+    with pytest.raises(LinkError):
+        await asyncio.wait_for(pending, 5)
+    await stop(task)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import os
 import tty
 
-from meshtastic.protobuf import channel_pb2, config_pb2, mesh_pb2
+from meshtastic.protobuf import channel_pb2, config_pb2, mesh_pb2, portnums_pb2
 
 HEADER = b"\x94\xc3"
 CONFIG_ONLY_ID = 69420
@@ -37,6 +37,10 @@ class NodeBehaviour:
     answer_handshake: bool = True
     answer_heartbeat: bool = True
     debug_text: bool = False
+    answer_queue: bool = True
+    queue_full: bool = False
+    # Routing error to acknowledge wanted-ack packets with (None: never acknowledge).
+    ack_reason: int | None = 0
 
 
 @dataclass
@@ -61,6 +65,7 @@ class FakeNode:
         self.other_nodes = [0x10000000 + index for index in range(other_nodes)]
         self.behaviour = NodeBehaviour()
         self.received: list[mesh_pb2.ToRadio] = []
+        self.sent_packets: list[mesh_pb2.MeshPacket] = []
         self.connections = 0
         self.handshakes = 0
         self._clients: list[_Client] = []
@@ -189,14 +194,39 @@ class FakeNode:
                 mesh_pb2.FromRadio(queueStatus=mesh_pb2.QueueStatus(free=16, maxlen=16)),
             )
         elif variant == "packet":
+            self.sent_packets.append(message.packet)
+            if not self.behaviour.answer_queue:
+                return
+            full = self.behaviour.queue_full
             self._send(
                 client,
                 mesh_pb2.FromRadio(
                     queueStatus=mesh_pb2.QueueStatus(
-                        free=15, maxlen=16, mesh_packet_id=message.packet.id
+                        res=11 if full else 0,
+                        free=0 if full else 15,
+                        maxlen=16,
+                        mesh_packet_id=message.packet.id,
                     )
                 ),
             )
+            if not full and message.packet.want_ack and self.behaviour.ack_reason is not None:
+                routing = mesh_pb2.Routing(error_reason=self.behaviour.ack_reason)
+                ack = mesh_pb2.MeshPacket(
+                    to=self.node_num,
+                    id=message.packet.id ^ 0x5A5A,
+                    decoded=mesh_pb2.Data(
+                        portnum=portnums_pb2.ROUTING_APP,
+                        payload=routing.SerializeToString(),
+                        request_id=message.packet.id,
+                    ),
+                )
+                setattr(
+                    ack,
+                    "from",
+                    message.packet.to if message.packet.to != 0xFFFFFFFF else self.node_num,
+                )
+                self._send(client, mesh_pb2.FromRadio(packet=ack))
+
         elif variant == "disconnect":
             client.close()
 

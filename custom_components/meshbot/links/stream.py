@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 from google.protobuf.message import DecodeError
-from meshtastic.protobuf import mesh_pb2
+from meshtastic.protobuf import mesh_pb2, portnums_pb2
 
 from .errors import LinkError, LinkTimeoutError
 
@@ -155,6 +155,38 @@ def _close_late_serial(opening: asyncio.Future[tuple[asyncio.Transport, Any]]) -
         opening.result()[0].abort()
 
 
+BROADCAST_ADDR = 0xFFFFFFFF
+# Text payload limits (UTF-8 bytes) the firmware accepts for a direct and a broadcast message.
+MAX_TEXT_DIRECT = 200
+MAX_TEXT_BROADCAST = 233
+
+
+class TextTooLongError(ValueError):
+    """Raise when a text exceeds what one Meshtastic packet carries."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        """Say how long the text is and what the limit is."""
+        super().__init__(f"{size} bytes of text, at most {limit} fit in one message")
+        self.size = size
+        self.limit = limit
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """What became of a sent text."""
+
+    packet_id: int
+    acknowledged: bool | None = None
+    error: str | None = None
+
+
+def _routing_error(reason: int) -> str:
+    try:
+        return mesh_pb2.Routing.Error.Name(reason)
+    except ValueError:
+        return f"ERROR_{reason}"
+
+
 class RadioLink:
     """A Meshtastic node reached over TCP or serial, kept through the want_config handshake."""
 
@@ -167,6 +199,8 @@ class RadioLink:
         self.last_message_at: float | None = None
         self.bad_frames = 0
         self._on_frame = on_frame
+        self._queued: dict[int, asyncio.Future[mesh_pb2.QueueStatus]] = {}
+        self._acks: dict[int, asyncio.Future[int]] = {}
         self._protocol: _StreamProtocol | None = None
         self._config_id = 0
         self._handshake: asyncio.Future[None] | None = None
@@ -208,6 +242,13 @@ class RadioLink:
             if variant == "config_complete_id" and message.config_complete_id == self._config_id:
                 handshake.set_result(None)
             return
+        if variant == "queueStatus":
+            status = message.queueStatus
+            waiter = self._queued.pop(status.mesh_packet_id, None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(status)
+        elif variant == "packet" and self._acks:
+            self._check_ack(message.packet)
         if variant == "rebooted":
             # A rebooted node forgets our session; start over with a fresh handshake.
             if self._protocol is not None and self._protocol.transport is not None:
@@ -220,6 +261,92 @@ class RadioLink:
                 if not self._handler_error_logged:
                     self._handler_error_logged = True
                     _LOGGER.exception("Radio frame handler failed")
+
+    def _check_ack(self, packet: mesh_pb2.MeshPacket) -> None:
+        if not packet.HasField("decoded") or packet.decoded.portnum != portnums_pb2.ROUTING_APP:
+            return
+        waiter = self._acks.pop(packet.decoded.request_id, None)
+        if waiter is None or waiter.done():
+            return
+        routing = mesh_pb2.Routing()
+        try:
+            routing.ParseFromString(packet.decoded.payload)
+        except DecodeError:
+            routing = mesh_pb2.Routing(error_reason=mesh_pb2.Routing.Error.BAD_REQUEST)
+        waiter.set_result(routing.error_reason)
+
+    async def send_text(
+        self,
+        text: str,
+        destination: int = BROADCAST_ADDR,
+        channel: int = 0,
+        want_ack: bool = False,
+        queue_timeout: float = 10.0,
+        ack_timeout: float = 60.0,
+    ) -> SendResult:
+        """Send a text; return once the radio queued it (and acknowledged it, if asked).
+
+        Raise TextTooLongError before sending, LinkError when the radio is not connected,
+        refuses the packet or does not answer in time. A full queue is an error at once.
+        """
+        payload = text.encode()
+        limit = MAX_TEXT_BROADCAST if destination == BROADCAST_ADDR else MAX_TEXT_DIRECT
+        if len(payload) > limit:
+            raise TextTooLongError(len(payload), limit)
+        if not self.connected:
+            raise LinkError("the radio is not connected")
+        loop = asyncio.get_running_loop()
+        packet_id = random.randint(1, 0xFFFFFFFF)
+        packet = mesh_pb2.MeshPacket(
+            to=destination,
+            channel=channel,
+            id=packet_id,
+            want_ack=want_ack,
+            decoded=mesh_pb2.Data(portnum=portnums_pb2.TEXT_MESSAGE_APP, payload=payload),
+        )
+        queued: asyncio.Future[mesh_pb2.QueueStatus] = loop.create_future()
+        self._queued[packet_id] = queued
+        acked: asyncio.Future[int] | None = None
+        if want_ack:
+            acked = self._acks[packet_id] = loop.create_future()
+        try:
+            self.send(mesh_pb2.ToRadio(packet=packet))
+            try:
+                async with asyncio.timeout(queue_timeout):
+                    status = await queued
+            except TimeoutError as err:
+                raise LinkTimeoutError(
+                    f"the radio did not queue the message within {queue_timeout:g} s"
+                ) from err
+            if status.res:
+                raise LinkError(
+                    "the radio's queue is full"
+                    if status.free == 0
+                    else f"the radio refused the message (error {status.res})"
+                )
+            if acked is None:
+                return SendResult(packet_id)
+            try:
+                async with asyncio.timeout(ack_timeout):
+                    reason = await acked
+            except TimeoutError:
+                return SendResult(packet_id, acknowledged=False, error="TIMEOUT")
+            return SendResult(
+                packet_id,
+                acknowledged=reason == mesh_pb2.Routing.Error.NONE,
+                error=None if reason == mesh_pb2.Routing.Error.NONE else _routing_error(reason),
+            )
+        finally:
+            self._queued.pop(packet_id, None)
+            self._acks.pop(packet_id, None)
+
+    def _fail_waiters(self, error: LinkError) -> None:
+        for waiters in (self._queued, self._acks):
+            for waiter in waiters.values():
+                if not waiter.done():
+                    waiter.set_exception(error)
+                    waiter.exception()
+            waiters.clear()
 
     def _record_handshake(self, variant: str | None, message: Any) -> None:
         if variant == "my_info":
@@ -311,6 +438,7 @@ class RadioLink:
             raise
         finally:
             self._protocol = None
+            self._fail_waiters(LinkError("the radio link went down"))
             if self._handshake is not None and not self._handshake.done():
                 self._handshake.cancel()
             if protocol is not None and protocol.transport is not None:
