@@ -47,9 +47,10 @@ from .const import (
     SAVE_DELAY_SECONDS,
     STORAGE_VERSION,
 )
+from .geo import haversine_km
 from .mesh.decode import MeshDecoder
 from .mesh.models import LinkSource, node_id, parse_node_id
-from .mesh.state import MeshState, Node, haversine_km
+from .mesh.state import MeshState, Node
 
 _LOGGER = logging.getLogger(__name__)
 

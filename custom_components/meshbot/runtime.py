@@ -22,6 +22,7 @@ from homeassistant.const import (
     CONF_USERNAME,
 )
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers.event import async_track_time_interval
 from homeassistant.util.ssl import client_context, get_default_no_verify_context
 
@@ -46,6 +47,7 @@ from .const import (
     DEFAULT_MESH_TOPICS,
     DEFAULT_RADIO_PORT,
     DEFAULT_RADIUS_KM,
+    DOMAIN,
     LOCATION_ENTITY,
     LOCATION_FIXED,
     LOGGER,
@@ -54,8 +56,9 @@ from .const import (
 from .data import MeshbotConfigEntry
 from .lightning.geohash import covering_tiles, tile_topic
 from .links.backoff import Backoff
+from .links.errors import LinkError, LinkTimeoutError
 from .links.mqtt import MqttLink, MqttSettings
-from .links.stream import RadioLink, RadioSettings
+from .links.stream import RadioLink, RadioSettings, SendResult, TextTooLongError
 from .links.supervisor import Supervisor
 
 LINK_TITLES = {
@@ -215,6 +218,33 @@ class MeshbotHub:
         for kind, link in self.links.items():
             if link.last_message_at != self._published_activity.get(kind):
                 self._async_notify(kind)
+
+    async def async_send_text(
+        self, text: str, destination: int, channel: int, want_ack: bool
+    ) -> SendResult:
+        """Send a text through the radio; raise HomeAssistantError with a translated reason."""
+        radio = self.links.get(LinkKind.RADIO)
+        if not isinstance(radio, RadioLink):
+            raise ServiceValidationError(translation_domain=DOMAIN, translation_key="no_radio")
+        try:
+            return await radio.send_text(text, destination, channel, want_ack)
+        except TextTooLongError as err:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="text_too_long",
+                translation_placeholders={"size": str(err.size), "limit": str(err.limit)},
+            ) from err
+        except LinkTimeoutError as err:
+            raise HomeAssistantError(
+                translation_domain=DOMAIN, translation_key="radio_timeout"
+            ) from err
+        except LinkError as err:
+            key = "radio_not_connected" if not radio.connected else "radio_refused"
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key=key,
+                translation_placeholders={"reason": str(err)},
+            ) from err
 
     @callback
     def _async_auth_failed(self, kind: LinkKind) -> None:

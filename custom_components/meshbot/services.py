@@ -17,11 +17,17 @@ from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import config_validation as cv
 import voluptuous as vol
 
-from .const import DOMAIN
+from .const import DOMAIN, LinkKind
 from .data import MeshbotConfigEntry
-from .mesh.models import LinkSource, parse_node_id
+from .mesh.models import BROADCAST, LinkSource, parse_node_id
 
 SERVICE_GET_TOPOLOGY = "get_topology"
+SERVICE_SEND_TEXT = "send_text"
+ATTR_MESSAGE = "message"
+ATTR_DESTINATION = "destination"
+ATTR_CHANNEL = "channel"
+ATTR_WANT_ACK = "want_ack"
+BROADCAST_NAMES = {"", "broadcast", "^all", "!ffffffff"}
 ATTR_SOURCES = "sources"
 ATTR_MAX_AGE = "max_age"
 ATTR_NODE = "node"
@@ -40,11 +46,27 @@ GET_TOPOLOGY_SCHEMA = vol.Schema(
 )
 
 
-def _entry(hass: HomeAssistant, call: ServiceCall) -> MeshbotConfigEntry:
+SEND_TEXT_SCHEMA = vol.Schema(
+    {
+        vol.Optional(ATTR_CONFIG_ENTRY_ID): cv.string,
+        vol.Required(ATTR_MESSAGE): cv.string,
+        vol.Optional(ATTR_DESTINATION, default="broadcast"): cv.string,
+        vol.Optional(ATTR_CHANNEL, default=0): vol.All(vol.Coerce(int), vol.Range(min=0, max=7)),
+        vol.Optional(ATTR_WANT_ACK, default=False): cv.boolean,
+    }
+)
+
+
+def _entry(hass: HomeAssistant, call: ServiceCall, with_radio: bool = False) -> MeshbotConfigEntry:
     entries: list[MeshbotConfigEntry] = [
         entry
         for entry in hass.config_entries.async_entries(DOMAIN)
-        if entry.state is ConfigEntryState.LOADED and entry.runtime_data.hub.mesh is not None
+        if entry.state is ConfigEntryState.LOADED
+        and (
+            LinkKind.RADIO in entry.runtime_data.hub.links
+            if with_radio
+            else entry.runtime_data.hub.mesh is not None
+        )
     ]
     if entry_id := call.data.get(ATTR_CONFIG_ENTRY_ID):
         entries = [entry for entry in entries if entry.entry_id == entry_id]
@@ -53,7 +75,9 @@ def _entry(hass: HomeAssistant, call: ServiceCall) -> MeshbotConfigEntry:
                 translation_domain=DOMAIN, translation_key="entry_not_loaded"
             )
     if not entries:
-        raise ServiceValidationError(translation_domain=DOMAIN, translation_key="no_mesh")
+        raise ServiceValidationError(
+            translation_domain=DOMAIN, translation_key="no_radio" if with_radio else "no_mesh"
+        )
     if len(entries) > 1:
         raise ServiceValidationError(translation_domain=DOMAIN, translation_key="choose_entry")
     return entries[0]
@@ -89,6 +113,26 @@ async def _get_topology(call: ServiceCall) -> ServiceResponse:
     )
 
 
+async def _send_text(call: ServiceCall) -> ServiceResponse:
+    hub = _entry(call.hass, call, with_radio=True).runtime_data.hub
+    text = call.data[ATTR_DESTINATION].strip().lower()
+    destination = BROADCAST if text in BROADCAST_NAMES else parse_node_id(text)
+    if destination is None:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="invalid_node_id",
+            translation_placeholders={"node": call.data[ATTR_DESTINATION]},
+        )
+    result = await hub.async_send_text(
+        call.data[ATTR_MESSAGE], destination, call.data[ATTR_CHANNEL], call.data[ATTR_WANT_ACK]
+    )
+    return {
+        "packet_id": result.packet_id,
+        "acknowledged": result.acknowledged,
+        "error": result.error,
+    }
+
+
 @callback
 def async_setup_services(hass: HomeAssistant) -> None:
     """Register meshbot's actions."""
@@ -98,4 +142,11 @@ def async_setup_services(hass: HomeAssistant) -> None:
         _get_topology,
         schema=GET_TOPOLOGY_SCHEMA,
         supports_response=SupportsResponse.ONLY,
+    )
+    hass.services.async_register(
+        DOMAIN,
+        SERVICE_SEND_TEXT,
+        _send_text,
+        schema=SEND_TEXT_SCHEMA,
+        supports_response=SupportsResponse.OPTIONAL,
     )

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 import math
 from typing import Any
 
+from ..geo import haversine_km
 from .models import (
     DecodedPacket,
     LinkSource,
@@ -94,14 +95,6 @@ class Link:
 def iso(timestamp: float | None) -> str | None:
     """Format an epoch timestamp as ISO 8601 in UTC."""
     return datetime.fromtimestamp(timestamp, UTC).isoformat() if timestamp is not None else None
-
-
-def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Return the great-circle distance in km."""
-    phi1, phi2 = math.radians(lat1), math.radians(lat2)
-    dphi, dlambda = phi2 - phi1, math.radians(lon2 - lon1)
-    a = math.sin(dphi / 2) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(dlambda / 2) ** 2
-    return 2 * 6371.0088 * math.asin(min(1.0, math.sqrt(a)))
 
 
 class MeshState:

@@ -1,0 +1,92 @@
+"""The radio as Home Assistant sees it: sending text through the action."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.meshbot.const import DOMAIN
+
+from .conftest import entry_for, radio_section
+from .support.fake_node import FakeNode
+from .support.waiting import until
+
+
+@pytest.fixture
+async def radio_entry(hass: HomeAssistant, fake_node: FakeNode) -> MockConfigEntry:
+    entry = entry_for(radio=radio_section(fake_node.port))
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await until(lambda: entry.runtime_data.hub.supervisors["radio"].state.connected)
+    yield entry
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def send(hass: HomeAssistant, **data: Any) -> dict[str, Any]:
+    return await hass.services.async_call(
+        DOMAIN, "send_text", data, blocking=True, return_response=True
+    )
+
+
+async def test_send_text_to_a_channel_and_to_a_node(
+    hass: HomeAssistant, radio_entry: MockConfigEntry, fake_node: FakeNode
+) -> None:
+    broadcast = await send(hass, message="Storm coming", channel=2)
+    direct = await send(hass, message="hi", destination="!0000BEEF", want_ack=True)
+    first, second = fake_node.sent_packets
+    assert (first.to, first.channel, first.decoded.payload) == (0xFFFFFFFF, 2, b"Storm coming")
+    assert (second.to, second.want_ack) == (0x0000BEEF, True)
+    assert broadcast == {"packet_id": first.id, "acknowledged": None, "error": None}
+    assert direct == {"packet_id": second.id, "acknowledged": True, "error": None}
+
+
+@pytest.mark.parametrize(
+    ("data", "translation_key"),
+    [
+        ({"message": "x" * 234}, "text_too_long"),
+        ({"message": "é" * 101, "destination": "!0000beef"}, "text_too_long"),
+        ({"message": "hi", "destination": "bob"}, "invalid_node_id"),
+    ],
+    ids=["broadcast-too-long", "dm-too-long-in-utf8", "bad-destination"],
+)
+async def test_send_text_refuses_bad_input_before_sending(
+    hass: HomeAssistant,
+    radio_entry: MockConfigEntry,
+    fake_node: FakeNode,
+    data: dict[str, Any],
+    translation_key: str,
+) -> None:
+    with pytest.raises(ServiceValidationError) as error:
+        await send(hass, **data)
+    assert error.value.translation_key == translation_key
+    assert fake_node.sent_packets == []
+
+
+async def test_send_text_fails_at_once_without_a_radio_or_with_a_full_queue(
+    hass: HomeAssistant, radio_entry: MockConfigEntry, fake_node: FakeNode
+) -> None:
+    fake_node.behaviour.queue_full = True
+    with pytest.raises(HomeAssistantError) as error:
+        await send(hass, message="busy")
+    assert error.value.translation_key == "radio_refused"
+    await fake_node.stop()
+    await until(lambda: not radio_entry.runtime_data.hub.links["radio"].connected)
+    with pytest.raises(HomeAssistantError) as error:
+        await send(hass, message="anyone?")
+    assert error.value.translation_key == "radio_not_connected"
+
+
+async def test_send_text_needs_a_radio(hass: HomeAssistant, broker: Any) -> None:
+    from .conftest import broker_section
+
+    entry = entry_for(mesh=broker_section(broker.port))
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    with pytest.raises(ServiceValidationError) as error:
+        await send(hass, message="hello")
+    assert error.value.translation_key == "no_radio"
+    await hass.config_entries.async_unload(entry.entry_id)
