@@ -90,3 +90,75 @@ async def test_send_text_needs_a_radio(hass: HomeAssistant, broker: Any) -> None
         await send(hass, message="hello")
     assert error.value.translation_key == "no_radio"
     await hass.config_entries.async_unload(entry.entry_id)
+
+
+def text_frame(
+    sender: int, packet_id: int, text: str, to: int = 0xFFFFFFFF, channel: int = 0
+) -> Any:
+    from meshtastic.protobuf import mesh_pb2, portnums_pb2
+
+    packet = mesh_pb2.MeshPacket(
+        to=to,
+        id=packet_id,
+        channel=channel,
+        hop_start=3,
+        hop_limit=2,
+        rx_snr=4.5,
+        rx_rssi=-99,
+        decoded=mesh_pb2.Data(portnum=portnums_pb2.TEXT_MESSAGE_APP, payload=text.encode()),
+    )
+    setattr(packet, "from", sender)
+    return mesh_pb2.FromRadio(packet=packet)
+
+
+async def test_messages_fire_events_once_even_after_reconnects_and_restarts(
+    hass: HomeAssistant, radio_entry: MockConfigEntry, fake_node: FakeNode
+) -> None:
+    from custom_components.meshbot.const import EVENT_MESSAGE
+
+    events: list[Any] = []
+    hass.bus.async_listen(EVENT_MESSAGE, events.append)
+    fake_node.broadcast(text_frame(0x0000CAFE, 11, "hello all", channel=1))
+    fake_node.broadcast(text_frame(0x0000CAFE, 12, "psst", to=fake_node.node_num))
+    await until(lambda: len(events) == 2)
+    channel, direct = (event.data for event in events)
+    assert channel == {
+        **channel,
+        "type": "channel_message",
+        "sender": "!0000cafe",
+        "destination": "broadcast",
+        "channel": 1,
+        "text": "hello all",
+        "snr": 4.5,
+        "rssi": -99,
+        "hops": 1,
+    }
+    assert (
+        direct["type"] == "direct_message" and direct["destination"] == f"!{fake_node.node_num:08x}"
+    )
+    state = hass.states.get("event.meshbot_test_radio_messages")
+    assert state.attributes["event_type"] == "direct_message"
+    assert state.attributes["text"] == "psst"
+
+    # The node replays its queue to a reconnecting client: nothing fires twice.
+    hub = radio_entry.runtime_data.hub
+    fake_node.close_clients()
+    await until(lambda: not hub.links["radio"].connected)
+    await until(lambda: hub.links["radio"].connected)
+    fake_node.broadcast(text_frame(0x0000CAFE, 11, "hello all", channel=1))
+    fake_node.broadcast(text_frame(0x0000CAFE, 13, "new one"))
+    await until(lambda: len(events) == 3)
+    assert events[-1].data["text"] == "new one"
+
+    assert await hass.config_entries.async_reload(radio_entry.entry_id)
+    hub = radio_entry.runtime_data.hub
+    await until(lambda: hub.links["radio"].connected)
+    fake_node.broadcast(text_frame(0x0000CAFE, 13, "new one"))
+    fake_node.broadcast(text_frame(0x0000CAFE, 14, "after restart"))
+    await until(lambda: len(events) == 4)
+    assert [event.data["text"] for event in events] == [
+        "hello all",
+        "psst",
+        "new one",
+        "after restart",
+    ]

@@ -8,7 +8,7 @@ at most one state write per entity per second.
 
 from __future__ import annotations
 
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 from datetime import timedelta
 import logging
@@ -37,6 +37,7 @@ from .const import (
     DEFAULT_NODE_POLICY,
     DEFAULT_NODE_RADIUS_KM,
     DOMAIN,
+    EVENT_MESSAGE,
     EVENT_NODE_DISCOVERED,
     FLUSH_SECONDS,
     POLICY_ALL,
@@ -49,12 +50,13 @@ from .const import (
 )
 from .geo import haversine_km
 from .mesh.decode import MeshDecoder
-from .mesh.models import LinkSource, node_id, parse_node_id
-from .mesh.state import MeshState, Node
+from .mesh.models import BROADCAST, DecodedPacket, LinkSource, TextObs, node_id, parse_node_id
+from .mesh.state import MeshState, Node, iso
 
 _LOGGER = logging.getLogger(__name__)
 
 MESSAGE_RATE_WINDOW = 60
+RECENT_MESSAGES = 256
 
 
 class MeshCollector:
@@ -76,6 +78,8 @@ class MeshCollector:
         self._node_listeners: dict[int, list[CALLBACK_TYPE]] = {}
         self._hub_listeners: list[CALLBACK_TYPE] = []
         self._tracked_listeners: list[Callable[[list[int]], None]] = []
+        self._message_listeners: list[Callable[[dict[str, Any]], None]] = []
+        self._recent_messages: OrderedDict[tuple[int, int], None] = OrderedDict()
         # Messages per second over the last minute, for the rate sensor.
         self._rate: deque[int] = deque([0] * MESSAGE_RATE_WINDOW, maxlen=MESSAGE_RATE_WINDOW)
         self._this_second = 0
@@ -92,6 +96,9 @@ class MeshCollector:
             data = None
         if isinstance(data, dict):
             self.state = MeshState.from_storage(data.get("state"))
+            for raw in data.get("recent_messages") or []:
+                if isinstance(raw, list) and len(raw) == 2 and all(isinstance(v, int) for v in raw):
+                    self._recent_messages[(raw[0], raw[1])] = None
             self.tracked = {
                 num for raw in data.get("tracked", []) if (num := parse_node_id(str(raw)))
             } & set(self.state.nodes)
@@ -127,6 +134,7 @@ class MeshCollector:
         return {
             "state": self.state.to_storage(),
             "tracked": sorted(node_id(num) for num in self.tracked),
+            "recent_messages": [list(key) for key in self._recent_messages],
         }
 
     # Ingest (called per message: keep it lean)
@@ -147,8 +155,48 @@ class MeshCollector:
         self.last_message_at = now
         self._this_second += 1
         decoded = self.decoder.decode_radio(packet, local_node or 0, now)
-        if decoded is not None:
-            self.state.apply(decoded, now)
+        if decoded is None:
+            return
+        self.state.apply(decoded, now)
+        if isinstance(decoded.observation, TextObs) and decoded.sender != local_node:
+            self._on_text(decoded, decoded.observation, now)
+
+    def _on_text(self, packet: DecodedPacket, text: TextObs, now: float) -> None:
+        # A node replays its queue when a client reconnects: a message is news only once.
+        key = (packet.sender, packet.packet_id)
+        if key in self._recent_messages:
+            return
+        self._recent_messages[key] = None
+        if len(self._recent_messages) > RECENT_MESSAGES:
+            self._recent_messages.popitem(last=False)
+        self._store.async_delay_save(self._data_to_save, SAVE_DELAY_SECONDS)
+        sender = self.state.nodes.get(packet.sender)
+        reception = packet.reception
+        direct = text.destination != BROADCAST
+        message = {
+            "config_entry_id": self.entry_id,
+            "type": "direct_message" if direct else "channel_message",
+            "sender": node_id(packet.sender),
+            "sender_name": sender.name if sender else node_id(packet.sender),
+            "destination": node_id(text.destination) if direct else "broadcast",
+            "channel": int(text.channel) if text.channel.isdigit() else 0,
+            "text": text.text,
+            "snr": reception.snr if reception else None,
+            "rssi": reception.rssi if reception else None,
+            "hops": reception.hops if reception else None,
+            "time": iso(now),
+        }
+        self.hass.bus.async_fire(EVENT_MESSAGE, message)
+        for listener in list(self._message_listeners):
+            listener(message)
+
+    @callback
+    def async_add_message_listener(
+        self, listener: Callable[[dict[str, Any]], None]
+    ) -> CALLBACK_TYPE:
+        """Call `listener` with every new text message the radio hears."""
+        self._message_listeners.append(listener)
+        return lambda: self._message_listeners.remove(listener)
 
     # Coalesced updates
 

@@ -92,6 +92,7 @@ DEFAULT_LINK_MAX_AGE_HOURS: Final = 24.0
 DEFAULT_ACTIVE_MINUTES: Final = 120.0
 
 EVENT_NODE_DISCOVERED: Final = "meshbot_node_discovered"
+EVENT_MESSAGE: Final = "meshbot_message"
 # Entity state writes are coalesced to at most one per entity per this interval.
 FLUSH_SECONDS: Final = 1.0
 SAVE_DELAY_SECONDS: Final = 60.0
