@@ -162,3 +162,48 @@ async def test_messages_fire_events_once_even_after_reconnects_and_restarts(
         "new one",
         "after restart",
     ]
+
+
+async def test_a_rival_client_raises_a_repair_issue_and_meshbot_backs_off(
+    hass: HomeAssistant, fake_node: FakeNode
+) -> None:
+    import asyncio
+    from unittest.mock import patch
+
+    from homeassistant.helpers import issue_registry as ir
+
+    entry = entry_for(radio=radio_section(fake_node.port))
+    entry.add_to_hass(hass)
+    issue_id = f"radio_contended_{entry.entry_id}"
+    registry = ir.async_get(hass)
+
+    async def rival() -> None:
+        # Like a phone app reconnecting over Wi-Fi: each connection kicks meshbot off.
+        while True:
+            _, writer = await asyncio.open_connection("127.0.0.1", fake_node.port)
+            await asyncio.sleep(0.3)
+            writer.close()
+
+    with (
+        patch("custom_components.meshbot.links.supervisor.KICK_WINDOW", 5.0),
+        patch("custom_components.meshbot.links.supervisor.CONTENDED_DELAY", 0.5),
+        patch("custom_components.meshbot.links.supervisor.CONTENTION_CLEARS_AFTER", 1.0),
+    ):
+        assert await hass.config_entries.async_setup(entry.entry_id)
+        supervisor = entry.runtime_data.hub.supervisors["radio"]
+        await until(lambda: supervisor.state.connected)
+        fighting = asyncio.create_task(rival())
+        try:
+            await until(lambda: registry.async_get_issue("meshbot", issue_id), timeout=15)
+            issue = registry.async_get_issue("meshbot", issue_id)
+            assert issue.translation_key == "radio_contended"
+            assert issue.translation_placeholders == {"radio": f"tcp://127.0.0.1:{fake_node.port}"}
+            attempts = supervisor.state.reconnects
+            await asyncio.sleep(1.0)
+            assert supervisor.state.reconnects <= attempts + 2, "backing off, not fighting"
+        finally:
+            fighting.cancel()
+            await asyncio.gather(fighting, return_exceptions=True)
+        await until(lambda: registry.async_get_issue("meshbot", issue_id) is None, timeout=15)
+        assert supervisor.state.connected
+    await hass.config_entries.async_unload(entry.entry_id)

@@ -23,6 +23,7 @@ from homeassistant.const import (
 )
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.event import async_track_time_interval
 from homeassistant.util.ssl import client_context, get_default_no_verify_context
 
@@ -137,6 +138,7 @@ class MeshbotHub:
         self.supervisors: dict[LinkKind, Supervisor] = {}
         self._listeners: dict[LinkKind, list[CALLBACK_TYPE]] = {}
         self._published_activity: dict[LinkKind, float | None] = {}
+        self._contention_reported: dict[LinkKind, bool] = {}
         self.message_counts: dict[LinkKind, int] = dict.fromkeys(LinkKind, 0)
         client_prefix = f"meshbot-{entry.entry_id[:12]}"
         data, options = entry.data, entry.options
@@ -176,6 +178,7 @@ class MeshbotHub:
             on_auth_failed=(lambda: self._async_auth_failed(kind))
             if kind is LinkKind.MESH
             else None,
+            detect_contention=kind is LinkKind.RADIO,
         )
         self._listeners[kind] = []
 
@@ -208,6 +211,10 @@ class MeshbotHub:
     @callback
     def _async_notify(self, kind: LinkKind) -> None:
         self._published_activity[kind] = self.links[kind].last_message_at
+        contended = self.supervisors[kind].state.contended
+        if contended != self._contention_reported.get(kind, False):
+            self._contention_reported[kind] = contended
+            self._async_report_contention(kind, contended)
         for listener in list(self._listeners[kind]):
             listener()
 
@@ -245,6 +252,22 @@ class MeshbotHub:
                 translation_key=key,
                 translation_placeholders={"reason": str(err)},
             ) from err
+
+    @callback
+    def _async_report_contention(self, kind: LinkKind, contended: bool) -> None:
+        issue_id = f"radio_contended_{self.entry.entry_id}"
+        if not contended:
+            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
+            return
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            issue_id,
+            is_fixable=False,
+            severity=ir.IssueSeverity.WARNING,
+            translation_key="radio_contended",
+            translation_placeholders={"radio": self.links[kind].describe()},
+        )
 
     @callback
     def _async_auth_failed(self, kind: LinkKind) -> None:

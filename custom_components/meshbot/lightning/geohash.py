@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
+
+from ..geo import haversine_km
 
 BASE32 = "0123456789bcdefghjkmnpqrstuvwxyz"
 KM_PER_DEGREE_LAT = 111.2
 MAX_TILES = 9
 TOPIC_ROOT = "blitzortung/1.1"
+# Tiles over-cover the circle, so a move this small (relative to the radius) changes nothing worth
+# a resubscription and a recount of the strikes.
+MOVE_FRACTION = 0.25
+
+
+class Circle(NamedTuple):
+    """The area the lightning monitor watches."""
+
+    latitude: float
+    longitude: float
+    radius_km: float
 
 
 def encode(latitude: float, longitude: float, precision: int) -> str:
@@ -85,3 +99,28 @@ def covering_tiles(latitude: float, longitude: float, radius_km: float) -> set[s
 def tile_topic(tile: str) -> str:
     """Return the topic filter for a tile: one topic level per geohash character."""
     return "/".join((TOPIC_ROOT, *tile, "#"))
+
+
+def covering_topics(circle: Circle) -> set[str]:
+    """Return the topic filters that cover the circle."""
+    return {tile_topic(tile) for tile in covering_tiles(*circle)}
+
+
+def subscription_changes(old: Circle | None, new: Circle) -> tuple[set[str], set[str]]:
+    """Return the topic filters to subscribe and to unsubscribe when `old` becomes `new`.
+
+    Filters both circles share are in neither set; with no `old`, everything is to subscribe.
+    """
+    wanted = covering_topics(new)
+    if old is None:
+        return wanted, set()
+    current = covering_topics(old)
+    return wanted - current, current - wanted
+
+
+def moved_enough(old: Circle | None, new: Circle) -> bool:
+    """Return whether `new` is worth acting on: a changed radius or a move of a quarter radius."""
+    if old is None or new.radius_km != old.radius_km:
+        return True
+    moved = haversine_km(old.latitude, old.longitude, new.latitude, new.longitude)
+    return moved >= MOVE_FRACTION * old.radius_km

@@ -14,6 +14,14 @@ from .errors import LinkAuthError, LinkError
 
 # A session that stayed up this long was a real connection, not a flap: start back-off over.
 STABLE_AFTER = 60.0
+# A Meshtastic node serves one API client and silently drops the previous one when another
+# connects. Sessions cut this short, this many times in a row, mean another client (a phone
+# app, the CLI) keeps taking the radio: then wait longer instead of fighting it.
+KICK_WINDOW = 120.0
+KICKS_IN_A_ROW = 3
+CONTENDED_DELAY = 300.0
+# Once a session has lasted this long, the contention is over.
+CONTENTION_CLEARS_AFTER = 600.0
 
 
 class Link(Protocol):
@@ -36,6 +44,7 @@ class LinkState:
     reconnects: int = 0
     auth_failed: bool = False
     stopped: bool = False
+    contended: bool = False
 
 
 class Supervisor:
@@ -49,6 +58,7 @@ class Supervisor:
         logger: logging.Logger,
         on_change: Callable[[], None] | None = None,
         on_auth_failed: Callable[[], None] | None = None,
+        detect_contention: bool = False,
     ) -> None:
         """Supervise `link`; `on_change` is called after every state change."""
         self.name = name
@@ -60,6 +70,9 @@ class Supervisor:
         self._on_auth_failed = on_auth_failed
         self._outage_logged = False
         self._up_at: float | None = None
+        self._detect_contention = detect_contention
+        self._short_sessions = 0
+        self._clear_timer: asyncio.TimerHandle | None = None
 
     def _notify(self) -> None:
         if self._on_change is not None:
@@ -75,7 +88,31 @@ class Supervisor:
             self._outage_logged = False
         else:
             self._logger.debug("%s connected to %s", self.name, self.link.describe())
+        if self.state.contended:
+            self._clear_timer = asyncio.get_running_loop().call_later(
+                CONTENTION_CLEARS_AFTER, self._contention_over
+            )
         self._notify()
+
+    def _contention_over(self) -> None:
+        self._clear_timer = None
+        self._short_sessions = 0
+        self.state.contended = False
+        self._logger.info("%s is stable again on %s", self.name, self.link.describe())
+        self._notify()
+
+    def _count_session(self, lasted: float | None) -> None:
+        if self._clear_timer is not None:
+            self._clear_timer.cancel()
+            self._clear_timer = None
+        if not self._detect_contention or lasted is None:
+            return
+        self._short_sessions = self._short_sessions + 1 if lasted < KICK_WINDOW else 0
+        if self._short_sessions >= KICKS_IN_A_ROW and not self.state.contended:
+            self.state.contended = True
+            self._logger.warning(
+                "%s keeps losing %s to another client; backing off", self.name, self.link.describe()
+            )
 
     def _mark_down(self, error: BaseException) -> None:
         was_up = self.state.connected
@@ -93,13 +130,27 @@ class Supervisor:
             self._outage_logged = True
         else:
             self._logger.debug("%s still down: %s", self.name, self.state.last_error)
-        if self._up_at is not None and time.monotonic() - self._up_at >= STABLE_AFTER:
+        lasted = time.monotonic() - self._up_at if self._up_at is not None else None
+        if lasted is not None and lasted >= STABLE_AFTER:
             self._backoff.reset()
+        self._count_session(lasted)
         self._up_at = None
         self._notify()
 
+    def _delay(self) -> float:
+        delay = self._backoff.next_delay()
+        return max(delay, CONTENDED_DELAY) if self.state.contended else delay
+
     async def run(self) -> None:
         """Connect, serve and reconnect until cancelled or the credentials are rejected."""
+        try:
+            await self._run()
+        finally:
+            if self._clear_timer is not None:
+                self._clear_timer.cancel()
+                self._clear_timer = None
+
+    async def _run(self) -> None:
         while True:
             try:
                 await self.link.session(self._mark_up)
@@ -129,5 +180,5 @@ class Supervisor:
                 self._logger.exception("%s failed unexpectedly", self.name)
                 error = err
             self._mark_down(error)
-            await asyncio.sleep(self._backoff.next_delay())
+            await asyncio.sleep(self._delay())
             self.state.reconnects += 1
