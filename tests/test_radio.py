@@ -114,10 +114,13 @@ def text_frame(
 async def test_messages_fire_events_once_even_after_reconnects_and_restarts(
     hass: HomeAssistant, radio_entry: MockConfigEntry, fake_node: FakeNode
 ) -> None:
+    from homeassistant.core import callback
+
     from custom_components.meshbot.const import EVENT_MESSAGE
 
     events: list[Any] = []
-    hass.bus.async_listen(EVENT_MESSAGE, events.append)
+    # A callback runs in order on the loop; a plain function would go to the executor.
+    hass.bus.async_listen(EVENT_MESSAGE, callback(lambda event: events.append(event)))
     fake_node.broadcast(text_frame(0x0000CAFE, 11, "hello all", channel=1))
     fake_node.broadcast(text_frame(0x0000CAFE, 12, "psst", to=fake_node.node_num))
     await until(lambda: len(events) == 2)
@@ -207,3 +210,68 @@ async def test_a_rival_client_raises_a_repair_issue_and_meshbot_backs_off(
         await until(lambda: registry.async_get_issue("meshbot", issue_id) is None, timeout=15)
         assert supervisor.state.connected
     await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_handshake_fills_the_mesh_and_the_radio_describes_itself(
+    hass: HomeAssistant, radio_entry: MockConfigEntry, fake_node: FakeNode
+) -> None:
+    from datetime import timedelta
+
+    from homeassistant.helpers import device_registry as dr, entity_registry as er
+    from homeassistant.util import dt as dt_util
+    from meshtastic.protobuf import mesh_pb2, portnums_pb2, telemetry_pb2
+    from pytest_homeassistant_custom_component.common import async_fire_time_changed
+
+    hub = radio_entry.runtime_data.hub
+    state = hub.mesh.state
+    for num in fake_node.other_nodes:
+        assert state.nodes[num].long_name == f"Node {num:08x}"
+        assert state.nodes[num].hw_model == "HELTEC_V3"
+    device = dr.async_get(hass).async_get_device(
+        identifiers={(DOMAIN, f"{radio_entry.entry_id}_radio")}
+    )
+    assert device.name == "Fake Base"
+    assert device.sw_version == fake_node.firmware_version
+    assert device.serial_number == f"!{fake_node.node_num:08x}"
+
+    stats = telemetry_pb2.Telemetry(
+        local_stats=telemetry_pb2.LocalStats(
+            num_packets_rx=1234,
+            num_packets_tx=56,
+            num_online_nodes=17,
+            num_total_nodes=40,
+            uptime_seconds=7200,
+        )
+    )
+    device_metrics = telemetry_pb2.Telemetry(
+        device_metrics=telemetry_pb2.DeviceMetrics(
+            battery_level=101, voltage=4.2, channel_utilization=9.5
+        )
+    )
+    for index, telemetry in enumerate((stats, device_metrics)):
+        packet = mesh_pb2.MeshPacket(
+            to=0xFFFFFFFF,
+            id=900 + index,
+            decoded=mesh_pb2.Data(
+                portnum=portnums_pb2.TELEMETRY_APP, payload=telemetry.SerializeToString()
+            ),
+        )
+        setattr(packet, "from", fake_node.node_num)
+        fake_node.broadcast(mesh_pb2.FromRadio(packet=packet))
+    await until(lambda: "num_packets_rx" in state.nodes[fake_node.node_num].telemetry)
+    await until(lambda: "voltage" in state.nodes[fake_node.node_num].telemetry)
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=1.1))
+    await hass.async_block_till_done()
+    registry = er.async_get(hass)
+
+    def radio_value(key: str) -> str:
+        entity_id = registry.async_get_entity_id("sensor", DOMAIN, f"{radio_entry.entry_id}_{key}")
+        return hass.states.get(entity_id).state
+
+    assert radio_value("radio_battery") == "100", "101 means on external power"
+    assert radio_value("radio_online_nodes") == "17"
+    assert radio_value("radio_channel_utilization") == "9.5"
+    packets = registry.async_get(
+        registry.async_get_entity_id("sensor", DOMAIN, f"{radio_entry.entry_id}_radio_packets_rx")
+    )
+    assert packets.disabled_by is er.RegistryEntryDisabler.INTEGRATION, "most are opt-in"

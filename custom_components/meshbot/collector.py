@@ -12,6 +12,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 from datetime import timedelta
 import logging
+import math
 import time
 from typing import Any
 
@@ -50,7 +51,15 @@ from .const import (
 )
 from .geo import haversine_km
 from .mesh.decode import MeshDecoder
-from .mesh.models import BROADCAST, DecodedPacket, LinkSource, TextObs, node_id, parse_node_id
+from .mesh.models import (
+    BROADCAST,
+    DecodedPacket,
+    LinkSource,
+    TextObs,
+    node_id,
+    parse_node_id,
+    valid_node,
+)
 from .mesh.state import MeshState, Node, iso
 
 _LOGGER = logging.getLogger(__name__)
@@ -197,6 +206,23 @@ class MeshCollector:
         """Call `listener` with every new text message the radio hears."""
         self._message_listeners.append(listener)
         return lambda: self._message_listeners.remove(listener)
+
+    def on_radio_node_record(self, info: mesh_pb2.NodeInfo) -> None:
+        """Fold an entry of the radio's node database (sent during its handshake)."""
+        now = time.time()
+        observations = self.decoder.node_record(info, now)
+        if not observations and not valid_node(info.num):
+            return
+        # The node's clock may be unset (0) or wrong: never trust a time from the future.
+        heard = float(info.last_heard) if 0 < info.last_heard <= now else None
+        self.state.merge_record(
+            info.num,
+            observations,
+            now,
+            heard,
+            info.snr if info.snr and math.isfinite(info.snr) else None,
+            info.hops_away if info.HasField("hops_away") and info.hops_away <= 7 else None,
+        )
 
     # Coalesced updates
 

@@ -12,6 +12,16 @@ from .mesh.state import Node
 from .runtime import MeshbotHub
 
 
+def radio_device_info(entry: MeshbotConfigEntry) -> DeviceInfo:
+    """Return the device of the entry's radio; its names fill in once the radio answers."""
+    return DeviceInfo(
+        identifiers={(DOMAIN, f"{entry.entry_id}_radio")},
+        name="Meshtastic radio",
+        manufacturer="Meshtastic",
+        via_device=(DOMAIN, entry.entry_id),
+    )
+
+
 class MeshbotEntity(Entity):
     """An entity of the meshbot hub device."""
 

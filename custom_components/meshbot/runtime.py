@@ -23,7 +23,7 @@ from homeassistant.const import (
 )
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
-from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers import device_registry as dr, issue_registry as ir
 from homeassistant.helpers.event import async_track_time_interval
 from homeassistant.util.ssl import client_context, get_default_no_verify_context
 
@@ -61,6 +61,7 @@ from .links.errors import LinkError, LinkTimeoutError
 from .links.mqtt import MqttLink, MqttSettings
 from .links.stream import RadioLink, RadioSettings, SendResult, TextTooLongError
 from .links.supervisor import Supervisor
+from .mesh.models import node_id
 
 LINK_TITLES = {
     LinkKind.RADIO: "Radio link",
@@ -211,6 +212,9 @@ class MeshbotHub:
     @callback
     def _async_notify(self, kind: LinkKind) -> None:
         self._published_activity[kind] = self.links[kind].last_message_at
+        link = self.links[kind]
+        if isinstance(link, RadioLink) and self.supervisors[kind].state.connected:
+            self._async_describe_radio(link)
         contended = self.supervisors[kind].state.contended
         if contended != self._contention_reported.get(kind, False):
             self._contention_reported[kind] = contended
@@ -254,6 +258,21 @@ class MeshbotHub:
             ) from err
 
     @callback
+    def _async_describe_radio(self, radio: RadioLink) -> None:
+        registry = dr.async_get(self.hass)
+        device = registry.async_get_device(identifiers={(DOMAIN, f"{self.entry.entry_id}_radio")})
+        if device is None or radio.info.node_num is None:
+            return
+        node = self.mesh.state.nodes.get(radio.info.node_num) if self.mesh else None
+        registry.async_update_device(
+            device.id,
+            name=node.long_name if node and node.long_name else device.name,
+            model=radio.info.hw_model,
+            sw_version=radio.info.firmware_version,
+            serial_number=node_id(radio.info.node_num),
+        )
+
+    @callback
     def _async_report_contention(self, kind: LinkKind, contended: bool) -> None:
         issue_id = f"radio_contended_{self.entry.entry_id}"
         if not contended:
@@ -276,9 +295,14 @@ class MeshbotHub:
     @callback
     def _on_radio_frame(self, frame: Any) -> None:
         self.message_counts[LinkKind.RADIO] += 1
-        if self.mesh is not None and frame.HasField("packet"):
+        if self.mesh is None:
+            return
+        variant = frame.WhichOneof("payload_variant")
+        if variant == "packet":
             radio = self.links[LinkKind.RADIO]
             self.mesh.on_radio_packet(frame.packet, radio.info.node_num)  # type: ignore[union-attr]
+        elif variant == "node_info":
+            self.mesh.on_radio_node_record(frame.node_info)
 
     @callback
     def _on_mesh_message(self, topic: str, payload: bytes) -> None:

@@ -19,13 +19,15 @@ from homeassistant.const import (
     SIGNAL_STRENGTH_DECIBELS_MILLIWATT,
     EntityCategory,
     UnitOfElectricPotential,
+    UnitOfTime,
 )
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .collector import MeshCollector
+from .const import LinkKind
 from .data import MeshbotConfigEntry
-from .entity import MeshbotEntity, MeshNodeEntity
+from .entity import MeshbotEntity, MeshNodeEntity, radio_device_info
 from .mesh.models import LinkSource
 from .mesh.state import MeshState, Node
 
@@ -186,6 +188,82 @@ NODE_SENSORS = (
 )
 
 
+@dataclass(frozen=True, kw_only=True)
+class RadioSensorDescription(SensorEntityDescription):
+    """Describe a sensor of the local radio, read from its own node record."""
+
+    telemetry_key: str
+    scale: Callable[[float], Any] = round
+
+
+RADIO_SENSORS = (
+    RadioSensorDescription(
+        key="radio_battery",
+        telemetry_key="battery_level",
+        device_class=SensorDeviceClass.BATTERY,
+        native_unit_of_measurement=PERCENTAGE,
+        state_class=SensorStateClass.MEASUREMENT,
+        scale=lambda level: min(round(level), 100),
+    ),
+    RadioSensorDescription(
+        key="radio_voltage",
+        telemetry_key="voltage",
+        device_class=SensorDeviceClass.VOLTAGE,
+        native_unit_of_measurement=UnitOfElectricPotential.VOLT,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=2,
+        entity_registry_enabled_default=False,
+        scale=float,
+    ),
+    RadioSensorDescription(
+        key="radio_channel_utilization",
+        translation_key="channel_utilization",
+        telemetry_key="channel_utilization",
+        native_unit_of_measurement=PERCENTAGE,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=1,
+        scale=float,
+    ),
+    RadioSensorDescription(
+        key="radio_air_util_tx",
+        translation_key="air_util_tx",
+        telemetry_key="air_util_tx",
+        native_unit_of_measurement=PERCENTAGE,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=1,
+        entity_registry_enabled_default=False,
+        scale=float,
+    ),
+    RadioSensorDescription(
+        key="radio_uptime",
+        translation_key="uptime",
+        telemetry_key="uptime_seconds",
+        device_class=SensorDeviceClass.DURATION,
+        native_unit_of_measurement=UnitOfTime.SECONDS,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        entity_registry_enabled_default=False,
+    ),
+    *(
+        RadioSensorDescription(
+            key=f"radio_{name}",
+            translation_key=name,
+            telemetry_key=f"num_{name}",
+            state_class=state_class,
+            entity_category=EntityCategory.DIAGNOSTIC,
+            entity_registry_enabled_default=name == "online_nodes",
+        )
+        for name, state_class in (
+            ("packets_rx", SensorStateClass.TOTAL_INCREASING),
+            ("packets_tx", SensorStateClass.TOTAL_INCREASING),
+            ("packets_rx_bad", SensorStateClass.TOTAL_INCREASING),
+            ("tx_relay", SensorStateClass.TOTAL_INCREASING),
+            ("online_nodes", SensorStateClass.MEASUREMENT),
+            ("total_nodes", SensorStateClass.MEASUREMENT),
+        )
+    ),
+)
+
+
 async def async_setup_entry(
     hass: HomeAssistant,
     entry: MeshbotConfigEntry,
@@ -196,6 +274,8 @@ async def async_setup_entry(
     if mesh is None:
         return
     async_add_entities(MeshSensor(entry, description) for description in MESH_SENSORS)
+    if LinkKind.RADIO in entry.runtime_data.hub.links:
+        async_add_entities(RadioSensor(entry, description) for description in RADIO_SENSORS)
 
     @callback
     def add_nodes(nums: list[int]) -> None:
@@ -235,3 +315,24 @@ class NodeSensor(MeshNodeEntity, SensorEntity):
         """Return the figure, or None when the node never reported it."""
         node = self.node
         return None if node is None else self.entity_description.value_fn(node, self.mesh.state)
+
+
+class RadioSensor(MeshSensor):
+    """A figure the local radio reports about itself, on the radio's device."""
+
+    entity_description: RadioSensorDescription  # type: ignore[assignment]
+
+    def __init__(self, entry: MeshbotConfigEntry, description: RadioSensorDescription) -> None:
+        """Attach the sensor to the radio's device."""
+        super().__init__(entry, description)  # type: ignore[arg-type]
+        self._attr_device_info = radio_device_info(entry)
+
+    @property
+    def native_value(self) -> Any:
+        """Return the figure from the radio's own node record, if it sent one."""
+        mesh = self.hub.mesh
+        radio = self.hub.links[LinkKind.RADIO]
+        node_num = radio.info.node_num  # type: ignore[union-attr]
+        node = mesh.state.nodes.get(node_num) if mesh and node_num else None
+        value = node.telemetry.get(self.entity_description.telemetry_key) if node else None
+        return None if value is None else self.entity_description.scale(value)

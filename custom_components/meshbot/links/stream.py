@@ -241,6 +241,9 @@ class RadioLink:
             self._record_handshake(variant, message)
             if variant == "config_complete_id" and message.config_complete_id == self._config_id:
                 handshake.set_result(None)
+            elif variant == "node_info" and self._on_frame is not None:
+                # The node database dump is news for the mesh picture, not live traffic.
+                self._deliver(message)
             return
         if variant == "queueStatus":
             status = message.queueStatus
@@ -255,12 +258,15 @@ class RadioLink:
                 self._protocol.transport.abort()
             return
         if self._on_frame is not None:
-            try:
-                self._on_frame(message)
-            except Exception:
-                if not self._handler_error_logged:
-                    self._handler_error_logged = True
-                    _LOGGER.exception("Radio frame handler failed")
+            self._deliver(message)
+
+    def _deliver(self, message: mesh_pb2.FromRadio) -> None:
+        try:
+            self._on_frame(message)  # type: ignore[misc]
+        except Exception:
+            if not self._handler_error_logged:
+                self._handler_error_logged = True
+                _LOGGER.exception("Radio frame handler failed")
 
     def _check_ack(self, packet: mesh_pb2.MeshPacket) -> None:
         if not packet.HasField("decoded") or packet.decoded.portnum != portnums_pb2.ROUTING_APP:

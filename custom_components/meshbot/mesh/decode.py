@@ -62,6 +62,20 @@ REJECTED = object()
 DEVICE_METRICS = frozenset(
     {"battery_level", "voltage", "channel_utilization", "air_util_tx", "uptime_seconds"}
 )
+# A node's own counters, sent to its API client (the radio link) only.
+LOCAL_STATS = frozenset(
+    {
+        "uptime_seconds",
+        "channel_utilization",
+        "air_util_tx",
+        "num_packets_tx",
+        "num_packets_rx",
+        "num_packets_rx_bad",
+        "num_tx_relay",
+        "num_online_nodes",
+        "num_total_nodes",
+    }
+)
 ENVIRONMENT_METRICS = frozenset(
     {
         "temperature",
@@ -328,6 +342,39 @@ class MeshDecoder:
             counters.reject("internal_error")
             return None
 
+    def node_record(self, info: mesh_pb2.NodeInfo, now: float) -> list[Observation]:
+        """Return what a radio's node database entry says about a node (its handshake dump)."""
+        num = info.num
+        if not valid_node(num):
+            self.counters.reject("node_id")
+            return []
+        observations: list[Observation] = []
+        if info.HasField("user"):
+            user = info.user
+            observations.append(
+                NodeInfoObs(
+                    num,
+                    clean_text(user.long_name, 39),
+                    clean_text(user.short_name, 4),
+                    _enum_name(mesh_pb2.HardwareModel, user.hw_model),
+                    _enum_name(config_pb2.Config.DeviceConfig.Role, user.role),
+                )
+            )
+        if info.HasField("position"):
+            position = self._position(num, info.position, now, count=False)
+            if isinstance(position, PositionObs):
+                observations.append(position)
+        if info.HasField("device_metrics"):
+            metrics = info.device_metrics
+            values = {
+                field.name: float(value)
+                for field, value in metrics.ListFields()
+                if field.name in DEVICE_METRICS and math.isfinite(value)
+            }
+            if values:
+                observations.append(TelemetryObs(num, "device", values))
+        return observations
+
     def _data(
         self, packet: mesh_pb2.MeshPacket, sender: int, packet_id: int
     ) -> mesh_pb2.Data | None:
@@ -429,6 +476,8 @@ class MeshDecoder:
             names, metrics, kind = DEVICE_METRICS, telemetry.device_metrics, "device"
         elif variant == "environment_metrics":
             names, metrics, kind = ENVIRONMENT_METRICS, telemetry.environment_metrics, "environment"
+        elif variant == "local_stats":
+            names, metrics, kind = LOCAL_STATS, telemetry.local_stats, "local"
         else:
             return None
         # ListFields returns only what the node set, in one call.

@@ -22,6 +22,7 @@ from .models import (
     MapReportObs,
     NeighborsObs,
     NodeInfoObs,
+    Observation,
     PositionObs,
     TelemetryObs,
     TextObs,
@@ -251,6 +252,26 @@ class MeshState:
             node.last_packet_id = packet.packet_id
         observation = packet.observation
         if observation is not None:
+            _APPLY[type(observation)](self, node, observation, now)
+
+    def merge_record(
+        self,
+        num: int,
+        observations: list[Observation],
+        now: float,
+        last_heard: float | None,
+        snr: float | None,
+        hops_away: int | None,
+    ) -> None:
+        """Fold in what another node database (the radio's) knows of a node."""
+        node = self._node(num, now)
+        if last_heard is not None and (node.last_heard is None or last_heard > node.last_heard):
+            node.last_heard = last_heard
+        if snr is not None and node.snr is None:
+            node.snr = snr
+        if hops_away is not None and node.hops_away is None:
+            node.hops_away = hops_away
+        for observation in observations:
             _APPLY[type(observation)](self, node, observation, now)
 
     @staticmethod
