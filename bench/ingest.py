@@ -14,9 +14,21 @@ A. `pipeline`: envelopes/s of `MeshDecoder.decode` + `MeshState.apply` on one co
 B. `memory`: resident memory growth (VmRSS) of a fresh process while it builds a MeshState of
    10,000 nodes (names, positions, telemetry) and 50,000 links through `apply`/`add_link`, and
    the size of `json.dumps(state.to_storage())`.
+C. `end_to_end`: the same kind of regional mix published at `--rate` messages/s for `--seconds`
+   by a separate process (paho, its own network thread, a small batch every `--batch-ms`)
+   through a real Mosquitto into an in-process Home Assistant with the recorder on (sqlite in a
+   temp dir, default commit interval) and a meshbot mesh collector (node policy "all", capped at
+   `--max-devices` devices, positions on). Measured inside Home Assistant (bench/end_to_end.py):
+   event-loop lag of a task that sleeps `--lag-interval-ms` in a loop; every message accounted
+   for (published == received by the link == envelopes the decoder saw == decoded + duplicates
+   + rejected); the interval between two state writes of each entity (state_changed and
+   state_reported); the recorder's backlog and how long it takes to drain.
 
-Targets: pipeline >= 20,000 envelopes/s, pipeline/floor >= 0.5, memory growth <= 100 MB. A missed
-target is printed and recorded (with a cProfile of the pipeline when A misses); only a crash exits
+Targets: pipeline >= 20,000 envelopes/s, pipeline/floor >= 0.5, memory growth <= 100 MB;
+end-to-end loop lag p99 <= 20 ms and max <= 100 ms (during the feed, and max <= 100 ms in the
+seconds after it), every message accounted for, no entity written twice within 0.9 s. A missed
+target is printed and recorded (with a cProfile of the pipeline when A misses, and a sampled
+profile of the event loop from a second, perturbed run when C's lag misses); only a crash exits
 non-zero.
 
 Parts are functions `part_<name>(args) -> Part` registered in PARTS; `--only NAME` runs one.
@@ -41,6 +53,7 @@ import random
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from typing import Any
 
@@ -71,6 +84,11 @@ RESULTS = REPO / "bench" / "results" / "ingest.json"
 PIPELINE_TARGET = 20_000.0  # envelopes/s
 RATIO_TARGET = 0.5  # pipeline / floor
 MEMORY_TARGET_MB = 100.0
+LAG_P99_TARGET_MS = 20.0
+LAG_MAX_TARGET_MS = 100.0
+WRITE_INTERVAL_TARGET_S = 0.9
+# The feed must really run at the rate asked, or the other end-to-end figures mean little.
+FEED_RATE_TARGET = 0.98
 
 CHANNEL = "LongFast"
 # The key regional_mix encrypts with (the firmware default), as the user would enter it.
@@ -81,6 +99,7 @@ CLOCK_START = 1_700_000_000.0
 CLOCK_STEP = 0.001
 DRAIN_EVERY = 1000
 PROFILE_LINES = 25
+TOP_SLOW = 10
 
 
 class BenchError(Exception):
@@ -681,17 +700,420 @@ def part_memory(args: argparse.Namespace) -> Part:
     return part
 
 
+# C. End to end
+
+
+def emit(record: dict[str, Any]) -> None:
+    """Print one JSON line for the parent process."""
+    print(json.dumps(record), flush=True)
+
+
+def publisher_child(port: int, args: argparse.Namespace) -> None:
+    """Build the feed, connect, wait for `go` on stdin, publish at a steady rate, report.
+
+    The mix is part A's (exactly `--garbage` garbage, each packet via 1-3 gateways). Batches are
+    due at fixed times from the start, so a late batch does not shift the ones after it.
+    """
+    # Imported here so parts A and B run exactly as they did before part C existed.
+    import paho.mqtt.client as paho
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    count = round(args.rate * args.seconds)
+    began = time.perf_counter()
+    mix, garbage = build_mix(count, args.nodes, args.garbage, args.seed)
+    messages = [(envelope.topic, envelope.payload) for envelope in mix]
+    del mix
+    build_s = time.perf_counter() - began
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id="meshbot-bench-publisher")
+    connected = threading.Event()
+    client.on_connect = lambda *_: connected.set()
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    try:
+        if not connected.wait(10):
+            raise BenchError("the publisher got no CONNACK within 10 s")
+        emit({"ready": True, "envelopes": count, "garbage": len(garbage), "build_s": build_s})
+        if sys.stdin.readline().strip() != "go":
+            raise BenchError("the publisher was not told to go")
+        per_batch = max(1, round(args.rate * args.batch_ms / 1000))
+        interval = per_batch / args.rate
+        lateness: list[float] = []
+        errors = 0
+        info = None
+        cpu = time.process_time()
+        start_wall, start = time.time(), time.perf_counter()
+        for index, first in enumerate(range(0, count, per_batch)):
+            due = start + index * interval
+            if (delay := due - time.perf_counter()) > 0:
+                time.sleep(delay)
+            lateness.append(time.perf_counter() - due)
+            for topic, payload in messages[first : first + per_batch]:
+                info = client.publish(topic, payload, qos=0)
+                if info.rc != paho.MQTT_ERR_SUCCESS:
+                    errors += 1
+        queued = time.perf_counter()
+        if info is not None:
+            # QoS 0 messages count as published once written to the socket, in order.
+            info.wait_for_publish(60)
+        flushed = time.perf_counter()
+        late_ms = sorted(1000 * value for value in lateness)
+        emit(
+            {
+                "published": count - errors,
+                "publish_errors": errors,
+                "garbage": len(garbage),
+                "batch": per_batch,
+                "batch_interval_ms": 1000 * interval,
+                "start_wall": start_wall,
+                "queued_s": queued - start,
+                "flushed_s": flushed - start,
+                "rate": count / (flushed - start),
+                "batch_late_p50_ms": late_ms[len(late_ms) // 2],
+                "batch_late_p99_ms": late_ms[int(len(late_ms) * 0.99)],
+                "batch_late_max_ms": late_ms[-1],
+                "cpu_s": time.process_time() - cpu,
+            }
+        )
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+def fmt_lag(lag: dict[str, Any]) -> str:
+    """Describe one lag window."""
+    if not lag.get("wakeups"):
+        return "no wake-ups"
+    return (
+        f"p50 {lag['p50_ms']:.2f} / p90 {lag['p90_ms']:.2f} / p99 {lag['p99_ms']:.2f} / max "
+        f"{lag['max_ms']:.1f} ms (at +{lag['max_at_s']:.1f} s) over {lag['wakeups']:,} "
+        f"wake-ups in {lag['seconds']:.1f} s; {lag['over_20ms']} over 20 ms, "
+        f"{lag['over_100ms']} over 100 ms"
+    )
+
+
+def profile_lines(profile: dict[str, Any]) -> list[str]:
+    """Describe a sampled profile of the event loop."""
+    lines = [
+        f"{profile['samples']:,} samples of the event loop thread's stack, "
+        f"{profile['stalled_samples']:,} of them while the loop was over "
+        f"{profile['threshold_ms']:g} ms late",
+        "innermost meshbot frame, in stalls: "
+        + "; ".join(f"{frame} {count}" for frame, count in profile["meshbot_frames_stalled"]),
+        "innermost meshbot frame, all samples: "
+        + "; ".join(f"{frame} {count}" for frame, count in profile["meshbot_frames_all"]),
+        "leaf functions, in stalls: "
+        + "; ".join(f"{leaf} {count}" for leaf, count in profile["leaves_stalled"]),
+        "leaf functions, all samples: "
+        + "; ".join(f"{leaf} {count}" for leaf, count in profile["leaves_all"]),
+    ]
+    lines.append(
+        f"{profile['callbacks']:,} loop callbacks ran for {profile['callback_busy_s']:.2f} s; "
+        "callbacks over 10 ms (count, max, total): "
+        + "; ".join(
+            f"{row['what']} x{row['count']} max {row['max_ms']:.0f} ms total {row['total_ms']:.0f} ms"
+            for row in profile["slow_callbacks"][:TOP_SLOW]
+        )
+    )
+    for stall in profile["stalls"][:TOP_SLOW]:
+        lines.append(
+            f"late wake-up at +{stall['at_s']:.2f} s: {stall['late_ms']:.0f} ms late, "
+            f"{stall['covered_ms']:.0f} ms of it in slow callbacks or collections {stall['by']}"
+        )
+    for stack in profile["stacks_stalled"][:5]:
+        lines.append(
+            f"stack in stalls ({stack['count']} samples):\n    " + "\n    ".join(stack["stack"])
+        )
+    return lines
+
+
+def part_end_to_end(args: argparse.Namespace) -> Part:
+    """C: a steady regional feed through Mosquitto into Home Assistant with the recorder on."""
+    # Imported here: Home Assistant, the recorder and sqlalchemy are heavy, and parts A and B
+    # (and the processes they start) must not carry them.
+    from homeassistant.const import __version__ as ha_version
+
+    from .end_to_end import run
+    from .startup import git, meshbot_digest
+
+    part = Part("end_to_end")
+    source_before = meshbot_digest()
+    print(
+        f"C publishing {args.rate:,}/s for {args.seconds:g} s into Home Assistant with the "
+        f"recorder on (meshbot: node policy all, up to {args.max_devices} devices, positions on)",
+        flush=True,
+    )
+    facts = run(args, args.seconds, WRITE_INTERVAL_TARGET_S)
+    source_after = meshbot_digest()
+    feed, result, counters, link = (
+        facts["feed"],
+        facts["publisher"],
+        facts["counters"],
+        facts["link"],
+    )
+    lag, writes, rec = facts["lag"], facts["writes"], facts["recorder"]
+    published = facts["published"]
+    accounted = counters["decoded"] + counters["duplicates"] + counters["rejected_total"]
+    exact = published == link["messages"] == counters["envelopes"] == accounted
+    achieved = published / result["flushed_s"]
+    window, after = lag["window"], lag["after"]
+    cpu = facts["cpu_window"]
+    cpu_seconds = cpu["seconds"]
+    threads = cpu["threads"]
+
+    part.check(
+        "feed rate achieved",
+        f"{achieved:,.0f} msg/s, {result['flushed_s']:.1f} s",
+        f">= {FEED_RATE_TARGET:.0%} of {args.rate:,}/s",
+        achieved >= FEED_RATE_TARGET * args.rate,
+    )
+    part.check(
+        "messages accounted",
+        f"{counters['envelopes']:,} of {published:,}",
+        "all, link = decoder",
+        exact,
+    )
+    part.check(
+        "garbage rejected",
+        f"{counters['rejected_total']:,} of {result['garbage']:,}",
+        "= garbage published",
+        counters["rejected_total"] == result["garbage"],
+    )
+    part.check("loop lag p50, feed", f"{window['p50_ms']:.2f} ms")
+    part.check(
+        "loop lag p99, feed",
+        f"{window['p99_ms']:.2f} ms",
+        f"<= {LAG_P99_TARGET_MS:g} ms",
+        window["p99_ms"] <= LAG_P99_TARGET_MS,
+    )
+    part.check(
+        "loop lag max, feed",
+        f"{window['max_ms']:.1f} ms",
+        f"<= {LAG_MAX_TARGET_MS:g} ms",
+        window["max_ms"] <= LAG_MAX_TARGET_MS,
+    )
+    part.check(
+        "loop lag max, after the feed",
+        f"{after['max_ms']:.1f} ms" if after.get("wakeups") else "-",
+        f"<= {LAG_MAX_TARGET_MS:g} ms",
+        after.get("max_ms", 0.0) <= LAG_MAX_TARGET_MS,
+    )
+    part.check(
+        "loop lag p99 / max, idle", f"{lag['idle']['p99_ms']:.2f} / {lag['idle']['max_ms']:.1f} ms"
+    )
+    worst = writes["worst_min_interval_s"]
+    part.check(
+        "closest two writes, one entity",
+        "-" if worst is None else f"{worst:.3f} s",
+        f">= {WRITE_INTERVAL_TARGET_S:g} s",
+        worst is None or worst >= WRITE_INTERVAL_TARGET_S,
+    )
+    later = writes["worst_min_interval_after_first_s"]
+    part.check(
+        "same, without each first write",
+        "-" if later is None else f"{later:.3f} s",
+    )
+    part.check("most writes in 1 s, one entity", f"{writes['max_in_1s']}")
+    part.check(
+        "state writes",
+        f"{writes['writes']:,} ({writes['writes'] / writes['seconds']:,.0f}/s)",
+    )
+    part.check(
+        "recorder backlog at feed end",
+        f"{rec['backlog_at_window_end']:,} (max {rec['max_backlog']:,})",
+    )
+    part.check("recorder caught up after feed", f"{rec['caught_up_s']:.2f} s")
+    part.check(
+        "event loop thread CPU, feed",
+        f"{100 * threads.get('event loop', 0.0) / cpu_seconds:.0f}% of a core",
+    )
+
+    rejected = ", ".join(f"{reason} {count:,}" for reason, count in counters["rejected"].items())
+    per_second = facts["received_per_second"]
+    steady = per_second[1 : int(result["flushed_s"])] or per_second
+    processes = cpu["processes"]
+    part.details += [
+        f"feed: {feed['envelopes']:,} envelopes ({feed['garbage']:,} garbage) from {args.nodes:,} "
+        f"nodes, built in {feed['build_s']:.1f} s by the publisher process; batches of "
+        f"{result['batch']} every {result['batch_interval_ms']:.1f} ms; batch lateness p50 "
+        f"{result['batch_late_p50_ms']:.2f} / p99 {result['batch_late_p99_ms']:.2f} / max "
+        f"{result['batch_late_max_ms']:.1f} ms; all queued in {result['queued_s']:.2f} s, on the "
+        f"socket after {result['flushed_s']:.2f} s; publish errors {result['publish_errors']}",
+        f"received by meshbot per second: min {min(steady):,} / median "
+        f"{statistics.median(steady):,.0f} / max {max(steady):,} (steady seconds); drained "
+        f"{facts['meshbot_drain_s']:.2f} s after the last publish",
+        f"accounting: published {published:,}; link received {link['messages']:,} (oversized "
+        f"{link['oversized']}, bad topics {link['bad_topics']}, handler errors "
+        f"{link['handler_errors']}); decoder envelopes {counters['envelopes']:,} = decoded "
+        f"{counters['decoded']:,} + duplicates {counters['duplicates']:,} + rejected "
+        f"{counters['rejected_total']:,} ({rejected})",
+        "loop lag during the feed: " + fmt_lag(window),
+        "loop lag after the feed (drain, recorder sync, settle): " + fmt_lag(after),
+        "loop lag idle, before the feed: " + fmt_lag(lag["idle"]),
+        "worst loop lag per second (ms) from the start of the feed: "
+        + " ".join(f"{value:.0f}" for value in lag["per_second_max_ms"]),
+        f"writes: {writes['writes']:,} to {writes['entities_written']} entities in "
+        f"{writes['seconds']:.1f} s: {writes['state_changed']:,} state_changed (recorded), "
+        f"{writes['state_reported']:,} state_reported (unchanged, not recorded); closest two "
+        f"writes {'-' if worst is None else f'{worst:.3f} s'} on {writes['worst_entity']} "
+        f"({writes['worst_writes']} writes); most in 1 s {writes['max_in_1s']} on "
+        f"{writes['max_in_1s_entity']}; {writes['entities_under_min_interval']} entities written "
+        f"twice within {WRITE_INTERVAL_TARGET_S:g} s"
+        + (
+            ": "
+            + ", ".join(
+                f"{entity} {figures['min_interval_s']:.3f} s"
+                for entity, figures in writes["under_min_interval_examples"].items()
+            )
+            if writes["under_min_interval_examples"]
+            else ""
+        ),
+        f"without each entity's first write in the run (a node entity's creation): closest two "
+        f"writes "
+        f"{'-' if later is None else f'{later:.3f} s'} on {writes['worst_entity_after_first']}, "
+        f"most in 1 s {writes['max_in_1s_after_first']}, "
+        f"{writes['entities_under_min_interval_after_first']} entities written twice within "
+        f"{WRITE_INTERVAL_TARGET_S:g} s",
+        "state_changed per second: " + " ".join(str(n) for n in facts["writes_per_second"]),
+        "meshbot_node_discovered events per second: "
+        + " ".join(str(n) for n in facts["discovered_per_second"]),
+        "state_reported per second: " + " ".join(str(n) for n in facts["reported_per_second"]),
+        "garbage collections from the start of the feed: "
+        + "; ".join(
+            f"{generation} {row['count']} ({row['total_ms']:.0f} ms, max {row['max_ms']:.0f} ms)"
+            for generation, row in facts["gc"]["by_generation"].items()
+        )
+        + "; full ones: "
+        + (
+            ", ".join(
+                f"+{row['at_s']:.1f} s {row['ms']:.0f} ms in {row['thread']}"
+                for row in facts["gc"]["full_collections"]
+            )
+            or "none"
+        ),
+        *(
+            f"late wake-up at +{stall['at_s']:.2f} s: {stall['late_ms']:.0f} ms late, "
+            f"{stall['covered_ms']:.0f} ms of it in garbage collections {stall['by']}"
+            for stall in facts["stalls"][:TOP_SLOW]
+        ),
+        f"bus events during the run: {facts['events']}",
+        f"recorder (sqlite, commit interval {rec['commit_interval_s']} s): queue at feed end "
+        f"{rec['backlog_at_window_end']:,} events, max {rec['max_backlog']:,} (sampled each "
+        f"second); everything queued at feed end committed {rec['caught_up_s']:.2f} s later; "
+        f"queue after meshbot's last flush {rec['backlog_after_meshbot_drain']:,}; rows "
+        f"{facts['database_rows']}; database {facts['database_mb']:.1f} MB",
+        "recorder backlog per second: " + " ".join(str(n) for n in rec["backlog_per_second"]),
+        f"CPU during the feed ({cpu_seconds:.1f} s, 2 cores = 200%): Home Assistant threads "
+        + ", ".join(
+            f"{kind} {100 * seconds / cpu_seconds:.0f}%"
+            for kind, seconds in sorted(threads.items(), key=lambda item: -item[1])
+            if seconds > 0
+        )
+        + "; "
+        + ", ".join(
+            f"{name} {'-' if seconds is None else f'{100 * seconds / cpu_seconds:.0f}%'}"
+            for name, seconds in processes.items()
+        ),
+        f"meshbot: {facts['meshbot']['nodes']:,} nodes, {facts['meshbot']['links']:,} links, "
+        f"{facts['meshbot']['tracked']} devices, {facts['meshbot']['entities']} entities "
+        f"{facts['meshbot']['entities_by_platform']}; setup took {facts['setup_s']:.1f} s",
+    ]
+    saved = facts["mesh_saved"]
+    part.details.append(
+        f"meshbot's saved mesh ({saved['file']}): "
+        + (
+            "not written during the feed"
+            if saved["during_feed_at_s"] is None
+            else f"written at +{saved['during_feed_at_s']:.1f} s"
+        )
+        + (
+            f", nor by the end of the run (+{saved['end_s']:.1f} s)"
+            if saved["by_end_at_s"] is None
+            else f"; last written at +{saved['by_end_at_s']:.1f} s"
+        )
+    )
+    uncommitted = git("status", "--porcelain", "--", "custom_components")
+    part.details.append(
+        f"meshbot measured: commit {(git('rev-parse', '--short', 'HEAD') or '?')}"
+        + (f" with uncommitted changes to {', '.join(uncommitted.split())}" if uncommitted else "")
+    )
+    if source_after != source_before:
+        part.details.append(
+            f"WARNING: meshbot's source changed during the run ({source_before} -> "
+            f"{source_after}); the figures mix versions"
+        )
+    part.details += [f"meshbot log: {line}" for line in facts["meshbot_log"]]
+    part.details += [f"error not from meshbot: {line}" for line in facts["other_errors"]]
+    lag_missed = window["p99_ms"] > LAG_P99_TARGET_MS or window["max_ms"] > LAG_MAX_TARGET_MS
+    lag_missed = lag_missed or after.get("max_ms", 0.0) > LAG_MAX_TARGET_MS
+    # Only the big per-entity table stays out of the JSON's top level.
+    per_entity = facts["writes"].pop("per_entity")
+    part.figures = {
+        "parameters": {
+            "rate": args.rate,
+            "seconds": args.seconds,
+            "nodes": args.nodes,
+            "garbage": args.garbage,
+            "seed": args.seed,
+            "max_devices": args.max_devices,
+            "batch_ms": args.batch_ms,
+            "lag_interval_ms": args.lag_interval_ms,
+            "idle_seconds": args.idle_seconds,
+            "drain_seconds": args.drain_seconds,
+            "settle_seconds": args.settle_seconds,
+        },
+        **facts,
+        "home_assistant": ha_version,
+        "meshbot_source": {
+            "commit": git("rev-parse", "HEAD"),
+            "uncommitted": uncommitted,
+            "digest_before": source_before,
+            "digest_after": source_after,
+        },
+        "accounted": accounted,
+        "accounted_exactly": exact,
+        "feed_rate": achieved,
+        "writes_per_entity": per_entity,
+    }
+    if args.profile or lag_missed:
+        print(
+            "C profiling the event loop in a second run (its figures are not the benchmark's)",
+            flush=True,
+        )
+        profiled = run(args, args.seconds, WRITE_INTERVAL_TARGET_S, profile=True)
+        profile = profiled["profile"]
+        part.figures["profile_run"] = {
+            "lag": profiled["lag"],
+            "profile": profile,
+        }
+        part.details.append(
+            "profiled run (sampling slows the loop): lag during the feed "
+            + fmt_lag(profiled["lag"]["window"])
+            + "; after "
+            + fmt_lag(profiled["lag"]["after"])
+        )
+        part.details += profile_lines(profile)
+    return part
+
+
 # Main
 
 PARTS: dict[str, Callable[[argparse.Namespace], Part]] = {
     "pipeline": part_pipeline,
     "memory": part_memory,
+    "end_to_end": part_end_to_end,
 }
 
 
 def print_table(parts: list[Part]) -> None:
     """Print one row per figure, then each part's details."""
-    columns = (("part", 8), ("measure", 32), ("value", 26), ("target", 24), ("verdict", 7))
+    part_width = max([8, *(len(part.name) for part in parts)])
+    columns = (
+        ("part", part_width),
+        ("measure", 32),
+        ("value", 26),
+        ("target", 24),
+        ("verdict", 7),
+    )
     header = "  ".join(f"{name:<{width}}" for name, width in columns)
     print(header)
     print("-" * len(header))
@@ -734,18 +1156,48 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="run one part (default: all)",
     )
     parser.add_argument("--envelopes", type=int, default=200_000, help="envelopes in the mix (A)")
-    parser.add_argument("--nodes", type=int, default=3000, help="nodes in the mix (A)")
-    parser.add_argument("--garbage", type=float, default=0.02, help="garbage share (A)")
+    parser.add_argument("--nodes", type=int, default=3000, help="nodes in the mix (A, C)")
+    parser.add_argument("--garbage", type=float, default=0.02, help="garbage share (A, C)")
     parser.add_argument("--rounds", type=int, default=5, help="floor/pipeline pairs (A)")
     parser.add_argument(
-        "--profile", action="store_true", help="profile the pipeline even if it meets its targets"
+        "--profile",
+        action="store_true",
+        help="profile the pipeline (A) and the event loop (C) even if they meet their targets",
     )
     parser.add_argument("--memory-nodes", type=int, default=10_000, help="nodes in the state (B)")
     parser.add_argument("--memory-links", type=int, default=50_000, help="links in the state (B)")
+    parser.add_argument("--rate", type=int, default=2000, help="messages/s published (C)")
+    parser.add_argument("--seconds", type=float, default=60.0, help="seconds of feed (C)")
+    parser.add_argument(
+        "--max-devices", type=int, default=50, help="meshbot's cap on node devices (C)"
+    )
+    parser.add_argument(
+        "--batch-ms", type=float, default=5.0, help="the publisher sends a batch this often (C)"
+    )
+    parser.add_argument(
+        "--lag-interval-ms", type=float, default=5.0, help="the lag probe's sleep (C)"
+    )
+    parser.add_argument(
+        "--idle-seconds", type=float, default=5.0, help="lag measured before the feed (C)"
+    )
+    parser.add_argument(
+        "--drain-seconds",
+        type=float,
+        default=30.0,
+        help="longest wait for meshbot to decode what is in flight after the feed (C)",
+    )
+    parser.add_argument(
+        "--settle-seconds",
+        type=float,
+        default=5.0,
+        help="lag still measured at least this long after the feed (C)",
+    )
     parser.add_argument("--seed", type=int, default=7, help="seed of every random choice")
     parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the JSON")
     # Internal: part B runs itself again with this to build the state in a fresh process.
     parser.add_argument("--memory-child", nargs=3, type=int, help=argparse.SUPPRESS)
+    # Internal: part C runs itself again with this (a broker port) to publish the feed.
+    parser.add_argument("--publisher-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.envelopes < 1 or args.rounds < 1 or args.nodes < 3:
         parser.error("--envelopes and --rounds must be >= 1, --nodes >= 3")
@@ -753,6 +1205,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--garbage is a share in [0, 1)")
     if args.memory_nodes < 3 or args.memory_links < 0:
         parser.error("--memory-nodes must be >= 3 and --memory-links >= 0")
+    if args.rate < 1 or args.seconds <= 0 or args.batch_ms <= 0 or args.lag_interval_ms <= 0:
+        parser.error("--rate, --seconds, --batch-ms and --lag-interval-ms must be positive")
+    if args.max_devices < 1:
+        parser.error("--max-devices must be >= 1")
     return args
 
 
@@ -761,6 +1217,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.memory_child:
         print(json.dumps(memory_child(*args.memory_child)))
+        return 0
+    if args.publisher_child:
+        publisher_child(args.publisher_child, args)
         return 0
     began = time.perf_counter()
     names = list(PARTS) if args.only == "all" else [args.only]
@@ -773,7 +1232,9 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"{sum(bool(c.passed) for c in checks)}/{len(checks)} checks PASS; targets: pipeline >= "
         f"{PIPELINE_TARGET:,.0f} env/s, pipeline/floor >= {RATIO_TARGET}, RSS growth <= "
-        f"{MEMORY_TARGET_MB:g} MB"
+        f"{MEMORY_TARGET_MB:g} MB, end-to-end loop lag p99 <= {LAG_P99_TARGET_MS:g} ms and max <= "
+        f"{LAG_MAX_TARGET_MS:g} ms, every message accounted, no entity written twice within "
+        f"{WRITE_INTERVAL_TARGET_S:g} s"
     )
     print(f"total runtime {elapsed:.1f} s")
     document = {
@@ -783,6 +1244,10 @@ def main(argv: list[str] | None = None) -> int:
             "pipeline_envelopes_per_s": PIPELINE_TARGET,
             "pipeline_floor_ratio": RATIO_TARGET,
             "memory_growth_mb": MEMORY_TARGET_MB,
+            "end_to_end_lag_p99_ms": LAG_P99_TARGET_MS,
+            "end_to_end_lag_max_ms": LAG_MAX_TARGET_MS,
+            "end_to_end_min_write_interval_s": WRITE_INTERVAL_TARGET_S,
+            "end_to_end_feed_rate_share": FEED_RATE_TARGET,
         },
         "total_runtime_s": elapsed,
         "checks": [

@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 from homeassistant.config_entries import ConfigEntryState
-from homeassistant.core import Event, HomeAssistant
+from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import device_registry as dr, entity_registry as er
 from homeassistant.util import dt as dt_util
@@ -269,7 +269,7 @@ async def test_discovery_events_fire_once_per_node_even_across_restarts(
     hass: HomeAssistant, broker: MosquittoBroker
 ) -> None:
     events: list[Event] = []
-    hass.bus.async_listen(EVENT_NODE_DISCOVERED, events.append)
+    hass.bus.async_listen(EVENT_NODE_DISCOVERED, callback(lambda event: events.append(event)))
     entry = mesh_entry(broker)
     hub = await start(hass, entry)
     messages = scene(MeshTraffic())
