@@ -275,3 +275,76 @@ async def test_handshake_fills_the_mesh_and_the_radio_describes_itself(
         registry.async_get_entity_id("sensor", DOMAIN, f"{radio_entry.entry_id}_radio_packets_rx")
     )
     assert packets.disabled_by is er.RegistryEntryDisabler.INTEGRATION, "most are opt-in"
+
+
+async def test_zeroconf_discovery_is_confirmed_then_connects(
+    hass: HomeAssistant, fake_node: FakeNode
+) -> None:
+    from ipaddress import ip_address
+
+    from homeassistant.config_entries import SOURCE_ZEROCONF
+    from homeassistant.data_entry_flow import FlowResultType
+    from homeassistant.helpers.service_info.zeroconf import ZeroconfServiceInfo
+
+    info = ZeroconfServiceInfo(
+        ip_address=ip_address("127.0.0.1"),
+        ip_addresses=[ip_address("127.0.0.1")],
+        port=fake_node.port,
+        hostname="meshtastic_3c4d.local.",
+        type="_meshtastic._tcp.local.",
+        name="Meshtastic_3c4d._meshtastic._tcp.local.",
+        properties={},
+    )
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_ZEROCONF}, data=info
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "discovery_confirm"
+    assert fake_node.connections == 0, "nothing connects before the user agrees"
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"]["radio"]["node_num"] == fake_node.node_num
+    entry = result["result"]
+    await hass.async_block_till_done()
+    # The same node announced again is not offered twice.
+    again = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_ZEROCONF}, data=info
+    )
+    assert again["type"] is FlowResultType.ABORT and again["reason"] == "already_configured"
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_usb_discovery_of_a_configured_radio_is_not_offered(
+    hass: HomeAssistant, serial_node: FakeNode
+) -> None:
+    from homeassistant.config_entries import SOURCE_USB
+    from homeassistant.data_entry_flow import FlowResultType
+    from homeassistant.helpers.service_info.usb import UsbServiceInfo
+
+    info = UsbServiceInfo(
+        device=serial_node.device,
+        vid="239A",
+        pid="8029",
+        serial_number="F1E2D3",
+        manufacturer="RAKwireless",
+        description="WisCore RAK4631 Board",
+    )
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USB}, data=info
+    )
+    assert result["step_id"] == "discovery_confirm"
+    assert result["description_placeholders"] == {"target": serial_node.device}
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"]["radio"] == {
+        "connection": "serial",
+        "device": serial_node.device,
+        "node_num": serial_node.node_num,
+    }
+    entry = result["result"]
+    await hass.async_block_till_done()
+    again = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USB}, data=info
+    )
+    assert again["type"] is FlowResultType.ABORT
+    await hass.config_entries.async_unload(entry.entry_id)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 import glob
+import os
 from typing import Any
 
 from homeassistant.config_entries import (
@@ -29,6 +30,8 @@ from homeassistant.const import (
 )
 from homeassistant.core import callback
 from homeassistant.helpers import selector
+from homeassistant.helpers.service_info.usb import UsbServiceInfo
+from homeassistant.helpers.service_info.zeroconf import ZeroconfServiceInfo
 import voluptuous as vol
 
 from .const import (
@@ -132,6 +135,15 @@ def has_mesh_state(data: Mapping[str, Any]) -> bool:
     return CONF_RADIO in data or CONF_MESH in data
 
 
+def serial_by_id(device: str) -> str:
+    """Return the /dev/serial/by-id/ name of a device: it survives re-plugging (blocking)."""
+    real = os.path.realpath(device)
+    for candidate in sorted(glob.glob(SERIAL_BY_ID)):
+        if os.path.realpath(candidate) == real:
+            return candidate
+    return device
+
+
 def error_key(err: LinkError) -> str:
     """Map a link error to the translated form error shown to the user."""
     if isinstance(err, LinkAuthError):
@@ -194,6 +206,7 @@ class MeshbotConfigFlow(ConfigFlow, domain=DOMAIN):
     def __init__(self) -> None:
         """Start with no link configured."""
         self._data: dict[str, Any] = {}
+        self._discovered: dict[str, Any] = {}
         self._options: dict[str, Any] = {}
         self._lightning_pending: dict[str, Any] = {}
 
@@ -563,6 +576,53 @@ class MeshbotConfigFlow(ConfigFlow, domain=DOMAIN):
             data_schema=self.add_suggested_values_to_schema(
                 schema, self._data.get(CONF_LIGHTNING, {})
             ),
+        )
+
+    # Discovery: a radio announced on the network or plugged in, confirmed by the user
+
+    async def async_step_zeroconf(self, discovery_info: ZeroconfServiceInfo) -> ConfigFlowResult:
+        """Offer a Meshtastic node that announced its API on the network."""
+        section = {
+            CONF_CONNECTION: CONNECTION_TCP,
+            CONF_HOST: discovery_info.host,
+            CONF_PORT: discovery_info.port or DEFAULT_RADIO_PORT,
+        }
+        name = discovery_info.name.split(".", 1)[0]
+        return await self._async_discovered(section, name or discovery_info.host)
+
+    async def async_step_usb(self, discovery_info: UsbServiceInfo) -> ConfigFlowResult:
+        """Offer a USB serial device that looks like a Meshtastic board."""
+        device = await self.hass.async_add_executor_job(serial_by_id, discovery_info.device)
+        section = {CONF_CONNECTION: CONNECTION_SERIAL, CONF_DEVICE: device}
+        label = discovery_info.description or discovery_info.manufacturer or device
+        return await self._async_discovered(section, label)
+
+    async def _async_discovered(self, section: dict[str, Any], label: str) -> ConfigFlowResult:
+        identity = link_identity(CONF_RADIO, section)
+        await self.async_set_unique_id(f"radio:{':'.join(map(str, identity))}")
+        self._abort_if_unique_id_configured()
+        if self._taken(CONF_RADIO, section):
+            return self.async_abort(reason="already_configured")
+        self._discovered = section
+        self.context["title_placeholders"] = {"name": label}
+        return await self.async_step_discovery_confirm()
+
+    async def async_step_discovery_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Connect to the discovered radio once the user agrees, then create the entry."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            section = dict(self._discovered)
+            if not (errors := await self._check_radio(section)):
+                self._data = {CONF_RADIO: section}
+                return self.async_create_entry(title=entry_title(self._data), data=self._data)
+        self._set_confirm_only()
+        target = self._discovered.get(CONF_HOST) or self._discovered.get(CONF_DEVICE)
+        return self.async_show_form(
+            step_id="discovery_confirm",
+            description_placeholders={"target": str(target)},
+            errors=errors,
         )
 
     # Reauthentication
