@@ -768,6 +768,15 @@ async def test_same_broker_on_another_port_is_not_a_duplicate(
 # Options
 
 
+LIGHTNING_FIELDS = {
+    "window_minutes",
+    "alert_distance_km",
+    "alert_strikes",
+    "alert_minutes",
+    "quiet_minutes",
+    "map_strikes",
+    "mesh_alert_targets",
+}
 MESH_STATE_FIELDS = {
     "node_policy",
     "tracked_nodes",
@@ -785,10 +794,16 @@ MESH_STATE_FIELDS = {
     [
         ({CONF_RADIO}, MESH_STATE_FIELDS),
         ({CONF_MESH}, {CONF_MESH_TOPICS, CONF_CHANNEL_KEYS, *MESH_STATE_FIELDS}),
-        ({CONF_LIGHTNING}, {CONF_RADIUS_KM}),
+        ({CONF_LIGHTNING}, {CONF_RADIUS_KM, *LIGHTNING_FIELDS}),
         (
             {CONF_RADIO, CONF_MESH, CONF_LIGHTNING},
-            {CONF_MESH_TOPICS, CONF_CHANNEL_KEYS, CONF_RADIUS_KM, *MESH_STATE_FIELDS},
+            {
+                CONF_MESH_TOPICS,
+                CONF_CHANNEL_KEYS,
+                CONF_RADIUS_KM,
+                *MESH_STATE_FIELDS,
+                *LIGHTNING_FIELDS,
+            },
         ),
     ],
     ids=["radio", "mesh", "lightning", "all"],
@@ -843,6 +858,13 @@ async def test_options_prefilled_and_saved_and_entry_reloads(
         "active_minutes": 120.0,
         "node_max_age_hours": 72.0,
         "link_max_age_hours": 24.0,
+        "window_minutes": 30.0,
+        "alert_distance_km": 15.0,
+        "alert_strikes": 3,
+        "alert_minutes": 10.0,
+        "quiet_minutes": 20.0,
+        "map_strikes": 0,
+        "mesh_alert_targets": [],
     }
     assert isinstance(entry.options[CONF_RADIUS_KM], float)
     assert entry.state is ConfigEntryState.LOADED

@@ -490,7 +490,7 @@ async def test_radio_packets_feed_the_mesh_and_the_direct_policy(
     node_devices = {
         device.name
         for device in dr.async_entries_for_config_entry(registry, entry.entry_id)
-        if device.serial_number
+        if device.serial_number and (DOMAIN, f"{entry.entry_id}_radio") not in device.identifiers
     }
     assert node_devices == {"Next Door"}
     assert hass.states.get("sensor.meshbot_test_links_heard_by_the_radio").state == "1"

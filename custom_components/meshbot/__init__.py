@@ -31,22 +31,29 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
 async def async_setup_entry(hass: HomeAssistant, entry: MeshbotConfigEntry) -> bool:
     """Set up meshbot; the links connect in the background, never before this returns."""
     hub = MeshbotHub(hass, entry)
+    # Local disk only; the links have not started and nothing waits on the network.
     if hub.mesh is not None:
-        # Local disk only; the links have not started and nothing waits on the network.
         await hub.mesh.async_load()
+    if hub.lightning is not None:
+        await hub.lightning.async_load()
     entry.runtime_data = MeshbotRuntime(hub=hub)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     hub.async_start()
     if hub.mesh is not None:
         hub.mesh.async_start(entry.async_on_unload)
+    if hub.lightning is not None:
+        hub.lightning.async_start(entry.async_on_unload)
     return True
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: MeshbotConfigEntry) -> bool:
     """Unload meshbot; the entry cancels the link tasks, which close their sockets."""
     unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
-    if unloaded and (mesh := entry.runtime_data.hub.mesh) is not None:
-        await mesh.async_save()
+    if unloaded:
+        hub = entry.runtime_data.hub
+        for part in (hub.mesh, hub.lightning):
+            if part is not None:
+                await part.async_save()
     return unloaded
 
 

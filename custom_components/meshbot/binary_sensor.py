@@ -42,6 +42,13 @@ CONNECTIVITY_DESCRIPTIONS = tuple(
 )
 
 
+NEARBY = BinarySensorEntityDescription(
+    key="lightning_nearby",
+    translation_key="lightning_nearby",
+    device_class=BinarySensorDeviceClass.SAFETY,
+)
+
+
 async def async_setup_entry(
     hass: HomeAssistant,
     entry: MeshbotConfigEntry,
@@ -54,6 +61,8 @@ async def async_setup_entry(
         for description in CONNECTIVITY_DESCRIPTIONS
         if description.link in hub.supervisors
     )
+    if hub.lightning is not None:
+        async_add_entities([LightningNearbySensor(entry, NEARBY)])
 
 
 def _timestamp(value: float | None) -> str | None:
@@ -89,4 +98,34 @@ class LinkConnectivitySensor(MeshbotEntity, BinarySensorEntity):
             "last_message": _timestamp(self.hub.links[kind].last_message_at),
             "connected_since": _timestamp(state.connected_since),
             "reconnects": state.reconnects,
+        }
+
+
+class LightningNearbySensor(MeshbotEntity, BinarySensorEntity):
+    """On while lightning is nearby: N strikes within the alert distance in M minutes."""
+
+    async def async_added_to_hass(self) -> None:
+        """Follow the lightning monitor."""
+        await super().async_added_to_hass()
+        assert self.hub.lightning is not None
+        self.async_on_remove(self.hub.lightning.async_add_listener(self.async_write_ha_state))
+
+    @property
+    def is_on(self) -> bool:
+        """Return whether the alert is on."""
+        assert self.hub.lightning is not None
+        return self.hub.lightning.alert.active
+
+    @property
+    def extra_state_attributes(self) -> Mapping[str, Any]:
+        """Return the alert's settings and when it started."""
+        monitor = self.hub.lightning
+        assert monitor is not None
+        settings = monitor.alert_settings
+        return {
+            "alert_distance_km": settings.distance_km,
+            "strikes_needed": settings.strikes,
+            "period_minutes": settings.period_s / 60,
+            "quiet_minutes": settings.quiet_s / 60,
+            "since": _timestamp(monitor.alert.since),
         }

@@ -36,6 +36,9 @@ import voluptuous as vol
 
 from .const import (
     CONF_ACTIVE_MINUTES,
+    CONF_ALERT_DISTANCE_KM,
+    CONF_ALERT_MINUTES,
+    CONF_ALERT_STRIKES,
     CONF_CA_CERT,
     CONF_CHANNEL_KEYS,
     CONF_CONNECTION,
@@ -45,24 +48,32 @@ from .const import (
     CONF_LINK_MAX_AGE_HOURS,
     CONF_LOCATION,
     CONF_LOCATION_MODE,
+    CONF_MAP_STRIKES,
     CONF_MAX_TRACKED_NODES,
     CONF_MESH,
+    CONF_MESH_ALERT_TARGETS,
     CONF_MESH_TOPICS,
     CONF_NODE_MAX_AGE_HOURS,
     CONF_NODE_POLICY,
     CONF_NODE_RADIUS_KM,
+    CONF_QUIET_MINUTES,
     CONF_RADIO,
     CONF_RADIUS_KM,
     CONF_TLS,
     CONF_TRACK_POSITIONS,
     CONF_TRACKED_NODES,
     CONF_VERIFY_TLS,
+    CONF_WINDOW_MINUTES,
     CONNECTION_SERIAL,
     CONNECTION_TCP,
     DEFAULT_ACTIVE_MINUTES,
+    DEFAULT_ALERT_DISTANCE_KM,
+    DEFAULT_ALERT_MINUTES,
+    DEFAULT_ALERT_STRIKES,
     DEFAULT_CHANNEL_KEYS,
     DEFAULT_LIGHTNING_HOST,
     DEFAULT_LINK_MAX_AGE_HOURS,
+    DEFAULT_MAP_STRIKES,
     DEFAULT_MAX_TRACKED_NODES,
     DEFAULT_MESH_HOST,
     DEFAULT_MESH_PASSWORD,
@@ -72,17 +83,21 @@ from .const import (
     DEFAULT_NODE_MAX_AGE_HOURS,
     DEFAULT_NODE_POLICY,
     DEFAULT_NODE_RADIUS_KM,
+    DEFAULT_QUIET_MINUTES,
     DEFAULT_RADIO_PORT,
     DEFAULT_RADIUS_KM,
     DEFAULT_TRACK_POSITIONS,
+    DEFAULT_WINDOW_MINUTES,
     DOMAIN,
     LOCATION_ENTITY,
     LOCATION_FIXED,
     LOCATION_HOME,
+    MAX_MAP_STRIKES,
     MAX_RADIUS_KM,
     NODE_POLICIES,
     VALIDATION_TIMEOUT,
 )
+from .lightning_monitor import parse_target
 from .links.errors import LinkAuthError, LinkError, LinkTimeoutError, LinkTlsError
 from .links.mqtt import MqttLink
 from .links.probe import probe
@@ -121,6 +136,24 @@ MESH_NUMBER_OPTIONS = {
     CONF_NODE_MAX_AGE_HOURS: (1, 720, "h"),
     CONF_LINK_MAX_AGE_HOURS: (1, 720, "h"),
 }
+LIGHTNING_NUMBER_OPTIONS = {
+    CONF_WINDOW_MINUTES: (5, 240, "min"),
+    CONF_ALERT_DISTANCE_KM: (1, 500, "km"),
+    CONF_ALERT_STRIKES: (1, 100, None),
+    CONF_ALERT_MINUTES: (1, 120, "min"),
+    CONF_QUIET_MINUTES: (1, 240, "min"),
+    CONF_MAP_STRIKES: (0, MAX_MAP_STRIKES, None),
+}
+LIGHTNING_NUMBER_DEFAULTS = {
+    CONF_WINDOW_MINUTES: DEFAULT_WINDOW_MINUTES,
+    CONF_ALERT_DISTANCE_KM: DEFAULT_ALERT_DISTANCE_KM,
+    CONF_ALERT_STRIKES: DEFAULT_ALERT_STRIKES,
+    CONF_ALERT_MINUTES: DEFAULT_ALERT_MINUTES,
+    CONF_QUIET_MINUTES: DEFAULT_QUIET_MINUTES,
+    CONF_MAP_STRIKES: DEFAULT_MAP_STRIKES,
+}
+# Counts are whole numbers; everything else is stored as a float.
+INTEGER_OPTIONS = {CONF_MAX_TRACKED_NODES, CONF_ALERT_STRIKES, CONF_MAP_STRIKES}
 MESH_NUMBER_DEFAULTS = {
     CONF_NODE_RADIUS_KM: DEFAULT_NODE_RADIUS_KM,
     CONF_MAX_TRACKED_NODES: DEFAULT_MAX_TRACKED_NODES,
@@ -686,6 +719,12 @@ class MeshbotOptionsFlow(OptionsFlowWithReload):
                     errors[CONF_CHANNEL_KEYS] = "invalid_channel_key"
             if CONF_LIGHTNING in entry.data:
                 options[CONF_RADIUS_KM] = float(user_input[CONF_RADIUS_KM])
+                for key in LIGHTNING_NUMBER_OPTIONS:
+                    options[key] = _number(key, user_input[key])
+                targets = [text.strip() for text in user_input.get(CONF_MESH_ALERT_TARGETS, [])]
+                if any(parse_target(target)[0] is None for target in targets):
+                    errors[CONF_MESH_ALERT_TARGETS] = "invalid_target"
+                options[CONF_MESH_ALERT_TARGETS] = [target for target in targets if target]
             if has_mesh_state(entry.data):
                 chosen = [text.strip().lower() for text in user_input.get(CONF_TRACKED_NODES, [])]
                 if any(parse_node_id(text) is None for text in chosen):
@@ -694,8 +733,7 @@ class MeshbotOptionsFlow(OptionsFlowWithReload):
                 options[CONF_NODE_POLICY] = user_input[CONF_NODE_POLICY]
                 options[CONF_TRACK_POSITIONS] = user_input[CONF_TRACK_POSITIONS]
                 for key in MESH_NUMBER_OPTIONS:
-                    options[key] = float(user_input[key])
-                options[CONF_MAX_TRACKED_NODES] = int(options[CONF_MAX_TRACKED_NODES])
+                    options[key] = _number(key, user_input[key])
             if not errors:
                 return self.async_create_entry(data=options)
         fields: dict[Any, Any] = {}
@@ -712,6 +750,11 @@ class MeshbotOptionsFlow(OptionsFlowWithReload):
                     mode=selector.NumberSelectorMode.BOX,
                 )
             )
+        if CONF_LIGHTNING in entry.data:
+            fields.update(_number_fields(LIGHTNING_NUMBER_OPTIONS, LIGHTNING_NUMBER_DEFAULTS))
+            fields[vol.Optional(CONF_MESH_ALERT_TARGETS)] = selector.TextSelector(
+                selector.TextSelectorConfig(multiple=True)
+            )
         if has_mesh_state(entry.data):
             fields[vol.Required(CONF_NODE_POLICY, default=DEFAULT_NODE_POLICY)] = (
                 selector.SelectSelector(
@@ -724,15 +767,7 @@ class MeshbotOptionsFlow(OptionsFlowWithReload):
                 selector.TextSelectorConfig(multiple=True)
             )
             fields[vol.Required(CONF_TRACK_POSITIONS, default=DEFAULT_TRACK_POSITIONS)] = bool
-            for key, (minimum, maximum, unit) in MESH_NUMBER_OPTIONS.items():
-                config = selector.NumberSelectorConfig(
-                    min=minimum, max=maximum, step=1, mode=selector.NumberSelectorMode.BOX
-                )
-                if unit is not None:
-                    config["unit_of_measurement"] = unit
-                fields[vol.Required(key, default=MESH_NUMBER_DEFAULTS[key])] = (
-                    selector.NumberSelector(config)
-                )
+            fields.update(_number_fields(MESH_NUMBER_OPTIONS, MESH_NUMBER_DEFAULTS))
         suggested = user_input or {
             CONF_MESH_TOPICS: "\n".join(options.get(CONF_MESH_TOPICS, DEFAULT_MESH_TOPICS)),
             CONF_CHANNEL_KEYS: format_channel_keys(options.get(CONF_CHANNEL_KEYS, {})),
@@ -740,10 +775,34 @@ class MeshbotOptionsFlow(OptionsFlowWithReload):
             CONF_NODE_POLICY: options.get(CONF_NODE_POLICY, DEFAULT_NODE_POLICY),
             CONF_TRACKED_NODES: options.get(CONF_TRACKED_NODES, []),
             CONF_TRACK_POSITIONS: options.get(CONF_TRACK_POSITIONS, DEFAULT_TRACK_POSITIONS),
+            CONF_MESH_ALERT_TARGETS: options.get(CONF_MESH_ALERT_TARGETS, []),
             **{key: options.get(key, MESH_NUMBER_DEFAULTS[key]) for key in MESH_NUMBER_OPTIONS},
+            **{
+                key: options.get(key, LIGHTNING_NUMBER_DEFAULTS[key])
+                for key in LIGHTNING_NUMBER_OPTIONS
+            },
         }
         return self.async_show_form(
             step_id="init",
             data_schema=self.add_suggested_values_to_schema(vol.Schema(fields), suggested),
             errors=errors,
         )
+
+
+def _number(key: str, value: float) -> float | int:
+    return int(value) if key in INTEGER_OPTIONS else float(value)
+
+
+def _number_fields(
+    table: dict[str, tuple[float, float, str | None]], defaults: dict[str, float]
+) -> dict[Any, Any]:
+    """Return number-box form fields for a table of (minimum, maximum, unit)."""
+    fields: dict[Any, Any] = {}
+    for key, (minimum, maximum, unit) in table.items():
+        config = selector.NumberSelectorConfig(
+            min=minimum, max=maximum, step=1, mode=selector.NumberSelectorMode.BOX
+        )
+        if unit is not None:
+            config["unit_of_measurement"] = unit
+        fields[vol.Required(key, default=defaults[key])] = selector.NumberSelector(config)
+    return fields

@@ -98,3 +98,25 @@ FLUSH_SECONDS: Final = 1.0
 SAVE_DELAY_SECONDS: Final = 60.0
 PRUNE_SECONDS: Final = 300.0
 STORAGE_VERSION: Final = 1
+
+# Lightning monitor options.
+CONF_WINDOW_MINUTES: Final = "window_minutes"
+CONF_ALERT_DISTANCE_KM: Final = "alert_distance_km"
+CONF_ALERT_STRIKES: Final = "alert_strikes"
+CONF_ALERT_MINUTES: Final = "alert_minutes"
+CONF_QUIET_MINUTES: Final = "quiet_minutes"
+CONF_MAP_STRIKES: Final = "map_strikes"
+CONF_MESH_ALERT_TARGETS: Final = "mesh_alert_targets"
+DEFAULT_WINDOW_MINUTES: Final = 30.0
+DEFAULT_ALERT_DISTANCE_KM: Final = 15.0
+DEFAULT_ALERT_STRIKES: Final = 3
+DEFAULT_ALERT_MINUTES: Final = 10.0
+DEFAULT_QUIET_MINUTES: Final = 20.0
+DEFAULT_MAP_STRIKES: Final = 0
+MAX_MAP_STRIKES: Final = 200
+EVENT_LIGHTNING_STRIKE: Final = "meshbot_lightning_strike"
+EVENT_LIGHTNING_ALERT: Final = "meshbot_lightning_alert"
+# Beyond this many strikes a second, the rest of the second becomes one summary event, so a
+# storm cannot flood the event bus or the recorder.
+MAX_STRIKE_EVENTS_PER_SECOND: Final = 10
+MESH_ALERT_INTERVAL_SECONDS: Final = 1800.0

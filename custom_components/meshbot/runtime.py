@@ -41,13 +41,11 @@ from .const import (
     CONF_MESH,
     CONF_MESH_TOPICS,
     CONF_RADIO,
-    CONF_RADIUS_KM,
     CONF_TLS,
     CONF_VERIFY_TLS,
     CONNECTION_SERIAL,
     DEFAULT_MESH_TOPICS,
     DEFAULT_RADIO_PORT,
-    DEFAULT_RADIUS_KM,
     DOMAIN,
     LOCATION_ENTITY,
     LOCATION_FIXED,
@@ -55,7 +53,7 @@ from .const import (
     LinkKind,
 )
 from .data import MeshbotConfigEntry
-from .lightning.geohash import covering_tiles, tile_topic
+from .lightning_monitor import LightningMonitor
 from .links.backoff import Backoff
 from .links.errors import LinkError, LinkTimeoutError
 from .links.mqtt import MqttLink, MqttSettings
@@ -145,6 +143,7 @@ class MeshbotHub:
         data, options = entry.data, entry.options
         # The radio and the mesh broker feed one shared picture of the mesh.
         self.mesh: MeshCollector | None = None
+        self.lightning: LightningMonitor | None = None
         if CONF_RADIO in data or CONF_MESH in data:
             self.mesh = MeshCollector(hass, entry.entry_id, dict(options))
 
@@ -159,10 +158,8 @@ class MeshbotHub:
                 mqtt_settings(lightning, f"{client_prefix}-lightning"),
                 self._on_strike_message,
             )
-            latitude, longitude = lightning_location(hass, lightning)
-            radius = options.get(CONF_RADIUS_KM, DEFAULT_RADIUS_KM)
-            link.set_filters(
-                tile_topic(tile) for tile in covering_tiles(latitude, longitude, radius)
+            self.lightning = LightningMonitor(
+                self, link, dict(lightning), dict(options), lightning_location(hass, lightning)
             )
             self._add(LinkKind.LIGHTNING, link)
 
@@ -310,5 +307,6 @@ class MeshbotHub:
         self.mesh.on_envelope(topic, payload)  # type: ignore[union-attr]
 
     @callback
-    def _on_strike_message(self, _topic: str, _payload: bytes) -> None:
+    def _on_strike_message(self, topic: str, payload: bytes) -> None:
         self.message_counts[LinkKind.LIGHTNING] += 1
+        self.lightning.on_message(topic, payload)  # type: ignore[union-attr]

@@ -14,11 +14,14 @@ from homeassistant.components.sensor import (
     SensorStateClass,
 )
 from homeassistant.const import (
+    DEGREE,
     PERCENTAGE,
     SIGNAL_STRENGTH_DECIBELS,
     SIGNAL_STRENGTH_DECIBELS_MILLIWATT,
     EntityCategory,
     UnitOfElectricPotential,
+    UnitOfLength,
+    UnitOfSpeed,
     UnitOfTime,
 )
 from homeassistant.core import HomeAssistant, callback
@@ -28,6 +31,7 @@ from .collector import MeshCollector
 from .const import LinkKind
 from .data import MeshbotConfigEntry
 from .entity import MeshbotEntity, MeshNodeEntity, radio_device_info
+from .lightning.window import Direction, WindowSummary
 from .mesh.models import LinkSource
 from .mesh.state import MeshState, Node
 
@@ -264,12 +268,100 @@ RADIO_SENSORS = (
 )
 
 
+@dataclass(frozen=True, kw_only=True)
+class LightningSensorDescription(SensorEntityDescription):
+    """Describe a sensor of the strikes around the watched place."""
+
+    value_fn: Callable[[WindowSummary], Any]
+    attributes_fn: Callable[[WindowSummary], dict[str, Any]] | None = None
+
+
+def _trend_attributes(summary: WindowSummary) -> dict[str, Any]:
+    trend = summary.trend
+    if trend is None:
+        return {}
+    return {
+        "speed_km_min": round(trend.speed_km_min, 2),
+        "fitted_distance_km": round(trend.distance_km, 1),
+        "strikes_used": trend.strikes,
+    }
+
+
+LIGHTNING_SENSORS = (
+    LightningSensorDescription(
+        key="strike_count",
+        translation_key="strike_count",
+        state_class=SensorStateClass.MEASUREMENT,
+        value_fn=lambda summary: summary.count,
+    ),
+    LightningSensorDescription(
+        key="nearest_strike_distance",
+        translation_key="nearest_strike_distance",
+        device_class=SensorDeviceClass.DISTANCE,
+        native_unit_of_measurement=UnitOfLength.KILOMETERS,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=1,
+        value_fn=lambda summary: summary.nearest.distance_km if summary.nearest else None,
+    ),
+    LightningSensorDescription(
+        key="nearest_strike_azimuth",
+        translation_key="nearest_strike_azimuth",
+        native_unit_of_measurement=DEGREE,
+        state_class=SensorStateClass.MEASUREMENT_ANGLE,
+        suggested_display_precision=0,
+        value_fn=lambda summary: summary.nearest.azimuth if summary.nearest else None,
+        attributes_fn=lambda summary: (
+            {"compass": summary.nearest.compass} if summary.nearest else {}
+        ),
+    ),
+    LightningSensorDescription(
+        key="last_strike",
+        translation_key="last_strike",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        value_fn=lambda summary: _time(summary.last_time),
+    ),
+    LightningSensorDescription(
+        key="strike_rate",
+        translation_key="strike_rate",
+        native_unit_of_measurement="strikes/10 min",
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=0,
+        value_fn=lambda summary: summary.rate_per_10min,
+    ),
+    LightningSensorDescription(
+        key="storm_trend",
+        translation_key="storm_trend",
+        device_class=SensorDeviceClass.ENUM,
+        options=[str(direction) for direction in Direction],
+        value_fn=lambda summary: str(summary.trend.direction) if summary.trend else None,
+        attributes_fn=_trend_attributes,
+    ),
+    LightningSensorDescription(
+        key="storm_speed",
+        translation_key="storm_speed",
+        device_class=SensorDeviceClass.SPEED,
+        native_unit_of_measurement=UnitOfSpeed.KILOMETERS_PER_HOUR,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=0,
+        value_fn=lambda summary: summary.trend.speed_km_min * 60 if summary.trend else None,
+    ),
+    LightningSensorDescription(
+        key="storm_arrival",
+        translation_key="storm_arrival",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        value_fn=lambda summary: _time(summary.trend.eta) if summary.trend else None,
+    ),
+)
+
+
 async def async_setup_entry(
     hass: HomeAssistant,
     entry: MeshbotConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add the mesh sensors, and the node sensors of every tracked node as it appears."""
+    if entry.runtime_data.hub.lightning is not None:
+        async_add_entities(LightningSensor(entry, description) for description in LIGHTNING_SENSORS)
     mesh = entry.runtime_data.hub.mesh
     if mesh is None:
         return
@@ -336,3 +428,30 @@ class RadioSensor(MeshSensor):
         node = mesh.state.nodes.get(node_num) if mesh and node_num else None
         value = node.telemetry.get(self.entity_description.telemetry_key) if node else None
         return None if value is None else self.entity_description.scale(value)
+
+
+class LightningSensor(MeshbotEntity, SensorEntity):
+    """A figure about the strikes around the watched place; distances in the user's units."""
+
+    entity_description: LightningSensorDescription
+
+    async def async_added_to_hass(self) -> None:
+        """Follow the lightning monitor, at most once a second."""
+        await super().async_added_to_hass()
+        assert self.hub.lightning is not None
+        self.async_on_remove(self.hub.lightning.async_add_listener(self.async_write_ha_state))
+
+    @property
+    def native_value(self) -> Any:
+        """Return the figure."""
+        assert self.hub.lightning is not None
+        return self.entity_description.value_fn(self.hub.lightning.summary)
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any] | None:
+        """Return the details some figures carry (compass point, trend fit)."""
+        attributes_fn = self.entity_description.attributes_fn
+        if attributes_fn is None:
+            return None
+        assert self.hub.lightning is not None
+        return attributes_fn(self.hub.lightning.summary)

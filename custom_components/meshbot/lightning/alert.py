@@ -25,6 +25,8 @@ DEFAULT_QUIET_S = 1200.0
 DEFAULT_THROTTLE_S = 1800.0
 DEFAULT_MAX_DESTINATIONS = 1024
 STORAGE_FORMAT = 1
+# Stored times beyond this (the year 5138) are garbage, and bounded they convert to float safely.
+MAX_STORED_TIME = 1e11
 
 
 class AlertChange(StrEnum):
@@ -182,4 +184,5 @@ class Throttle:
 
 
 def _time(value: object) -> bool:
-    return type(value) in (int, float) and math.isfinite(value)  # type: ignore[arg-type]
+    # type() rather than isinstance(): True is not a time. NaN fails the comparison.
+    return type(value) in (int, float) and -MAX_STORED_TIME < value < MAX_STORED_TIME  # type: ignore[operator]

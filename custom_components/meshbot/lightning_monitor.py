@@ -1,0 +1,314 @@
+"""The lightning monitor's Home Assistant side: strikes in, coalesced entities, events, alerts.
+
+Strikes are parsed and windowed as they arrive (cheap). Once a second the monitor publishes:
+entity states (at most one write each), one bus event per strike up to a bound (the rest of the
+second becomes one summary event), alert transitions, and mesh alerts through the radio.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from homeassistant.const import ATTR_LATITUDE, ATTR_LONGITUDE
+from homeassistant.core import CALLBACK_TYPE, Event, EventStateChangedData, HomeAssistant, callback
+from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers.event import async_track_state_change_event, async_track_time_interval
+from homeassistant.helpers.storage import Store
+
+from .const import (
+    CONF_ALERT_DISTANCE_KM,
+    CONF_ALERT_MINUTES,
+    CONF_ALERT_STRIKES,
+    CONF_FOLLOW_ENTITY,
+    CONF_LOCATION_MODE,
+    CONF_MESH_ALERT_TARGETS,
+    CONF_QUIET_MINUTES,
+    CONF_RADIUS_KM,
+    CONF_WINDOW_MINUTES,
+    DEFAULT_ALERT_DISTANCE_KM,
+    DEFAULT_ALERT_MINUTES,
+    DEFAULT_ALERT_STRIKES,
+    DEFAULT_QUIET_MINUTES,
+    DEFAULT_RADIUS_KM,
+    DEFAULT_WINDOW_MINUTES,
+    DOMAIN,
+    EVENT_LIGHTNING_ALERT,
+    EVENT_LIGHTNING_STRIKE,
+    FLUSH_SECONDS,
+    LOCATION_ENTITY,
+    MAX_RADIUS_KM,
+    MAX_STRIKE_EVENTS_PER_SECOND,
+    MESH_ALERT_INTERVAL_SECONDS,
+    SAVE_DELAY_SECONDS,
+    STORAGE_VERSION,
+)
+from .lightning.alert import AlertChange, AlertSettings, LightningAlert, Throttle
+from .lightning.geohash import Circle, covering_topics, moved_enough
+from .lightning.strikes import Strike
+from .lightning.window import StrikeWindow, WindowSummary
+from .links.mqtt import MqttLink
+from .mesh.models import BROADCAST, parse_node_id
+from .mesh.state import iso
+
+if TYPE_CHECKING:
+    from .runtime import MeshbotHub
+
+_LOGGER = logging.getLogger(__name__)
+
+
+def strike_data(strike: Strike) -> dict[str, Any]:
+    """Return a strike as events show it."""
+    return {
+        "distance_km": round(strike.distance_km, 2),
+        "azimuth": round(strike.azimuth, 1),
+        "compass": strike.compass,
+        "latitude": round(strike.latitude, 5),
+        "longitude": round(strike.longitude, 5),
+        "time": iso(strike.time),
+    }
+
+
+def mesh_alert_text(summary: WindowSummary, distance_km: float) -> str:
+    """Return the short text sent to the mesh when lightning comes close."""
+    nearest = summary.nearest
+    if nearest is None:
+        return f"Lightning within {distance_km:g} km"
+    text = f"Lightning {nearest.distance_km:.0f} km {nearest.compass}"
+    trend = summary.trend
+    if trend is not None and trend.direction == "approaching":
+        text += f", approaching {trend.speed_km_min * 60:.0f} km/h"
+    return text
+
+
+class LightningMonitor:
+    """Own the strike window and the alert of one entry; tell entities what changed."""
+
+    def __init__(
+        self,
+        hub: MeshbotHub,
+        link: MqttLink,
+        section: dict[str, Any],
+        options: dict[str, Any],
+        location: tuple[float, float],
+    ) -> None:
+        """Watch `location` within the configured radius; subscribe the link to its tiles."""
+        self.hass: HomeAssistant = hub.hass
+        self.hub = hub
+        self.link = link
+        self.section = section
+        self.options = options
+        self.clock: Callable[[], float] = time.time
+        radius = min(float(options.get(CONF_RADIUS_KM, DEFAULT_RADIUS_KM)), MAX_RADIUS_KM)
+        self.circle = Circle(location[0], location[1], radius)
+        self.window = StrikeWindow(
+            location[0],
+            location[1],
+            radius,
+            window_s=float(options.get(CONF_WINDOW_MINUTES, DEFAULT_WINDOW_MINUTES)) * 60,
+        )
+        self.alert_settings = AlertSettings(
+            distance_km=float(options.get(CONF_ALERT_DISTANCE_KM, DEFAULT_ALERT_DISTANCE_KM)),
+            strikes=int(options.get(CONF_ALERT_STRIKES, DEFAULT_ALERT_STRIKES)),
+            period_s=float(options.get(CONF_ALERT_MINUTES, DEFAULT_ALERT_MINUTES)) * 60,
+            quiet_s=float(options.get(CONF_QUIET_MINUTES, DEFAULT_QUIET_MINUTES)) * 60,
+        )
+        self.alert = LightningAlert(self.alert_settings)
+        self.throttle = Throttle(MESH_ALERT_INTERVAL_SECONDS)
+        self.summary = self.window.summary(self.clock(), self.alert_settings.distance_km)
+        self.events_fired = 0
+        self.events_summarised = 0
+        self._fresh: list[Strike] = []
+        self._listeners: list[CALLBACK_TYPE] = []
+        self._strike_listeners: list[Callable[[list[Strike]], None]] = []
+        self._store: Store[dict[str, Any]] = Store(
+            self.hass, STORAGE_VERSION, f"{DOMAIN}.{hub.entry.entry_id}.lightning", private=True
+        )
+        link.set_filters(covering_topics(self.circle))
+
+    # Lifecycle
+
+    async def async_load(self) -> None:
+        """Restore the window and the alert; a bad file means starting empty."""
+        try:
+            data = await self._store.async_load()
+        except Exception as err:  # noqa: BLE001
+            _LOGGER.warning(
+                "Starting with no recent strikes: the saved ones are unreadable (%s)", err
+            )
+            data = None
+        if not isinstance(data, dict):
+            return
+        self.window = StrikeWindow.from_storage(
+            data.get("window"),
+            self.window.latitude,
+            self.window.longitude,
+            self.clock(),
+            self.window.radius_km,
+            self.window.window_s,
+        )
+        self.alert = LightningAlert.from_storage(data.get("alert"), self.alert_settings)
+        self.throttle = Throttle.from_storage(data.get("throttle"), MESH_ALERT_INTERVAL_SECONDS)
+        self.summary = self.window.summary(self.clock(), self.alert_settings.distance_km)
+
+    @callback
+    def async_start(self, register: Callable[[CALLBACK_TYPE], None]) -> None:
+        """Start the flush timer and, if asked, follow an entity's location."""
+        register(
+            async_track_time_interval(
+                self.hass,
+                self._async_flush,
+                timedelta(seconds=FLUSH_SECONDS),
+                name="meshbot lightning flush",
+                cancel_on_shutdown=True,
+            )
+        )
+        if self.section.get(CONF_LOCATION_MODE) == LOCATION_ENTITY:
+            register(
+                async_track_state_change_event(
+                    self.hass, self.section[CONF_FOLLOW_ENTITY], self._async_followed_moved
+                )
+            )
+
+    async def async_save(self) -> None:
+        """Write the window now (unload)."""
+        await self._store.async_save(self._data_to_save())
+
+    def _data_to_save(self) -> dict[str, Any]:
+        return {
+            "window": self.window.to_storage(),
+            "alert": self.alert.to_storage(),
+            "throttle": self.throttle.to_storage(),
+        }
+
+    # Ingest (per message)
+
+    def on_message(self, _topic: str, payload: bytes) -> None:
+        """Parse one relay message into the window."""
+        strike = self.window.ingest(payload, self.clock())
+        if strike is not None:
+            self._fresh.append(strike)
+            self.alert.observe(strike)
+
+    # Following a moving location
+
+    @callback
+    def _async_followed_moved(self, event: Event[EventStateChangedData]) -> None:
+        state = event.data["new_state"]
+        if state is None:
+            return
+        latitude = state.attributes.get(ATTR_LATITUDE)
+        longitude = state.attributes.get(ATTR_LONGITUDE)
+        if not isinstance(latitude, (int, float)) or not isinstance(longitude, (int, float)):
+            return
+        self.async_move(float(latitude), float(longitude))
+
+    @callback
+    def async_move(self, latitude: float, longitude: float) -> None:
+        """Watch a new place; resubscribe only when it moved by a quarter of the radius."""
+        new = Circle(latitude, longitude, self.circle.radius_km)
+        if not moved_enough(self.circle, new):
+            return
+        self.circle = new
+        # set_filters sends only the difference: tiles both places share stay subscribed.
+        self.link.set_filters(covering_topics(new))
+        self.window.set_location(latitude, longitude)
+        self.alert.replay(self.window)
+        self._fresh.clear()
+        self._publish(self.clock())
+
+    # Coalesced updates
+
+    @callback
+    def _async_flush(self, _now: Any = None) -> None:
+        now = self.clock()
+        self.window.expire(now)
+        fresh, self._fresh = self._fresh, []
+        change = self.alert.update(now)
+        # In quiet times, refresh once a minute so the rate, trend and expiry move on.
+        if (
+            not fresh
+            and change is None
+            and self.summary.count == self.window.count
+            and int(now) % 60
+        ):
+            return
+        for strike in fresh[:MAX_STRIKE_EVENTS_PER_SECOND]:
+            self.hass.bus.async_fire(EVENT_LIGHTNING_STRIKE, strike_data(strike))
+        self.events_fired += min(len(fresh), MAX_STRIKE_EVENTS_PER_SECOND)
+        if len(fresh) > MAX_STRIKE_EVENTS_PER_SECOND:
+            rest = fresh[MAX_STRIKE_EVENTS_PER_SECOND:]
+            self.events_summarised += len(rest)
+            nearest = min(rest, key=lambda strike: strike.distance_km)
+            self.hass.bus.async_fire(
+                EVENT_LIGHTNING_STRIKE,
+                {**strike_data(nearest), "summarised": len(rest)},
+            )
+        if fresh:
+            for listener in list(self._strike_listeners):
+                listener(fresh)
+            self._store.async_delay_save(self._data_to_save, SAVE_DELAY_SECONDS)
+        self._publish(now)
+        if change is not None:
+            self._async_alert_changed(change)
+
+    def _publish(self, now: float) -> None:
+        self.summary = self.window.summary(now, self.alert_settings.distance_km)
+        for listener in list(self._listeners):
+            listener()
+
+    def _async_alert_changed(self, change: AlertChange) -> None:
+        summary = self.summary
+        data: dict[str, Any] = {
+            "state": str(change),
+            "config_entry_id": self.hub.entry.entry_id,
+            "alert_distance_km": self.alert_settings.distance_km,
+            "strikes": summary.count,
+        }
+        if summary.nearest is not None:
+            data["nearest_km"] = round(summary.nearest.distance_km, 2)
+            data["nearest_compass"] = summary.nearest.compass
+        self.hass.bus.async_fire(EVENT_LIGHTNING_ALERT, data)
+        self._store.async_delay_save(self._data_to_save, SAVE_DELAY_SECONDS)
+        if change is AlertChange.STARTED and self.options.get(CONF_MESH_ALERT_TARGETS):
+            self.hub.entry.async_create_background_task(
+                self.hass, self._async_mesh_alert(), "meshbot lightning mesh alert"
+            )
+
+    async def _async_mesh_alert(self) -> None:
+        text = mesh_alert_text(self.summary, self.alert_settings.distance_km)
+        now = self.clock()
+        for target in self.options.get(CONF_MESH_ALERT_TARGETS, []):
+            destination, channel = parse_target(target)
+            if destination is None or not self.throttle.allow(target, now):
+                continue
+            try:
+                await self.hub.async_send_text(text, destination, channel, False)
+            except HomeAssistantError as err:
+                _LOGGER.warning("Could not send the lightning alert to %s: %s", target, err)
+
+    # Listeners
+
+    @callback
+    def async_add_listener(self, listener: CALLBACK_TYPE) -> CALLBACK_TYPE:
+        """Call `listener` (at most once a second) when the window or the alert changes."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    @callback
+    def async_add_strike_listener(self, listener: Callable[[list[Strike]], None]) -> CALLBACK_TYPE:
+        """Call `listener` once a second with the strikes that arrived."""
+        self._strike_listeners.append(listener)
+        return lambda: self._strike_listeners.remove(listener)
+
+
+def parse_target(target: str) -> tuple[int | None, int]:
+    """Return (destination, channel) for 'channel:N' or a node id; (None, 0) if neither."""
+    text = target.strip().lower()
+    if text.startswith("channel:"):
+        index = text.partition(":")[2]
+        return (BROADCAST, int(index)) if index.isdigit() and int(index) < 8 else (None, 0)
+    return parse_node_id(text), 0
