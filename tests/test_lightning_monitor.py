@@ -1,0 +1,311 @@
+"""The lightning monitor end to end: strikes on real relay topics through a real Mosquitto."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.util.unit_system import US_CUSTOMARY_SYSTEM
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.meshbot.const import (
+    CONF_FOLLOW_ENTITY,
+    CONF_LOCATION_MODE,
+    CONF_MAP_STRIKES,
+    CONF_MESH_ALERT_TARGETS,
+    DOMAIN,
+    EVENT_LIGHTNING_ALERT,
+    EVENT_LIGHTNING_STRIKE,
+    LOCATION_ENTITY,
+    MAX_STRIKE_EVENTS_PER_SECOND,
+)
+from custom_components.meshbot.lightning.geohash import encode
+
+from .conftest import broker_section, entry_for, radio_section
+from .support.fake_node import FakeNode
+from .support.mosquitto import MosquittoBroker, publish_many
+from .support.waiting import until
+
+EARTH_RADIUS_KM = 6371.0088
+
+
+def destination(lat: float, lon: float, distance_km: float, bearing: float) -> tuple[float, float]:
+    """Solve the direct problem (a point at a distance and bearing), independently of meshbot."""
+    delta = distance_km / EARTH_RADIUS_KM
+    theta, phi1, lambda1 = map(math.radians, (bearing, lat, lon))
+    phi2 = math.asin(
+        math.sin(phi1) * math.cos(delta) + math.cos(phi1) * math.sin(delta) * math.cos(theta)
+    )
+    lambda2 = lambda1 + math.atan2(
+        math.sin(theta) * math.sin(delta) * math.cos(phi1),
+        math.cos(delta) - math.sin(phi1) * math.sin(phi2),
+    )
+    return math.degrees(phi2), (math.degrees(lambda2) + 540) % 360 - 180
+
+
+def strike(lat: float, lon: float, when: float) -> tuple[str, bytes]:
+    """Return a relay message: one topic level per geohash character, time in nanoseconds."""
+    payload = {"lat": lat, "lon": lon, "time": int(when * 1e9), "status": 2, "region": 1, "sig": []}
+    return "blitzortung/1.1/" + "/".join(encode(lat, lon, 12)), json.dumps(payload).encode()
+
+
+class Clock:
+    """Time for the monitor, moved by the test."""
+
+    def __init__(self, start: float) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def start(hass: HomeAssistant, entry: MockConfigEntry, clock: Clock | None = None) -> Any:
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    hub = entry.runtime_data.hub
+    if clock is not None:
+        hub.lightning.clock = clock
+    await until(lambda: hub.links["lightning"].connected)
+    await until(lambda: not hub.links["lightning"]._protocol.acks)  # subscriptions acknowledged
+    return hub
+
+
+def lightning_entry(broker: MosquittoBroker, **options: Any) -> MockConfigEntry:
+    base = entry_for(lightning=broker_section(broker.port))
+    return MockConfigEntry(
+        domain=DOMAIN, title=base.title, data=dict(base.data), options={**base.options, **options}
+    )
+
+
+async def flush(hass: HomeAssistant) -> None:
+    hass.data[DOMAIN + "_test_flush"] = True
+    for entry in hass.config_entries.async_entries(DOMAIN):
+        if entry.runtime_data and entry.runtime_data.hub.lightning:
+            entry.runtime_data.hub.lightning._async_flush()
+    await hass.async_block_till_done()
+
+
+def value(hass: HomeAssistant, key: str) -> Any:
+    state = hass.states.get(f"sensor.meshbot_test_{key}")
+    assert state is not None, key
+    return state
+
+
+async def test_strikes_become_sensors_events_and_an_alert(
+    hass: HomeAssistant, broker: MosquittoBroker
+) -> None:
+    clock = Clock(1_800_000_000.0)
+    hub = await start(hass, lightning_entry(broker), clock)
+    home = (hass.config.latitude, hass.config.longitude)
+    strikes_seen: list[Any] = []
+    alerts: list[Any] = []
+    hass.bus.async_listen(
+        EVENT_LIGHTNING_STRIKE, callback(lambda event: strikes_seen.append(event.data))
+    )
+    hass.bus.async_listen(EVENT_LIGHTNING_ALERT, callback(lambda event: alerts.append(event.data)))
+
+    far = destination(*home, 80.0, 300.0)
+    outside = destination(*home, 140.0, 10.0)
+    # A storm closing in from the WSW at 1.8 km/min: 20 km five minutes ago, 11 km now.
+    closing = (20.0, 18.2, 16.4, 14.6, 12.8, 11.0)
+    near = [destination(*home, distance, 250.0) for distance in closing]
+    messages = [strike(*far, clock.now - 1200), strike(*outside, clock.now - 60)]
+    messages += [strike(*point, clock.now - 300 + 60 * index) for index, point in enumerate(near)]
+    await hass.async_add_executor_job(publish_many, broker, messages)
+    await until(lambda: hub.lightning.window.parse_counters.payloads == 8)
+    await flush(hass)
+
+    assert value(hass, "strikes_in_window").state == "7", "the one beyond 100 km is dropped"
+    nearest = value(hass, "nearest_strike")
+    assert float(nearest.state) == pytest.approx(11.0, abs=0.01)
+    assert nearest.attributes["unit_of_measurement"] == "km"
+    direction = value(hass, "nearest_strike_direction")
+    assert float(direction.state) == pytest.approx(250.0, abs=0.1)
+    assert direction.attributes["compass"] == "WSW"
+    assert value(hass, "storm_trend").state == "approaching"
+    assert float(value(hass, "storm_speed").state) == pytest.approx(1.8 * 60, rel=0.1)
+    assert value(hass, "storm_arrival").state not in ("unknown", "unavailable")
+    assert [round(event["distance_km"], 1) for event in strikes_seen] == [80.0, *closing]
+    assert strikes_seen[0]["time"].endswith("+00:00")
+    assert hass.states.get("binary_sensor.meshbot_test_lightning_nearby").state == "on"
+    assert [alert["state"] for alert in alerts] == ["started"]
+    event_entity = hass.states.get("event.meshbot_test_lightning_strike")
+    assert event_entity.attributes["strikes"] == 7
+    assert event_entity.attributes["distance_km"] == pytest.approx(11.0, abs=0.01)
+
+    # Quiet for the quiet period: the alert ends. The window then empties with time.
+    clock.now += 20 * 60 + 1
+    await flush(hass)
+    assert hass.states.get("binary_sensor.meshbot_test_lightning_nearby").state == "off"
+    assert [alert["state"] for alert in alerts] == ["started", "ended"]
+    clock.now += 30 * 60
+    await flush(hass)
+    assert value(hass, "strikes_in_window").state == "0"
+    assert value(hass, "nearest_strike").state == "unknown"
+    await hass.config_entries.async_unload(hub.entry.entry_id)
+
+
+async def test_strike_events_are_bounded_per_second(
+    hass: HomeAssistant, broker: MosquittoBroker
+) -> None:
+    clock = Clock(1_800_000_000.0)
+    hub = await start(hass, lightning_entry(broker), clock)
+    home = (hass.config.latitude, hass.config.longitude)
+    events: list[Any] = []
+    hass.bus.async_listen(EVENT_LIGHTNING_STRIKE, callback(lambda event: events.append(event.data)))
+    burst = [
+        strike(*destination(*home, 30 + index % 50, index * 7 % 360), clock.now - 1)
+        for index in range(200)
+    ]
+    await hass.async_add_executor_job(publish_many, broker, burst)
+    await until(lambda: hub.lightning.window.parse_counters.payloads == 200)
+    await flush(hass)
+    assert len(events) == MAX_STRIKE_EVENTS_PER_SECOND + 1
+    assert events[-1]["summarised"] == 200 - MAX_STRIKE_EVENTS_PER_SECOND
+    assert value(hass, "strikes_in_window").state == "200", "no strike is lost"
+    await hass.config_entries.async_unload(hub.entry.entry_id)
+
+
+async def test_distances_follow_the_unit_system(
+    hass: HomeAssistant, broker: MosquittoBroker
+) -> None:
+    hass.config.units = US_CUSTOMARY_SYSTEM
+    clock = Clock(1_800_000_000.0)
+    hub = await start(hass, lightning_entry(broker), clock)
+    home = (hass.config.latitude, hass.config.longitude)
+    await hass.async_add_executor_job(
+        publish_many, broker, [strike(*destination(*home, 16.09344, 90), clock.now)]
+    )
+    await until(lambda: hub.lightning.window.count == 1)
+    await flush(hass)
+    nearest = value(hass, "nearest_strike")
+    assert nearest.attributes["unit_of_measurement"] == "mi"
+    assert float(nearest.state) == pytest.approx(10.0, abs=0.01)
+    await hass.config_entries.async_unload(hub.entry.entry_id)
+
+
+async def test_following_a_person_moves_the_subscriptions(
+    hass: HomeAssistant, broker: MosquittoBroker
+) -> None:
+    hass.states.async_set("person.alice", "home", {"latitude": 48.8566, "longitude": 2.3522})
+    base = entry_for(lightning=broker_section(broker.port))
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title=base.title,
+        data={
+            "lightning": {
+                **base.data["lightning"],
+                CONF_LOCATION_MODE: LOCATION_ENTITY,
+                CONF_FOLLOW_ENTITY: "person.alice",
+            }
+        },
+        options=base.options,
+    )
+    clock = Clock(1_800_000_000.0)
+    hub = await start(hass, entry, clock)
+    link = hub.links["lightning"]
+    paris = set(link.filters)
+    assert "blitzortung/1.1/u/0/9/#" in paris
+    # A short walk (under a quarter of the radius) changes nothing.
+    hass.states.async_set("person.alice", "not_home", {"latitude": 48.90, "longitude": 2.40})
+    await hass.async_block_till_done()
+    assert set(link.filters) == paris
+    hass.states.async_set("person.alice", "not_home", {"latitude": 51.5074, "longitude": -0.1278})
+    await hass.async_block_till_done()
+    london = set(link.filters)
+    assert london != paris and "blitzortung/1.1/g/c/p/#" in london
+    await until(lambda: not link._protocol.acks)
+    lightning = destination(51.5074, -0.1278, 5.0, 180.0)
+    stale = destination(48.8566, 2.3522, 5.0, 0.0)
+    await hass.async_add_executor_job(
+        publish_many, broker, [strike(*stale, clock.now), strike(*lightning, clock.now)]
+    )
+    await until(lambda: hub.lightning.window.count == 1)
+    await flush(hass)
+    assert float(value(hass, "nearest_strike").state) == pytest.approx(5.0, abs=0.01)
+    assert hub.lightning.window.parse_counters.payloads == 1, "Paris is no longer subscribed"
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_restart_keeps_the_window(hass: HomeAssistant, broker: MosquittoBroker) -> None:
+    import time
+
+    entry = lightning_entry(broker)
+    hub = await start(hass, entry)
+    home = (hass.config.latitude, hass.config.longitude)
+    now = time.time()
+    await hass.async_add_executor_job(
+        publish_many, broker, [strike(*destination(*home, d, 45), now - 60) for d in (20, 30, 40)]
+    )
+    await until(lambda: hub.lightning.window.count == 3)
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert entry.runtime_data.hub.lightning.window.count == 3
+    assert value(hass, "strikes_in_window").state == "3"
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_mesh_alert_is_sent_at_most_once_per_half_hour(
+    hass: HomeAssistant, broker: MosquittoBroker, fake_node: FakeNode
+) -> None:
+    base = entry_for(radio=radio_section(fake_node.port), lightning=broker_section(broker.port))
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title=base.title,
+        data=dict(base.data),
+        options={**base.options, CONF_MESH_ALERT_TARGETS: ["channel:0", "!0000beef"]},
+    )
+    clock = Clock(1_800_000_000.0)
+    hub = await start(hass, entry, clock)
+    await until(lambda: hub.links["radio"].connected)
+    home = (hass.config.latitude, hass.config.longitude)
+
+    async def storm() -> None:
+        await hass.async_add_executor_job(
+            publish_many,
+            broker,
+            [strike(*destination(*home, 5, 90), clock.now - i) for i in range(3)],
+        )
+        await until(lambda: hub.lightning.alert.active or hub.lightning._fresh)
+        await flush(hass)
+        await until(lambda: hub.lightning.alert.active)
+
+    await storm()
+    await until(lambda: len(fake_node.sent_packets) == 2)
+    texts = {packet.to: packet.decoded.payload.decode() for packet in fake_node.sent_packets}
+    assert texts[0xFFFFFFFF].startswith("Lightning 5 km E")
+    assert set(texts) == {0xFFFFFFFF, 0x0000BEEF}
+    # The storm passes, then comes back within 30 minutes: no second message.
+    clock.now += 21 * 60
+    await flush(hass)
+    assert not hub.lightning.alert.active
+    await storm()
+    await hass.async_block_till_done()
+    assert len(fake_node.sent_packets) == 2
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_strikes_on_the_map_are_capped_and_expire(
+    hass: HomeAssistant, broker: MosquittoBroker
+) -> None:
+    clock = Clock(1_800_000_000.0)
+    hub = await start(hass, lightning_entry(broker, **{CONF_MAP_STRIKES: 5}), clock)
+    home = (hass.config.latitude, hass.config.longitude)
+    await hass.async_add_executor_job(
+        publish_many,
+        broker,
+        [strike(*destination(*home, 10 + i, 10 * i), clock.now - 100 + i) for i in range(8)],
+    )
+    await until(lambda: hub.lightning.window.count == 8)
+    await flush(hass)
+    on_map = hass.states.async_all("geo_location")
+    assert len(on_map) == 5
+    assert {state.attributes["source"] for state in on_map} == {"meshbot_lightning"}
+    clock.now += 31 * 60
+    await flush(hass)
+    assert hass.states.async_all("geo_location") == []
+    await hass.config_entries.async_unload(hub.entry.entry_id)
