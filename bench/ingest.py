@@ -1034,7 +1034,12 @@ def part_end_to_end(args: argparse.Namespace) -> Part:
     uncommitted = git("status", "--porcelain", "--", "custom_components")
     part.details.append(
         f"meshbot measured: commit {(git('rev-parse', '--short', 'HEAD') or '?')}"
-        + (f" with uncommitted changes to {', '.join(uncommitted.split())}" if uncommitted else "")
+        + (
+            " with uncommitted changes to "
+            + ", ".join(line.split(maxsplit=1)[-1] for line in uncommitted.splitlines())
+            if uncommitted
+            else ""
+        )
     )
     if source_after != source_before:
         part.details.append(
