@@ -563,3 +563,51 @@ async def test_get_topology_needs_one_mesh_entry(
     assert error.value.translation_key == "entry_not_loaded"
     for entry in hass.config_entries.async_entries(DOMAIN):
         await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_the_mesh_is_saved_during_steady_traffic(
+    hass: HomeAssistant, broker: MosquittoBroker, hass_storage: dict[str, Any]
+) -> None:
+    from unittest.mock import patch
+
+    save_delay = 3
+    with patch("custom_components.meshbot.collector.SAVE_DELAY_SECONDS", save_delay):
+        entry = mesh_entry(broker)
+        hub = await start(hass, entry)
+        key = f"{DOMAIN}.{entry.entry_id}.mesh"
+        traffic = MeshTraffic()
+        base = dt_util.utcnow()
+        # A change every second for longer than the save delay: a save must still happen.
+        for second in range(save_delay + 3):
+            envelope = traffic.telemetry(NEAR, 50, 3.9, gateway=GATEWAY_A)
+            await hass.async_add_executor_job(
+                publish_many, broker, [(envelope.topic, envelope.payload)]
+            )
+            await until(lambda second=second: hub.mesh.decoder.counters.envelopes == second + 1)
+            async_fire_time_changed(hass, base + timedelta(seconds=second + 1))
+            await hass.async_block_till_done()
+        assert key in hass_storage, "saved within the delay despite constant changes"
+        nodes = hass_storage[key]["data"]["state"]["nodes"]
+        assert f"!{NEAR:08x}" in {node["id"] for node in nodes}
+        await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_a_first_connection_to_a_busy_feed_spreads_discovery_events(
+    hass: HomeAssistant, broker: MosquittoBroker
+) -> None:
+    from custom_components.meshbot.collector import DISCOVERIES_PER_FLUSH
+
+    events: list[Event] = []
+    hass.bus.async_listen(EVENT_NODE_DISCOVERED, callback(lambda event: events.append(event)))
+    entry = mesh_entry(broker)
+    hub = await start(hass, entry)
+    traffic = MeshTraffic()
+    crowd = [traffic.node_info(0x30000000 + i, f"N{i}", "N", gateway=GATEWAY_A) for i in range(60)]
+    await hass.async_add_executor_job(publish_many, broker, [(e.topic, e.payload) for e in crowd])
+    await until(lambda: hub.mesh.decoder.counters.envelopes == 60)
+    for _ in range(6):
+        before = len(events)
+        await flush(hass)
+        assert len(events) - before <= DISCOVERIES_PER_FLUSH
+    assert len({event.data["node_id"] for event in events}) == len(events) == 61
+    await hass.config_entries.async_unload(entry.entry_id)

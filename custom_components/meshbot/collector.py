@@ -66,6 +66,9 @@ _LOGGER = logging.getLogger(__name__)
 
 MESSAGE_RATE_WINDOW = 60
 RECENT_MESSAGES = 256
+DISCOVERIES_PER_FLUSH = 20
+# Counting active nodes walks the whole database: once per this many seconds is plenty.
+ACTIVE_RECOUNT_SECONDS = 10.0
 
 
 class MeshCollector:
@@ -82,7 +85,12 @@ class MeshCollector:
         self.local_node: int | None = None
         self.last_message_at: float | None = None
         self._store: Store[dict[str, Any]] = Store(
-            hass, STORAGE_VERSION, f"{DOMAIN}.{entry_id}.mesh", private=True
+            hass,
+            STORAGE_VERSION,
+            f"{DOMAIN}.{entry_id}.mesh",
+            private=True,
+            # Encoding a big mesh to JSON takes tens of milliseconds: not on the event loop.
+            serialize_in_event_loop=False,
         )
         self._node_listeners: dict[int, list[CALLBACK_TYPE]] = {}
         self._hub_listeners: list[CALLBACK_TYPE] = []
@@ -92,7 +100,10 @@ class MeshCollector:
         # Messages per second over the last minute, for the rate sensor.
         self._rate: deque[int] = deque([0] * MESSAGE_RATE_WINDOW, maxlen=MESSAGE_RATE_WINDOW)
         self._this_second = 0
-        self._dirty = False
+        self._save_pending = False
+        self._pending_discoveries: deque[int] = deque()
+        self._active_count = 0
+        self._active_counted_at = -math.inf
 
     # Lifecycle
 
@@ -140,6 +151,7 @@ class MeshCollector:
         await self._store.async_save(self._data_to_save())
 
     def _data_to_save(self) -> dict[str, Any]:
+        self._save_pending = False
         return {
             "state": self.state.to_storage(),
             "tracked": sorted(node_id(num) for num in self.tracked),
@@ -178,7 +190,7 @@ class MeshCollector:
         self._recent_messages[key] = None
         if len(self._recent_messages) > RECENT_MESSAGES:
             self._recent_messages.popitem(last=False)
-        self._store.async_delay_save(self._data_to_save, SAVE_DELAY_SECONDS)
+        self._schedule_save()
         sender = self.state.nodes.get(packet.sender)
         reception = packet.reception
         direct = text.destination != BROADCAST
@@ -238,10 +250,26 @@ class MeshCollector:
         self._this_second = 0
         changed, discovered, links_changed = self.state.drain()
         if changed or discovered or links_changed:
-            self._dirty = True
-            self._store.async_delay_save(self._data_to_save, SAVE_DELAY_SECONDS)
-        for num in discovered:
-            node = self.state.nodes.get(num)
+            self._schedule_save()
+        self._pending_discoveries.extend(discovered)
+        self._fire_discoveries()
+        if changed:
+            # Entities added below write their first state themselves: only the others.
+            to_refresh = changed & self.tracked
+            self._update_tracked(changed)
+            for num in to_refresh:
+                for listener in self._node_listeners.get(num, ()):
+                    listener()
+        if changed or links_changed or rate_changed:
+            for listener in list(self._hub_listeners):
+                listener()
+
+    def _fire_discoveries(self) -> None:
+        # A first connection to a busy feed discovers thousands of nodes at once: spread their
+        # events over the following seconds instead of flooding the bus and the recorder.
+        pending = self._pending_discoveries
+        for _ in range(min(len(pending), DISCOVERIES_PER_FLUSH)):
+            node = self.state.nodes.get(pending.popleft())
             if node is None:
                 continue
             self.hass.bus.async_fire(
@@ -253,14 +281,13 @@ class MeshCollector:
                     "short_name": node.short_name,
                 },
             )
-        if changed:
-            self._update_tracked(changed)
-            for num in changed & self.tracked:
-                for listener in self._node_listeners.get(num, ()):
-                    listener()
-        if changed or links_changed or rate_changed:
-            for listener in list(self._hub_listeners):
-                listener()
+
+    def _schedule_save(self) -> None:
+        # Store.async_delay_save restarts its delay on every call: under steady traffic a
+        # save would never happen. Schedule once and let the save clear the flag.
+        if not self._save_pending:
+            self._save_pending = True
+            self._store.async_delay_save(self._data_to_save, SAVE_DELAY_SECONDS)
 
     @callback
     def _async_prune(self, _now: Any = None) -> None:
@@ -272,7 +299,7 @@ class MeshCollector:
         )
         if removed:
             _LOGGER.debug("Pruned %d stale nodes and links", removed)
-            self._store.async_delay_save(self._data_to_save, SAVE_DELAY_SECONDS)
+            self._schedule_save()
             for num in list(self.tracked):
                 if num not in self.state.nodes:
                     for listener in self._node_listeners.get(num, ()):
@@ -335,7 +362,7 @@ class MeshCollector:
         """Forget a node the user deleted; it returns only if heard again and wanted."""
         self.tracked.discard(num)
         self.state.forget(num)
-        self._store.async_delay_save(self._data_to_save, SAVE_DELAY_SECONDS)
+        self._schedule_save()
 
     # Listeners
 
@@ -365,11 +392,14 @@ class MeshCollector:
         return lambda: self._tracked_listeners.remove(listener)
 
     def nodes_active(self) -> int:
-        """Return how many nodes were heard within the active window."""
-        window = self.options.get(CONF_ACTIVE_MINUTES, DEFAULT_ACTIVE_MINUTES) * 60
+        """Return how many nodes were heard within the active window (recounted every 10 s)."""
         now = time.time()
-        return sum(
-            1
-            for node in self.state.nodes.values()
-            if node.last_heard is not None and now - node.last_heard <= window
-        )
+        if now - self._active_counted_at >= ACTIVE_RECOUNT_SECONDS:
+            window = self.options.get(CONF_ACTIVE_MINUTES, DEFAULT_ACTIVE_MINUTES) * 60
+            self._active_count = sum(
+                1
+                for node in self.state.nodes.values()
+                if node.last_heard is not None and now - node.last_heard <= window
+            )
+            self._active_counted_at = now
+        return self._active_count

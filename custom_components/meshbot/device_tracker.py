@@ -65,6 +65,9 @@ class NodeTracker(MeshNodeEntity, TrackerEntity):
         node = self.node
         return node.longitude if node else None
 
+    def _fingerprint(self) -> object:
+        return (self.available, self.latitude, self.longitude, self.location_accuracy)
+
     @property
     def location_accuracy(self) -> float:
         """Return the accuracy the node's precision bits allow."""

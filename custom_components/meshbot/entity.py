@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from homeassistant.core import callback
 from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
 from homeassistant.helpers.entity import Entity, EntityDescription
 
@@ -55,6 +56,7 @@ class MeshNodeEntity(Entity):
         assert self.hub.mesh is not None
         self.mesh = self.hub.mesh
         self.num = num
+        self._last_fingerprint: object = None
         node = self.mesh.state.nodes.get(num)
         ident = node_id(num)
         self._attr_unique_id = f"{entry.entry_id}_{ident}_{description.key}"
@@ -81,4 +83,16 @@ class MeshNodeEntity(Entity):
     async def async_added_to_hass(self) -> None:
         """Follow the node's changes."""
         await super().async_added_to_hass()
-        self.async_on_remove(self.mesh.async_add_node_listener(self.num, self.async_write_ha_state))
+        self.async_on_remove(self.mesh.async_add_node_listener(self.num, self._async_node_changed))
+
+    def _fingerprint(self) -> object:
+        """Return what the entity shows; a write is skipped when it did not change."""
+        return self.available
+
+    @callback
+    def _async_node_changed(self) -> None:
+        # One packet changes one or two figures of a node, not all of its entities.
+        fingerprint = self._fingerprint()
+        if fingerprint != self._last_fingerprint:
+            self._last_fingerprint = fingerprint
+            self.async_write_ha_state()

@@ -122,6 +122,7 @@ class LightningMonitor:
         self.events_fired = 0
         self.events_summarised = 0
         self._fresh: list[Strike] = []
+        self._save_pending = False
         self._listeners: list[CALLBACK_TYPE] = []
         self._strike_listeners: list[Callable[[list[Strike]], None]] = []
         self._store: Store[dict[str, Any]] = Store(
@@ -177,7 +178,15 @@ class LightningMonitor:
         """Write the window now (unload)."""
         await self._store.async_save(self._data_to_save())
 
+    def _schedule_save(self) -> None:
+        # Store.async_delay_save restarts its delay on every call; in a storm it would never
+        # save. Schedule once; the save clears the flag.
+        if not self._save_pending:
+            self._save_pending = True
+            self._store.async_delay_save(self._data_to_save, SAVE_DELAY_SECONDS)
+
     def _data_to_save(self) -> dict[str, Any]:
+        self._save_pending = False
         return {
             "window": self.window.to_storage(),
             "alert": self.alert.to_storage(),
@@ -250,7 +259,7 @@ class LightningMonitor:
         if fresh:
             for listener in list(self._strike_listeners):
                 listener(fresh)
-            self._store.async_delay_save(self._data_to_save, SAVE_DELAY_SECONDS)
+            self._schedule_save()
         self._publish(now)
         if change is not None:
             self._async_alert_changed(change)
@@ -272,7 +281,7 @@ class LightningMonitor:
             data["nearest_km"] = round(summary.nearest.distance_km, 2)
             data["nearest_compass"] = summary.nearest.compass
         self.hass.bus.async_fire(EVENT_LIGHTNING_ALERT, data)
-        self._store.async_delay_save(self._data_to_save, SAVE_DELAY_SECONDS)
+        self._schedule_save()
         if change is AlertChange.STARTED and self.options.get(CONF_MESH_ALERT_TARGETS):
             self.hub.entry.async_create_background_task(
                 self.hass, self._async_mesh_alert(), "meshbot lightning mesh alert"

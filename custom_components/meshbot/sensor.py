@@ -57,7 +57,7 @@ class NodeSensorDescription(SensorEntityDescription):
 
 
 def _links(source: LinkSource) -> Callable[[MeshCollector], int]:
-    return lambda mesh: sum(1 for key in mesh.state.links if key[2] == source)
+    return lambda mesh: mesh.state.links_by_source.get(source, 0)
 
 
 MESH_SENSORS = (
@@ -407,6 +407,9 @@ class NodeSensor(MeshNodeEntity, SensorEntity):
         """Return the figure, or None when the node never reported it."""
         node = self.node
         return None if node is None else self.entity_description.value_fn(node, self.mesh.state)
+
+    def _fingerprint(self) -> object:
+        return (self.available, self.native_value)
 
 
 class RadioSensor(MeshSensor):

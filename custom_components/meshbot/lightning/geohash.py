@@ -5,10 +5,9 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
-from ..geo import haversine_km
+from ..geo import EARTH_RADIUS_KM, haversine_km
 
 BASE32 = "0123456789bcdefghjkmnpqrstuvwxyz"
-KM_PER_DEGREE_LAT = 111.2
 MAX_TILES = 9
 TOPIC_ROOT = "blitzortung/1.1"
 # Tiles over-cover the circle, so a move this small (relative to the radius) changes nothing worth
@@ -55,13 +54,17 @@ def _cell_size(precision: int) -> tuple[float, float]:
 def tiles_at(latitude: float, longitude: float, radius_km: float, precision: int) -> set[str]:
     """Return the geohash cells of `precision` overlapping the circle's bounding box."""
     dlat_cell, dlon_cell = _cell_size(precision)
-    dlat = radius_km / KM_PER_DEGREE_LAT
+    # The circle's bounding box on the sphere. Its widest longitude, asin(sin d / cos lat), lies
+    # poleward of the centre: radius / (km per degree * cos lat) misses a sliver of the circle at
+    # high latitudes and large radii, and strikes there would never arrive.
+    angular = radius_km / EARTH_RADIUS_KM
+    dlat = math.degrees(angular)
     lat_min, lat_max = max(-90.0, latitude - dlat), min(90.0, latitude + dlat)
     cos_lat = math.cos(math.radians(latitude))
-    if lat_min <= -90.0 or lat_max >= 90.0 or cos_lat < 1e-6:
+    if lat_min <= -90.0 or lat_max >= 90.0 or math.sin(angular) >= cos_lat:
         lon_min, lon_max = -180.0, 180.0
     else:
-        dlon = min(180.0, radius_km / (KM_PER_DEGREE_LAT * cos_lat))
+        dlon = math.degrees(math.asin(math.sin(angular) / cos_lat))
         lon_min, lon_max = longitude - dlon, longitude + dlon
     rows = range(
         int((lat_min + 90.0) // dlat_cell),

@@ -267,12 +267,14 @@ class StrikeWindow:
 
     def trend(self, now: float, target_km: float = 0.0) -> StormTrend | None:
         """Return the storm's fitted movement, or None with too few recent strikes (see module)."""
-        start = self._first_index(now - TREND_PERIOD_S)
-        recent = [
-            ((strike.time - now) / 60.0, strike.distance_km)
-            for strike in _slice(self._strikes, start)
-            if strike.time <= now + FUTURE_SLACK_S
-        ]
+        since, until = now - TREND_PERIOD_S, now + FUTURE_SLACK_S
+        recent: list[tuple[float, float]] = []
+        # Newest first, stopping at the period's start: the window is in time order.
+        for strike in reversed(self._strikes):
+            if strike.time < since:
+                break
+            if strike.time <= until:
+                recent.append(((strike.time - now) / 60.0, strike.distance_km))
         if len(recent) < TREND_MIN_STRIKES:
             return None
         bins: dict[int, list[tuple[float, float]]] = {}
@@ -374,12 +376,6 @@ class StrikeWindow:
 
 def _distance(strike: Strike) -> float:
     return strike.distance_km
-
-
-def _slice(strikes: deque[Strike], start: int) -> Iterator[Strike]:
-    # deque has no slicing; rotating would mutate it, and the tail is what the trend needs.
-    for index in range(start, len(strikes)):
-        yield strikes[index]
 
 
 def _least_squares(points: list[tuple[float, float]]) -> tuple[float, float, float] | None:

@@ -109,6 +109,8 @@ class MeshState:
         self.max_links = max_links
         self.nodes: OrderedDict[int, Node] = OrderedDict()
         self.links: OrderedDict[LinkKey, Link] = OrderedDict()
+        # Kept as links come and go, so sensors never walk the whole table.
+        self.links_by_source: dict[str, int] = {}
         self._adjacency: dict[int, set[LinkKey]] = {}
         self.changed: set[int] = set()
         self.discovered: list[int] = []
@@ -143,6 +145,7 @@ class MeshState:
     def _drop_link(self, key: LinkKey) -> None:
         if self.links.pop(key, None) is None:
             return
+        self.links_by_source[key[2]] -= 1
         self.links_changed = True
         for end in (key[0], key[1]):
             keys = self._adjacency.get(end)
@@ -175,6 +178,7 @@ class MeshState:
             self._node(target_node, now)
             link = Link(source_node, target_node, source, now, now, snr, rssi)
             self.links[key] = link
+            self.links_by_source[source] = self.links_by_source.get(source, 0) + 1
             self._adjacency.setdefault(source_node, set()).add(key)
             self._adjacency.setdefault(target_node, set()).add(key)
             if len(self.links) > self.max_links:
@@ -333,10 +337,7 @@ class MeshState:
 
     def count_links_by_source(self) -> dict[str, int]:
         """Return how many links each source contributed."""
-        counts = dict.fromkeys(LinkSource, 0)
-        for _, _, source in self.links:
-            counts[source] = counts.get(source, 0) + 1
-        return {str(source): count for source, count in counts.items()}
+        return {str(source): self.links_by_source.get(source, 0) for source in LinkSource}
 
     def topology(
         self,
@@ -471,6 +472,10 @@ class MeshState:
             )
             key = (link.source_node, link.target_node, link.source)
             if link.source_node in state.nodes and link.target_node in state.nodes:
+                if key not in state.links:
+                    state.links_by_source[link.source] = (
+                        state.links_by_source.get(link.source, 0) + 1
+                    )
                 state.links[key] = link
                 state._adjacency.setdefault(link.source_node, set()).add(key)
                 state._adjacency.setdefault(link.target_node, set()).add(key)
@@ -572,7 +577,8 @@ def _node_storage(node: Node) -> dict[str, Any]:
     for name in _STORED_FIELDS:
         value = getattr(node, name)
         if value is not None and value != {}:
-            stored[name] = value
+            # A copy: the snapshot is encoded off the event loop while the node keeps changing.
+            stored[name] = dict(value) if isinstance(value, dict) else value
     return stored
 
 
