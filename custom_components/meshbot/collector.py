@@ -67,6 +67,7 @@ _LOGGER = logging.getLogger(__name__)
 MESSAGE_RATE_WINDOW = 60
 RECENT_MESSAGES = 256
 DISCOVERIES_PER_FLUSH = 20
+NEW_DEVICES_PER_FLUSH = 10
 # Counting active nodes walks the whole database: once per this many seconds is plenty.
 ACTIVE_RECOUNT_SECONDS = 10.0
 
@@ -256,7 +257,9 @@ class MeshCollector:
         if changed:
             # Entities added below write their first state themselves: only the others.
             to_refresh = changed & self.tracked
-            self._update_tracked(changed)
+            # Creating a device and its entities is costly: a few per second, the rest of the
+            # wanted nodes follow as they are heard again.
+            self._update_tracked(changed, NEW_DEVICES_PER_FLUSH)
             for num in to_refresh:
                 for listener in self._node_listeners.get(num, ()):
                     listener()
@@ -335,9 +338,11 @@ class MeshCollector:
             )
         return False
 
-    def _update_tracked(self, candidates: Iterable[int]) -> None:
+    def _update_tracked(self, candidates: Iterable[int], at_once: int | None = None) -> None:
         cap = int(self.options.get(CONF_MAX_TRACKED_NODES, DEFAULT_MAX_TRACKED_NODES))
         room = cap - len(self.tracked)
+        if at_once is not None:
+            room = min(room, at_once)
         if room <= 0:
             return
         nodes = self.state.nodes
