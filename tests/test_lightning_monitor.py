@@ -309,3 +309,43 @@ async def test_strikes_on_the_map_are_capped_and_expire(
     await flush(hass)
     assert hass.states.async_all("geo_location") == []
     await hass.config_entries.async_unload(hub.entry.entry_id)
+
+
+async def test_the_relay_is_never_retried_faster_than_once_a_minute(
+    hass: HomeAssistant, socket_enabled: None
+) -> None:
+    """A refused relay is retried with back-off whose every delay is at least 60 s."""
+    import asyncio
+    import sys
+    from unittest.mock import patch
+
+    from custom_components.meshbot.const import BACKOFF, LinkKind
+    from custom_components.meshbot.links import supervisor as supervisor_module
+
+    from .support.mosquitto import refused_port
+
+    delays: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def record(delay: float, *args: Any) -> None:
+        # Waiting minutes for real is not possible in a test: record the supervisor's delays
+        # (asyncio.sleep is shared, so only calls from the supervisor count), then yield.
+        if sys._getframe(1).f_code.co_filename == supervisor_module.__file__:
+            delays.append(delay)
+            delay = 0
+        await real_sleep(delay, *args)
+
+    entry = entry_for(lightning=broker_section(refused_port()))
+    with (
+        patch("custom_components.meshbot.runtime.BACKOFF", BACKOFF),
+        patch.object(supervisor_module.asyncio, "sleep", record),
+    ):
+        entry.add_to_hass(hass)
+        assert await hass.config_entries.async_setup(entry.entry_id)
+        supervisor = entry.runtime_data.hub.supervisors[LinkKind.LIGHTNING]
+        await until(lambda: len(delays) >= 12)
+        assert await hass.config_entries.async_unload(entry.entry_id)
+    assert min(delays) >= 60
+    assert max(delays) <= BACKOFF[LinkKind.LIGHTNING][1] * 1.5
+    assert delays[-1] > delays[0], "and it backs off further"
+    assert supervisor.state.reconnects >= 11
