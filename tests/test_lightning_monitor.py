@@ -349,3 +349,32 @@ async def test_the_relay_is_never_retried_faster_than_once_a_minute(
     assert max(delays) <= BACKOFF[LinkKind.LIGHTNING][1] * 1.5
     assert delays[-1] > delays[0], "and it backs off further"
     assert supervisor.state.reconnects >= 11
+
+
+async def test_a_new_radius_changes_the_subscriptions(
+    hass: HomeAssistant, broker: MosquittoBroker
+) -> None:
+    from custom_components.meshbot.const import CONF_RADIUS_KM
+    from custom_components.meshbot.lightning.geohash import Circle, covering_topics
+
+    entry = lightning_entry(broker)
+    hub = await start(hass, entry)
+    home = (hass.config.latitude, hass.config.longitude)
+    assert hub.links["lightning"].filters == covering_topics(Circle(*home, 100.0))
+    hass.config_entries.async_update_entry(entry, options={**entry.options, CONF_RADIUS_KM: 10.0})
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    hub = entry.runtime_data.hub
+    await until(lambda: hub.links["lightning"].connected)
+    assert hub.links["lightning"].filters == covering_topics(Circle(*home, 10.0))
+    assert len(next(iter(hub.links["lightning"].filters)).split("/")) == 2 + 4 + 1, "finer tiles"
+    far = destination(*home, 50.0, 0.0)
+    near = destination(*home, 5.0, 0.0)
+    await hass.async_add_executor_job(
+        publish_many,
+        broker,
+        [strike(*far, hub.lightning.clock()), strike(*near, hub.lightning.clock())],
+    )
+    await until(lambda: hub.lightning.window.count == 1)
+    await flush(hass)
+    assert float(value(hass, "nearest_strike").state) == pytest.approx(5.0, abs=0.01)
+    await hass.config_entries.async_unload(entry.entry_id)

@@ -348,3 +348,64 @@ async def test_usb_discovery_of_a_configured_radio_is_not_offered(
     )
     assert again["type"] is FlowResultType.ABORT
     await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_every_kind_of_radio_packet_reaches_the_mesh(
+    hass: HomeAssistant, radio_entry: MockConfigEntry, fake_node: FakeNode
+) -> None:
+    from meshtastic.protobuf import mesh_pb2, portnums_pb2
+
+    def heard(
+        sender: int, packet_id: int, port: int, message: Any, to: int = 0xFFFFFFFF, **extra: Any
+    ) -> Any:
+        packet = mesh_pb2.MeshPacket(
+            to=to,
+            id=packet_id,
+            hop_start=3,
+            hop_limit=3,
+            rx_snr=6.0,
+            rx_rssi=-80,
+            decoded=mesh_pb2.Data(portnum=port, payload=message.SerializeToString(), **extra),
+        )
+        setattr(packet, "from", sender)
+        return mesh_pb2.FromRadio(packet=packet)
+
+    reporter, neighbor, relay = 0x00000A01, 0x00000A02, 0x00000A03
+    fake_node.broadcast(
+        heard(
+            reporter,
+            1,
+            portnums_pb2.POSITION_APP,
+            mesh_pb2.Position(latitude_i=488566000, longitude_i=23522000, precision_bits=16),
+        )
+    )
+    fake_node.broadcast(
+        heard(
+            reporter,
+            2,
+            portnums_pb2.NEIGHBORINFO_APP,
+            mesh_pb2.NeighborInfo(
+                node_id=reporter, neighbors=[mesh_pb2.Neighbor(node_id=neighbor, snr=3.5)]
+            ),
+        )
+    )
+    fake_node.broadcast(
+        heard(
+            neighbor,
+            3,
+            portnums_pb2.TRACEROUTE_APP,
+            mesh_pb2.RouteDiscovery(route=[relay], snr_towards=[8, 12], route_back=[], snr_back=[]),
+            to=fake_node.node_num,
+            request_id=77,
+        )
+    )
+    state = radio_entry.runtime_data.hub.mesh.state
+    await until(lambda: any(key[2] == "traceroute" for key in state.links))
+    assert state.nodes[reporter].latitude == pytest.approx(48.8566)
+    assert state.nodes[reporter].precision_bits == 16
+    local = fake_node.node_num
+    assert state.links[(neighbor, reporter, "neighbor")].snr == 3.5
+    assert state.links[(reporter, local, "radio")].rssi == -80, "heard directly by our radio"
+    # A traceroute reply from `neighbor` to the radio: local -> relay -> neighbor.
+    assert state.links[(local, relay, "traceroute")].snr == 2.0
+    assert state.links[(relay, neighbor, "traceroute")].snr == 3.0
