@@ -20,18 +20,35 @@ B. `tiles`: for places from the equator to near the poles and across the antimer
    how much area they cover beyond the circle, and whether they really cover it (points sampled
    on and inside the circle must fall in a subscribed tile).
 
+C. `end_to_end`: a burst of `--rate` strikes/s for `--seconds` through a real Mosquitto into an
+   in-process Home Assistant with the recorder on (sqlite, default commit interval) and a meshbot
+   lightning monitor watching home (Paris) within `--monitor-radius` km, its nearby alert set to
+   start during the burst, no strikes on the map. A separate process (paho, `--qos`) publishes
+   on the relay's topic shapes (`blitzortung/1.1/` + one level per geohash character) for the
+   tiles read from meshbot's link: a few storm cells drifting inside the radius (one of them
+   forms near home a third of the way in), cells outside the radius but inside the tiles (meshbot
+   must drop them), 1% strikes replayed 35-50 minutes late (too old) and 0.2% broken payloads; a
+   second subscriber there counts what Mosquitto delivers. Measured inside Home Assistant
+   (bench/lightning_e2e.py, on bench/end_to_end.py's probes): event-loop lag, every payload
+   accounted for by meshbot's counters and each outcome equal to what was sent, strike bus
+   events + `summarised` = strikes added to the window, state writes per entity, strike
+   events per flush and per second, the recorder's backlog and drain.
+
 Targets: strike path >= 50,000 strikes/s, strike path / json.loads >= 0.25, summary of a full
 window <= 20 ms; tiles: every circle covered, at most 9 tiles (unless precision 1 already needs
-more). A missed target is printed and recorded (with a cProfile of the strike path when A
-misses); only a crash exits non-zero.
+more); end to end: the feed at >= 98% of its rate, everything delivered and accounted for, loop
+lag p99 <= 20 ms during the burst, at most 11 strike events per flush, no entity written twice
+within 1 s, the alert started during the burst. A missed target is printed and recorded (with a
+cProfile of the strike path when A misses, and a sampled profile of the event loop from a
+second, perturbed run when C's lag misses); only a crash exits non-zero.
 
 Parts are functions `part_<name>(args) -> Part` registered in PARTS; `--only NAME` runs one.
-An end-to-end part (a burst through Mosquitto into Home Assistant) can register beside them.
 """
 
 from __future__ import annotations
 
 import argparse
+from collections import Counter
 from collections.abc import Callable
 import cProfile
 from dataclasses import asdict, dataclass, field
@@ -47,6 +64,7 @@ import pstats
 import random
 import statistics
 import sys
+import threading
 import time
 from typing import Any
 
@@ -87,6 +105,32 @@ PLACES = {
 }
 RADII = (10.0, 50.0, 100.0, 500.0, 2000.0)
 RING_SAMPLES = 720
+
+# C. End to end
+E2E_LAG_P99_TARGET_MS = 20.0
+# The feed must really run at the rate asked, or the other end-to-end figures mean little.
+FEED_RATE_TARGET = 0.98
+# A flush fires one event per strike up to MAX_STRIKE_EVENTS_PER_SECOND, then one summary.
+EVENTS_PER_FLUSH_TARGET = 11
+WRITES_PER_SECOND_TARGET = 1
+# The alert the monitor is configured with: this many strikes within this distance.
+E2E_ALERT_KM = 20.0
+E2E_ALERT_STRIKES = 5
+E2E_ALERT_MINUTES = 10.0
+INSIDE_CELLS = 4
+OUTSIDE_CELLS = 2
+NEAR_CELL_KM = 6.0
+# Strikes replayed this late (minutes) are past the 30-minute window: meshbot drops them as too old.
+OLD_SHARE = 0.01
+OLD_MINUTES = (35.0, 50.0)
+# Broken payloads, one of each kind in turn, with the rejection meshbot must count for each.
+GARBAGE_SHARE = 0.002
+GARBAGE_KINDS = ("invalid_json", "missing_field", "bad_latitude")
+# Detection to delivery delay of a live strike, seconds: relays deliver slightly out of order.
+LIVE_DELAY_S = (0.5, 3.0)
+# Points this close to the radius could land on either side of it: they are drawn again.
+BOUNDARY_MARGIN_KM = 0.5
+TOPIC_PREFIX = "blitzortung/1.1/"
 
 
 class BenchError(Exception):
@@ -586,9 +630,732 @@ def part_tiles(args: argparse.Namespace) -> Part:
     return part
 
 
+# C. End to end: the publisher process (this module, run with --publisher-child)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """A storm cell: where it starts, how it drifts, how active it is and when it forms."""
+
+    latitude: float
+    longitude: float
+    heading: float
+    speed_km_s: float
+    weight: float
+    born_s: float
+    kind: str  # inside, near or outside (of the radius)
+
+    def centre(self, elapsed_s: float) -> tuple[float, float]:
+        """Return where the cell is `elapsed_s` seconds into the burst."""
+        return destination(self.latitude, self.longitude, self.speed_km_s * elapsed_s, self.heading)
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One message to publish: a strike (live or replayed late) or a broken payload."""
+
+    kind: str  # inside, outside, old or garbage
+    latitude: float
+    longitude: float
+    delay_s: float
+    status: int
+    garbage: str | None = None
+
+
+def tiles_of(filters: list[str]) -> set[str]:
+    """Return the geohash tiles of relay topic filters like blitzortung/1.1/u/0/#."""
+    tiles = set()
+    for topic in filters:
+        if not topic.startswith(TOPIC_PREFIX) or not topic.endswith("/#"):
+            raise BenchError(f"not a relay tile filter: {topic}")
+        tiles.add("".join(topic[len(TOPIC_PREFIX) : -2].split("/")))
+    return tiles
+
+
+def strike_topic(latitude: float, longitude: float) -> str:
+    """Return the relay topic of a strike: one level per character of its 12-character geohash."""
+    return TOPIC_PREFIX + "/".join(encode(latitude, longitude, 12))
+
+
+def storm_cells(
+    rng: random.Random, home: tuple[float, float], radius_km: float, tiles: set[str], seconds: float
+) -> list[Cell]:
+    """Return drifting cells: some inside the radius, one forming near home, some outside."""
+    bounds = [tile_bounds(tile) for tile in tiles]
+    precision = len(next(iter(tiles)))
+    cells = []
+    for _ in range(INSIDE_CELLS):
+        latitude, longitude = destination(
+            *home, rng.uniform(0.15, 0.85) * radius_km, rng.uniform(0, 360)
+        )
+        cells.append(
+            Cell(
+                latitude,
+                longitude,
+                rng.uniform(0, 360),
+                rng.uniform(20, 60) / 3600,
+                rng.uniform(0.6, 1.0),
+                0.0,
+                "inside",
+            )
+        )
+    latitude, longitude = destination(*home, NEAR_CELL_KM, rng.uniform(0, 360))
+    cells.append(
+        Cell(latitude, longitude, rng.uniform(0, 360), 40 / 3600, 0.8, seconds / 3, "near")
+    )
+    outside = 0
+    while outside < OUTSIDE_CELLS:
+        south, north, west, east = rng.choice(bounds)
+        latitude, longitude = rng.uniform(south, north), rng.uniform(west, east)
+        distance = haversine_km(*home, latitude, longitude)
+        if not radius_km + 40 <= distance <= radius_km + 250:
+            continue
+        if encode(latitude, longitude, precision) not in tiles:
+            continue
+        cells.append(
+            Cell(
+                latitude,
+                longitude,
+                rng.uniform(0, 360),
+                rng.uniform(20, 60) / 3600,
+                rng.uniform(0.6, 0.8),
+                0.0,
+                "outside",
+            )
+        )
+        outside += 1
+    return cells
+
+
+def storm_point(
+    rng: random.Random,
+    cells: list[Cell],
+    elapsed_s: float,
+    home: tuple[float, float],
+    radius_km: float,
+    tiles: set[str],
+) -> tuple[float, float, bool]:
+    """Return a strike of an active cell that the relay would send (inside a tile), and whether
+    it is within the radius; points within BOUNDARY_MARGIN_KM of the radius are drawn again."""
+    precision = len(next(iter(tiles)))
+    active = [cell for cell in cells if cell.born_s <= elapsed_s]
+    weights = [cell.weight for cell in active]
+    while True:
+        cell = rng.choices(active, weights)[0]
+        latitude, longitude = destination(
+            *cell.centre(elapsed_s), abs(rng.gauss(0, CELL_SCATTER_KM)), rng.uniform(0, 360)
+        )
+        latitude, longitude = round(latitude, 6), round(longitude, 6)
+        if encode(latitude, longitude, precision) not in tiles:
+            continue
+        distance = haversine_km(*home, latitude, longitude)
+        if abs(distance - radius_km) < BOUNDARY_MARGIN_KM:
+            continue
+        return latitude, longitude, distance <= radius_km
+
+
+def plan_burst(spec: dict[str, Any]) -> tuple[list[Planned], dict[str, Any]]:
+    """Return the messages of the burst in publish order, and what meshbot must make of them."""
+    rng = random.Random(spec["seed"])
+    home = (spec["home"][0], spec["home"][1])
+    radius, rate, seconds = spec["radius_km"], spec["rate"], spec["seconds"]
+    tiles = tiles_of(spec["filters"])
+    cells = storm_cells(rng, home, radius, tiles, seconds)
+    count = round(rate * seconds)
+    plan: list[Planned] = []
+    garbage_made = 0
+    for index in range(count):
+        elapsed = index / rate
+        draw = rng.random()
+        status = rng.choice((0, 0, 1, 2))
+        if draw < OLD_SHARE:
+            while True:
+                latitude, longitude, inside = storm_point(rng, cells, elapsed, home, radius, tiles)
+                if inside:
+                    break
+            age = rng.uniform(*OLD_MINUTES) * 60
+            plan.append(Planned("old", latitude, longitude, age, status))
+        elif draw < OLD_SHARE + GARBAGE_SHARE:
+            latitude, longitude, _ = storm_point(rng, cells, elapsed, home, radius, tiles)
+            kind = GARBAGE_KINDS[garbage_made % len(GARBAGE_KINDS)]
+            garbage_made += 1
+            plan.append(Planned("garbage", latitude, longitude, 1.0, status, kind))
+        else:
+            latitude, longitude, inside = storm_point(rng, cells, elapsed, home, radius, tiles)
+            delay = rng.uniform(*LIVE_DELAY_S)
+            plan.append(
+                Planned("inside" if inside else "outside", latitude, longitude, delay, status)
+            )
+    kinds = Counter(item.kind for item in plan)
+    near = sum(
+        1
+        for item in plan
+        if item.kind == "inside"
+        and haversine_km(*home, item.latitude, item.longitude) <= E2E_ALERT_KM
+    )
+    first_near = next(
+        (
+            index / rate
+            for index, item in enumerate(plan)
+            if item.kind == "inside"
+            and haversine_km(*home, item.latitude, item.longitude) <= E2E_ALERT_KM
+        ),
+        None,
+    )
+    topic, payload = render(plan[0], CLOCK_START)
+    facts = {
+        "example": f"{topic} {payload.decode()}",
+        "messages": count,
+        "inside": kinds["inside"],
+        "outside": kinds["outside"],
+        "old": kinds["old"],
+        "garbage": kinds["garbage"],
+        "garbage_by_reason": dict(Counter(item.garbage for item in plan if item.garbage)),
+        "within_alert_km": near,
+        "first_within_alert_s": first_near,
+        "tiles": sorted(tiles),
+        "cells": [
+            {
+                "kind": cell.kind,
+                "distance_km": round(haversine_km(*home, cell.latitude, cell.longitude), 1),
+                "speed_km_h": round(cell.speed_km_s * 3600, 1),
+                "weight": round(cell.weight, 2),
+                "born_s": round(cell.born_s, 1),
+            }
+            for cell in cells
+        ],
+    }
+    return plan, facts
+
+
+def render(item: Planned, now: float) -> tuple[str, bytes]:
+    """Return the topic and payload of a planned message, stamped from the wall clock `now`."""
+    stamp = int((now - item.delay_s) * 1e9)
+    record: dict[str, Any] = {
+        "time": stamp,
+        "lat": item.latitude,
+        "lon": item.longitude,
+        "status": item.status,
+        "region": 1,
+    }
+    if item.garbage == "missing_field":
+        del record["lat"]
+    elif item.garbage == "bad_latitude":
+        record["lat"] = 95.5
+    payload = json.dumps(record, separators=(",", ":")).encode()
+    if item.garbage == "invalid_json":
+        payload = payload[: len(payload) // 2]
+    return strike_topic(item.latitude, item.longitude), payload
+
+
+def emit(record: dict[str, Any]) -> None:
+    """Print one JSON line for the parent process."""
+    print(json.dumps(record), flush=True)
+
+
+def publisher_child(spec: dict[str, Any]) -> None:
+    """Plan the burst, connect, wait for `go` on stdin, publish at a steady rate, report.
+
+    Each message is due at a fixed time from the start (a late one does not shift the rest)
+    and stamped with the wall clock when sent, less its detection delay. A second client
+    subscribed to the same filters counts what Mosquitto delivers.
+    """
+    # Imported here so parts A and B run exactly as they did before part C existed.
+    import paho.mqtt.client as paho
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    began = time.perf_counter()
+    plan, facts = plan_burst(spec)
+    plan_s = time.perf_counter() - began
+    rate, qos = spec["rate"], spec["qos"]
+
+    witness = paho.Client(CallbackAPIVersion.VERSION2, client_id="meshbot-bench-witness")
+    witnessed = [0]
+    subscribed = threading.Event()
+    witness.on_connect = lambda client, *_: client.subscribe([(f, 0) for f in spec["filters"]])
+    witness.on_subscribe = lambda *_: subscribed.set()
+
+    def on_witness_message(*_: Any) -> None:
+        witnessed[0] += 1
+
+    witness.on_message = on_witness_message
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id="meshbot-bench-publisher")
+    client.max_inflight_messages_set(1000)
+    client.max_queued_messages_set(0)
+    connected = threading.Event()
+    client.on_connect = lambda *_: connected.set()
+    for each in (witness, client):
+        each.connect("127.0.0.1", spec["port"])
+        each.loop_start()
+    try:
+        if not connected.wait(10) or not subscribed.wait(10):
+            raise BenchError("the publisher or its witness got no CONNACK/SUBACK within 10 s")
+        emit({"ready": True, "plan_s": plan_s, **facts})
+        if sys.stdin.readline().strip() != "go":
+            raise BenchError("the publisher was not told to go")
+        infos = []
+        lateness: list[float] = []
+        errors = 0
+        cpu = time.process_time()
+        start_wall, start = time.time(), time.perf_counter()
+        for index, item in enumerate(plan):
+            due = start + index / rate
+            if (wait := due - time.perf_counter()) > 0:
+                time.sleep(wait)
+            lateness.append(time.perf_counter() - due)
+            info = client.publish(*render(item, time.time()), qos=qos)
+            if info.rc != paho.MQTT_ERR_SUCCESS:
+                errors += 1
+            infos.append(info)
+        queued = time.perf_counter()
+        for info in infos:
+            # QoS 1: acknowledged by the broker; QoS 0: written to the socket, in order.
+            info.wait_for_publish(60)
+        flushed = time.perf_counter()
+        published = sum(info.is_published() for info in infos)
+        publisher_cpu = time.process_time() - cpu
+        # The witness gets what Mosquitto forwards; wait until it stops growing.
+        last, last_change = witnessed[0], time.perf_counter()
+        while witnessed[0] < published and time.perf_counter() - last_change < 3.0:
+            time.sleep(0.02)
+            if witnessed[0] != last:
+                last, last_change = witnessed[0], time.perf_counter()
+        late_ms = sorted(1000 * value for value in lateness)
+        emit(
+            {
+                "published": published,
+                "publish_errors": errors,
+                "qos": qos,
+                "witness_received": witnessed[0],
+                "start_wall": start_wall,
+                "queued_s": queued - start,
+                "flushed_s": flushed - start,
+                "rate": published / (flushed - start),
+                "late_p50_ms": late_ms[len(late_ms) // 2],
+                "late_p99_ms": late_ms[int(len(late_ms) * 0.99)],
+                "late_max_ms": late_ms[-1],
+                "cpu_s": publisher_cpu,
+            }
+        )
+    finally:
+        for each in (client, witness):
+            each.disconnect()
+            each.loop_stop()
+
+
+# C. End to end: the part
+
+
+def fmt_lag(lag: dict[str, Any]) -> str:
+    """Describe one lag window."""
+    if not lag.get("wakeups"):
+        return "no wake-ups"
+    return (
+        f"p50 {lag['p50_ms']:.2f} / p90 {lag['p90_ms']:.2f} / p99 {lag['p99_ms']:.2f} / max "
+        f"{lag['max_ms']:.1f} ms (at +{lag['max_at_s']:.1f} s) over {lag['wakeups']:,} "
+        f"wake-ups in {lag['seconds']:.1f} s; {lag['over_20ms']} over 20 ms, "
+        f"{lag['over_100ms']} over 100 ms"
+    )
+
+
+def fmt_flush(row: dict[str, Any] | None) -> str:
+    """Describe where in a flush a write happened."""
+    if row is None:
+        return "outside any flush"
+    return (
+        f"{row['write_into_flush_ms']:g} ms into the flush of +{row['flush_at_s']:.2f} s "
+        f"({row['flush_ms']:g} ms)"
+    )
+
+
+def part_end_to_end(args: argparse.Namespace) -> Part:
+    """C: a strike burst through Mosquitto into Home Assistant with the recorder on."""
+    # Imported here: Home Assistant, the recorder and sqlalchemy are heavy, and parts A and B
+    # (and the publisher process) must not carry them.
+    from homeassistant.const import __version__ as ha_version
+
+    from .ingest import profile_lines
+    from .lightning_e2e import run
+    from .startup import git, meshbot_digest
+
+    part = Part("end_to_end")
+    source_before = meshbot_digest()
+    print(
+        f"C publishing {args.rate:g} strikes/s for {args.seconds:g} s (QoS {args.qos}) into "
+        f"Home Assistant with the recorder on (meshbot: lightning monitor, "
+        f"{args.monitor_radius:g} km around Paris)",
+        flush=True,
+    )
+    alert = {
+        "distance_km": E2E_ALERT_KM,
+        "strikes": E2E_ALERT_STRIKES,
+        "minutes": E2E_ALERT_MINUTES,
+    }
+    facts = run(args, HOME, alert, profile=False)
+    source_after = meshbot_digest()
+    feed, result, lag, writes = facts["feed"], facts["publisher"], facts["lag"], facts["writes"]
+    parsed, window, events = facts["parse_counters"], facts["window"], facts["strike_events"]
+    rec, alert = facts["recorder"], facts["alert"]
+    published = result["published"]
+    link = facts["link"]
+    burst, after = lag["window"], lag["after"]
+
+    achieved = published / result["flushed_s"]
+    delivered = (
+        result["publish_errors"] == 0
+        and published == feed["messages"]
+        and result["witness_received"] == published
+        and link["messages"] == published
+    )
+    rejected = parsed["rejected_total"]
+    dropped = window["dropped"]
+    outside, too_old = dropped.get("outside_radius", 0), dropped.get("too_old", 0)
+    overflow = dropped.get("overflow", 0)
+    # What the window's counters must add up to: every payload is in the window now, expired,
+    # moved away, dropped (counting the ones the 10,000 cap evicted) or rejected.
+    balance = window["kept"] + window["expired"] + dropped.get("moved_away", 0)
+    balance += outside + too_old + overflow + rejected
+    accounted = parsed["payloads"] == published and balance == published
+    evicted = window["added"] - window["kept"] - window["expired"] - dropped.get("moved_away", 0)
+    overflow_on_arrival = overflow - evicted
+    as_sent = (
+        window["added"] == feed["inside"]
+        and outside == feed["outside"]
+        and too_old == feed["old"]
+        and parsed["rejected"] == feed["garbage_by_reason"]
+        and overflow_on_arrival == 0
+    )
+    fired = events["individual"] + events["summarised"]
+    alert_in_burst = (
+        alert["started_at_s"] is not None and 0 <= alert["started_at_s"] <= (facts["window_s"])
+    )
+    cpu = facts["cpu_window"]
+    threads = cpu["threads"]
+
+    part.check(
+        "feed rate achieved",
+        f"{achieved:,.0f} strikes/s, {result['flushed_s']:.1f} s",
+        f">= {FEED_RATE_TARGET:.0%} of {args.rate:g}/s",
+        achieved >= FEED_RATE_TARGET * args.rate,
+    )
+    part.check(
+        "delivered by Mosquitto",
+        f"{link['messages']:,} meshbot, {result['witness_received']:,} witness",
+        f"all {published:,} (QoS {args.qos})",
+        delivered,
+    )
+    part.check(
+        "payloads parsed by meshbot",
+        f"{parsed['payloads']:,} of {published:,}",
+        "= published",
+        parsed["payloads"] == published,
+    )
+    part.check(
+        "window counters balance",
+        f"{window['kept']:,}+{outside:,}+{too_old:,}+{overflow:,}+{rejected:,}",
+        f"= {published:,} published",
+        accounted,
+    )
+    part.check(
+        "outcomes as sent",
+        f"{window['added']:,} added of {feed['inside']:,}",
+        "each outcome = sent",
+        as_sent,
+    )
+    part.check(
+        "strike events + summarised",
+        f"{events['individual']:,} + {events['summarised']:,} = {fired:,}",
+        f"= {window['added']:,} added",
+        fired == window["added"],
+    )
+    part.check(
+        "strike events per flush, max",
+        f"{events['max_per_flush']}",
+        f"<= {EVENTS_PER_FLUSH_TARGET}",
+        events["max_per_flush"] <= EVENTS_PER_FLUSH_TARGET,
+    )
+    part.check(
+        "strike events fired per s",
+        f"{events['per_s_burst']:.1f}/s (max {max(events['per_second'], default=0)} in 1 s)",
+    )
+    part.check(
+        "nearby alert started",
+        "-" if alert["started_at_s"] is None else f"at +{alert['started_at_s']:.1f} s",
+        "during the burst",
+        alert_in_burst,
+    )
+    part.check("loop lag p50, burst", f"{burst['p50_ms']:.2f} ms")
+    part.check(
+        "loop lag p99, burst",
+        f"{burst['p99_ms']:.2f} ms",
+        f"<= {E2E_LAG_P99_TARGET_MS:g} ms",
+        burst["p99_ms"] <= E2E_LAG_P99_TARGET_MS,
+    )
+    part.check("loop lag max, burst", f"{burst['max_ms']:.1f} ms")
+    part.check(
+        "loop lag p99 / max, after burst",
+        f"{after['p99_ms']:.2f} / {after['max_ms']:.1f} ms" if after.get("wakeups") else "-",
+    )
+    part.check(
+        "loop lag p99 / max, idle", f"{lag['idle']['p99_ms']:.2f} / {lag['idle']['max_ms']:.1f} ms"
+    )
+    part.check(
+        "writes of one entity in 1 s, max",
+        f"{writes['max_in_1s']} (closest {writes['worst_min_interval_s'] or 0:.3f} s)",
+        f"<= {WRITES_PER_SECOND_TARGET} each entity",
+        writes["max_in_1s"] <= WRITES_PER_SECOND_TARGET,
+    )
+    part.check(
+        "writes of one entity per flush",
+        f"{facts['writes_per_flush_max']}",
+        "<= 1 each entity",
+        facts["writes_per_flush_max"] <= 1,
+    )
+    flush = facts["flush"]
+    part.check(
+        "flush on the loop, p50 / max",
+        f"{flush['p50_ms']:.2f} / {flush['max_ms']:.1f} ms" if flush["runs"] else "-",
+    )
+    part.check(
+        "state writes",
+        f"{writes['writes']:,} to {writes['entities_written']} entities "
+        f"({writes['writes'] / writes['seconds']:,.1f}/s)",
+    )
+    part.check(
+        "recorder backlog at burst end",
+        f"{rec['backlog_at_window_end']:,} (max {rec['max_backlog']:,})",
+    )
+    part.check("recorder drained after burst", f"{rec['caught_up_s']:.2f} s")
+    part.check(
+        "event loop thread CPU, burst",
+        f"{100 * threads.get('event loop', 0.0) / cpu['seconds']:.0f}% of a core",
+    )
+
+    part.details += e2e_details(args, facts, evicted, overflow_on_arrival)
+    uncommitted = git("status", "--porcelain", "--", "custom_components")
+    part.details.append(
+        f"meshbot measured: commit {(git('rev-parse', '--short', 'HEAD') or '?')}"
+        + (
+            " with uncommitted changes to "
+            + ", ".join(line.split(maxsplit=1)[-1] for line in uncommitted.splitlines())
+            if uncommitted
+            else ""
+        )
+    )
+    if source_after != source_before:
+        part.details.append(
+            f"WARNING: meshbot's source changed during the run ({source_before} -> "
+            f"{source_after}); the figures mix versions"
+        )
+    part.details += [f"meshbot log: {line}" for line in facts["meshbot_log"]]
+    part.details += [f"error not from meshbot: {line}" for line in facts["other_errors"]]
+    per_entity = facts["writes"].pop("per_entity")
+    part.figures = {
+        "parameters": {
+            "rate": args.rate,
+            "seconds": args.seconds,
+            "qos": args.qos,
+            "monitor_radius_km": args.monitor_radius,
+            "home": HOME,
+            "alert_distance_km": E2E_ALERT_KM,
+            "alert_strikes": E2E_ALERT_STRIKES,
+            "alert_minutes": E2E_ALERT_MINUTES,
+            "seed": args.seed,
+            "lag_interval_ms": args.lag_interval_ms,
+            "idle_seconds": args.idle_seconds,
+            "drain_seconds": args.drain_seconds,
+            "settle_seconds": args.settle_seconds,
+        },
+        **facts,
+        "home_assistant": ha_version,
+        "meshbot_source": {
+            "commit": git("rev-parse", "HEAD"),
+            "uncommitted": uncommitted,
+            "digest_before": source_before,
+            "digest_after": source_after,
+        },
+        "feed_rate": achieved,
+        "delivered": delivered,
+        "accounted": accounted,
+        "outcomes_as_sent": as_sent,
+        "evicted_by_cap": evicted,
+        "overflow_on_arrival": overflow_on_arrival,
+        "events_match_added": fired == window["added"],
+        "alert_in_burst": alert_in_burst,
+        "writes_per_entity": per_entity,
+    }
+    if args.profile or burst["p99_ms"] > E2E_LAG_P99_TARGET_MS:
+        print(
+            "C profiling the event loop in a second run (its figures are not the benchmark's)",
+            flush=True,
+        )
+        profiled = run(args, HOME, alert, profile=True)
+        part.figures["profile_run"] = {"lag": profiled["lag"], "profile": profiled["profile"]}
+        part.details.append(
+            "profiled run (sampling slows the loop): lag during the burst "
+            + fmt_lag(profiled["lag"]["window"])
+            + "; after "
+            + fmt_lag(profiled["lag"]["after"])
+        )
+        part.details += profile_lines(profiled["profile"])
+    return part
+
+
+def e2e_details(
+    args: argparse.Namespace, facts: dict[str, Any], evicted: int, overflow_on_arrival: int
+) -> list[str]:
+    """Describe the end-to-end run beyond the table."""
+    feed, result, lag, writes = facts["feed"], facts["publisher"], facts["lag"], facts["writes"]
+    parsed, window, events = facts["parse_counters"], facts["window"], facts["strike_events"]
+    rec, alert, link = facts["recorder"], facts["alert"], facts["link"]
+    cpu, flush = facts["cpu_window"], facts["flush"]
+    per_second = facts["payloads_per_second"]
+    steady = per_second[1 : int(result["flushed_s"])] or per_second
+    lines = [
+        f"feed: {feed['messages']:,} messages on {len(feed['tiles'])} tiles "
+        f"{feed['tiles']} (meshbot's filters {facts['filters']}; covering_topics agrees: "
+        f"{facts['filters_as_computed']}): {feed['inside']:,} live strikes within "
+        f"{args.monitor_radius:g} km ({feed['within_alert_km']:,} within the {E2E_ALERT_KM:g} km "
+        f"alert distance, the first at +{feed['first_within_alert_s'] or 0:.1f} s), "
+        f"{feed['outside']:,} outside the radius in the tiles, {feed['old']:,} replayed "
+        f"{OLD_MINUTES[0]:g}-{OLD_MINUTES[1]:g} min late, {feed['garbage']:,} broken "
+        f"{feed['garbage_by_reason']}; e.g. {feed['example']}",
+        "storm cells: "
+        + "; ".join(
+            f"{cell['kind']} {cell['distance_km']:g} km from home, {cell['speed_km_h']:g} km/h, "
+            f"weight {cell['weight']:g}"
+            + (f", forms at +{cell['born_s']:g} s" if cell["born_s"] else "")
+            for cell in feed["cells"]
+        ),
+        f"publisher: QoS {result['qos']}, one message every {1000 / args.rate:.1f} ms; lateness "
+        f"p50 {result['late_p50_ms']:.2f} / p99 {result['late_p99_ms']:.2f} / max "
+        f"{result['late_max_ms']:.1f} ms; all queued in {result['queued_s']:.2f} s, "
+        f"{'acknowledged' if result['qos'] else 'on the socket'} after {result['flushed_s']:.2f} s; "
+        f"publish errors {result['publish_errors']}; the witness subscriber received "
+        f"{result['witness_received']:,}",
+        f"received by meshbot per second: min {min(steady):,} / median "
+        f"{statistics.median(steady):,.0f} / max {max(steady):,} (steady seconds); last payload "
+        f"{facts['meshbot_drain_s']:.2f} s after the last publish; link: oversized "
+        f"{link['oversized']}, bad topics {link['bad_topics']}, handler errors "
+        f"{link['handler_errors']}, reconnects {link['reconnects']}",
+        f"meshbot's counters: payloads {parsed['payloads']:,} = accepted {parsed['accepted']:,} + "
+        f"rejected {parsed['rejected_total']:,} {parsed['rejected']}; accepted = added "
+        f"{window['added']:,} + dropped {window['dropped']} - {evicted:,} evicted from the full "
+        f"window (the 'overflow' counter counts those evictions and strikes refused on arrival "
+        f"alike: {overflow_on_arrival} refused on arrival); window now {window['kept']:,} "
+        f"strikes (cap {window['max_strikes']:,}), expired {window['expired']:,}; the window "
+        f"reached its cap at +{facts['window_full_at_s'] if facts['window_full_at_s'] is not None else '-'} s",
+        f"expected from the feed: added {feed['inside']:,}, outside_radius {feed['outside']:,}, "
+        f"too_old {feed['old']:,}, rejected {feed['garbage_by_reason']}",
+        f"strike events: {events['individual']:,} single + {events['summary_events']:,} summary "
+        f"events carrying {events['summarised']:,} strikes, over {events['flushes']} flushes "
+        f"with strikes; the monitor's own counters: fired {events['monitor_fired']:,}, "
+        f"summarised {events['monitor_summarised']:,}; per flush max {events['max_per_flush']}",
+        "strike events per second from the start of the burst: "
+        + " ".join(str(n) for n in events["per_second"]),
+        f"alert: {alert['events']}; binary sensor at the end: {alert['sensor_state']}",
+        "loop lag during the burst: " + fmt_lag(lag["window"]),
+        "loop lag after the burst (drain, last flush, recorder sync, settle): "
+        + fmt_lag(lag["after"]),
+        "loop lag idle, before the burst: " + fmt_lag(lag["idle"]),
+        "worst loop lag per second (ms) from the start of the burst: "
+        + " ".join(f"{value:.0f}" for value in lag["per_second_max_ms"]),
+        f"writes: {writes['writes']:,} to {writes['entities_written']} entities in "
+        f"{writes['seconds']:.1f} s ({writes['state_changed']:,} state_changed, "
+        f"{writes['state_reported']:,} state_reported); most in 1 s {writes['max_in_1s']} on "
+        f"{writes['max_in_1s_entity']}; closest two writes "
+        + (
+            "-"
+            if writes["worst_min_interval_s"] is None
+            else f"{writes['worst_min_interval_s']:.3f} s"
+        )
+        + f" on {writes['worst_entity']}; entities were created at setup, before the burst",
+        "writes per entity (writes, most in 1 s, closest two): "
+        + "; ".join(
+            f"{entity} {row['writes']}, {row['max_in_1s']}, "
+            + ("-" if row["min_interval_s"] is None else f"{row['min_interval_s']:.3f} s")
+            for entity, row in writes["per_entity"].items()
+        ),
+        f"flushes: {flush['runs']} runs, p50 {flush['p50_ms'] or 0:.2f} / p99 "
+        f"{flush['p99_ms'] or 0:.2f} / max {flush['max_ms'] or 0:.1f} ms (at "
+        f"+{flush['max_at_s'] or 0:.1f} s); starts {flush['start_gap_min_s'] or 0:.3f}-"
+        f"{flush['start_gap_max_s'] or 0:.3f} s apart; garbage collections inside a flush: "
+        + (
+            "; ".join(
+                f"gen{row['generation']} {row['ms']:g} ms at +{row['at_s']:.2f} s, "
+                f"{row['into_flush_ms']:g} ms into the flush of +{row['flush_at_s']:.2f} s "
+                f"({row['flush_ms']:g} ms)"
+                for row in flush["collections_inside"]
+                if row["ms"] >= 1 or row["generation"] == 2
+            )
+            or "none over 1 ms"
+        ),
+        f"{len(flush['close_writes'])} times two writes of one entity came less than 1 s "
+        f"apart ({sum(row['gap_s'] < 0.99 for row in flush['close_writes'])} of them under "
+        "0.99 s)" + ("; the closest:" if flush["close_writes"] else ""),
+        *(
+            f"writes {row['gap_s']:.4f} s apart on {row['entities']} entities at "
+            f"+{row['first_at_s']:.2f} s: the first written {fmt_flush(row['first_flush'])}, "
+            f"the second {fmt_flush(row['second_flush'])}; garbage collections in the first "
+            "flush: "
+            + (
+                ", ".join(
+                    f"gen{gc['generation']} {gc['ms']:g} ms from {gc['into_flush_ms']:g} ms in"
+                    for gc in row["gc_in_first_flush"]
+                )
+                or "none"
+            )
+            for row in flush["close_writes"][:5]
+        ),
+        f"a full collection walks every tracked object: {facts['gc_tracked_objects_before']:,} "
+        "in this Home Assistant before the burst",
+        "state_changed per second: " + " ".join(str(n) for n in facts["writes_per_second"]),
+        f"entity states at the end: {facts['entity_states']}",
+        "garbage collections from the start of the burst: "
+        + "; ".join(
+            f"{generation} {row['count']} ({row['total_ms']:.0f} ms, max {row['max_ms']:.0f} ms)"
+            for generation, row in facts["gc"]["by_generation"].items()
+        )
+        + "; full ones: "
+        + (
+            ", ".join(
+                f"+{row['at_s']:.1f} s {row['ms']:.0f} ms in {row['thread']}"
+                for row in facts["gc"]["full_collections"]
+            )
+            or "none"
+        ),
+        *(
+            f"late wake-up at +{stall['at_s']:.2f} s: {stall['late_ms']:.0f} ms late, "
+            f"{stall['covered_ms']:.0f} ms of it in garbage collections {stall['by']}"
+            for stall in facts["stalls"][:10]
+        ),
+        f"bus events during the run: {facts['events']}",
+        f"recorder (sqlite, commit interval {rec['commit_interval_s']} s): queue at burst end "
+        f"{rec['backlog_at_window_end']:,}, max {rec['max_backlog']:,} (sampled each second); "
+        f"everything queued at burst end committed {rec['caught_up_s']:.2f} s later; queue after "
+        f"meshbot's last flush {rec['backlog_after_meshbot_drain']:,}; rows "
+        f"{facts['database_rows']}; database {facts['database_mb']:.1f} MB",
+        "recorder backlog per second: " + " ".join(str(n) for n in rec["backlog_per_second"]),
+        f"CPU during the burst ({cpu['seconds']:.1f} s, {os.cpu_count()} cores): Home Assistant "
+        + ", ".join(
+            f"{kind} {100 * seconds / cpu['seconds']:.0f}%"
+            for kind, seconds in sorted(cpu["threads"].items(), key=lambda item: -item[1])
+            if seconds > 0
+        )
+        + "; "
+        + ", ".join(
+            f"{name} {'-' if seconds is None else f'{100 * seconds / cpu["seconds"]:.0f}%'}"
+            for name, seconds in cpu["processes"].items()
+        ),
+        f"setup took {facts['setup_s']:.1f} s",
+    ]
+    return lines
+
+
 PARTS: dict[str, Callable[[argparse.Namespace], Part]] = {
     "strike_path": part_strike_path,
     "tiles": part_tiles,
+    "end_to_end": part_end_to_end,
 }
 
 
@@ -641,24 +1408,60 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--strikes", type=int, default=300_000, help="payloads in the feed (A)")
     parser.add_argument("--radius", type=float, default=100.0, help="radius in km (A)")
-    parser.add_argument("--rate", type=float, default=500.0, help="strikes/s of the burst (A)")
+    parser.add_argument("--rate", type=float, default=500.0, help="strikes/s of the burst (A, C)")
     parser.add_argument("--rounds", type=int, default=5, help="baseline/strike path pairs (A)")
     parser.add_argument(
-        "--profile", action="store_true", help="profile the strike path even if it meets targets"
+        "--profile",
+        action="store_true",
+        help="profile the strike path (A) and the event loop (C) even if they meet their targets",
+    )
+    parser.add_argument("--seconds", type=float, default=30.0, help="seconds of the burst (C)")
+    parser.add_argument(
+        "--monitor-radius", type=float, default=300.0, help="meshbot's lightning radius, km (C)"
+    )
+    parser.add_argument(
+        "--qos", type=int, choices=(0, 1), default=1, help="QoS the publisher sends at (C)"
+    )
+    parser.add_argument(
+        "--lag-interval-ms", type=float, default=5.0, help="the lag probe's sleep (C)"
+    )
+    parser.add_argument(
+        "--idle-seconds", type=float, default=5.0, help="lag measured before the burst (C)"
+    )
+    parser.add_argument(
+        "--drain-seconds",
+        type=float,
+        default=30.0,
+        help="longest wait for meshbot to take what is in flight after the burst (C)",
+    )
+    parser.add_argument(
+        "--settle-seconds",
+        type=float,
+        default=5.0,
+        help="lag still measured at least this long after the burst (C)",
     )
     parser.add_argument("--seed", type=int, default=7, help="seed of every random choice")
     parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the JSON")
+    # Internal: part C runs this module again with this (a JSON spec) to publish the burst.
+    parser.add_argument("--publisher-child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.strikes < 10_000 or args.rounds < 1:
         parser.error("--strikes must be >= 10000 and --rounds >= 1")
     if not 0 < args.radius <= 2000 or args.rate <= 0:
         parser.error("--radius must be in (0, 2000] km and --rate positive")
+    if not 0 < args.monitor_radius <= 2000 or args.seconds <= 0 or args.lag_interval_ms <= 0:
+        parser.error(
+            "--monitor-radius must be in (0, 2000] km, --seconds and --lag-interval-ms positive"
+        )
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the parts, print the table and write the JSON; exit 1 only on a crash."""
     args = parse_args(argv)
+    if args.publisher_child:
+        publisher_child(json.loads(args.publisher_child))
+        return 0
     began = time.perf_counter()
     names = list(PARTS) if args.only == "all" else [args.only]
     parts = [PARTS[name](args) for name in names]
@@ -670,7 +1473,11 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"{sum(bool(c.passed) for c in checks)}/{len(checks)} checks PASS; targets: strike path "
         f">= {STRIKE_PATH_TARGET:,.0f} strikes/s, strike path/json.loads >= {RATIO_TARGET}, "
-        f"summary <= {SUMMARY_TARGET_MS:g} ms, every circle covered by <= {MAX_TILES} tiles"
+        f"summary <= {SUMMARY_TARGET_MS:g} ms, every circle covered by <= {MAX_TILES} tiles; "
+        f"end to end: feed >= {FEED_RATE_TARGET:.0%} of its rate, every strike delivered and "
+        f"accounted for, loop lag p99 <= {E2E_LAG_P99_TARGET_MS:g} ms, <= "
+        f"{EVENTS_PER_FLUSH_TARGET} strike events per flush, <= {WRITES_PER_SECOND_TARGET} write "
+        "per entity in 1 s, the alert during the burst"
     )
     print(f"total runtime {elapsed:.1f} s")
     document = {
@@ -681,6 +1488,10 @@ def main(argv: list[str] | None = None) -> int:
             "strike_path_json_loads_ratio": RATIO_TARGET,
             "summary_ms": SUMMARY_TARGET_MS,
             "max_tiles": MAX_TILES,
+            "end_to_end_feed_rate_share": FEED_RATE_TARGET,
+            "end_to_end_lag_p99_ms": E2E_LAG_P99_TARGET_MS,
+            "end_to_end_strike_events_per_flush": EVENTS_PER_FLUSH_TARGET,
+            "end_to_end_writes_per_entity_in_1s": WRITES_PER_SECOND_TARGET,
         },
         "total_runtime_s": elapsed,
         "checks": [

@@ -276,6 +276,11 @@ class LightningMonitor:
             "config_entry_id": self.hub.entry.entry_id,
             "alert_distance_km": self.alert_settings.distance_km,
             "strikes": summary.count,
+            "strikes_within_alert_distance": sum(
+                1
+                for strike in self.window
+                if strike.distance_km <= self.alert_settings.distance_km
+            ),
         }
         if summary.nearest is not None:
             data["nearest_km"] = round(summary.nearest.distance_km, 2)
