@@ -64,7 +64,8 @@ from custom_components.meshbot.const import (
 from tests.conftest import broker_section, entry_for
 from tests.support.mosquitto import MosquittoBroker
 
-from .startup import MESHBOT_DIR, LogCollector, percentile, wait_links
+from .report import percentile
+from .startup import MESHBOT_DIR, LogCollector, wait_links
 
 REPO = Path(__file__).resolve().parent.parent
 # Building 2,000/s x 60 s of encrypted envelopes takes the publisher a few seconds.

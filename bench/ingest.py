@@ -40,15 +40,9 @@ import argparse
 from collections import Counter
 from collections.abc import Callable
 import cProfile
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 import gc
-import io
 import json
-import os
 from pathlib import Path
-import platform
-import pstats
 import random
 import statistics
 import subprocess
@@ -78,6 +72,24 @@ from custom_components.meshbot.mesh.models import (
 from custom_components.meshbot.mesh.state import DEFAULT_MAX_LINKS, DEFAULT_MAX_NODES, MeshState
 from tests.support.mesh_traffic import Envelope, MeshTraffic
 
+from .report import (
+    BenchError,
+    Part,
+    add_loop_arguments,
+    add_only,
+    add_seed_output,
+    cpu_shares,
+    emit,
+    gc_lines,
+    lag_lines,
+    loop_parameters,
+    note_busy,
+    profile_text,
+    profiled_run,
+    run_and_report,
+    source_details,
+)
+
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results" / "ingest.json"
 
@@ -98,44 +110,6 @@ GARBAGE_GATEWAY = "!deadbeef"
 CLOCK_START = 1_700_000_000.0
 CLOCK_STEP = 0.001
 DRAIN_EVERY = 1000
-PROFILE_LINES = 25
-TOP_SLOW = 10
-
-
-class BenchError(Exception):
-    """Raise when the benchmark itself cannot measure (not when a target is missed)."""
-
-
-@dataclass
-class Check:
-    """One reported figure, with its target when it has one."""
-
-    part: str
-    measure: str
-    value: str
-    target: str = "-"
-    passed: bool | None = None
-
-    @property
-    def verdict(self) -> str:
-        """Return PASS, FAIL or a dash for figures without a target."""
-        return "-" if self.passed is None else ("PASS" if self.passed else "FAIL")
-
-
-@dataclass
-class Part:
-    """What one part measured: table rows, printed details and the figures for the JSON."""
-
-    name: str
-    checks: list[Check] = field(default_factory=list)
-    details: list[str] = field(default_factory=list)
-    figures: dict[str, Any] = field(default_factory=dict)
-
-    def check(
-        self, measure: str, value: str, target: str = "-", passed: bool | None = None
-    ) -> None:
-        """Add a table row."""
-        self.checks.append(Check(self.name, measure, value, target, passed))
 
 
 # A. Pipeline
@@ -288,11 +262,7 @@ def profile_pipeline(pairs: list[tuple[str, bytes]]) -> str:
     """Return cProfile's top costs of one pipeline pass, by own time and cumulative."""
     profiler = cProfile.Profile()
     profiler.runcall(pipeline_pass, pairs)
-    out = io.StringIO()
-    stats = pstats.Stats(profiler, stream=out).strip_dirs()
-    stats.sort_stats("tottime").print_stats(PROFILE_LINES)
-    stats.sort_stats("cumulative").print_stats(PROFILE_LINES)
-    return out.getvalue()
+    return profile_text(profiler)
 
 
 def part_pipeline(args: argparse.Namespace) -> Part:
@@ -409,16 +379,7 @@ def part_pipeline(args: argparse.Namespace) -> Part:
         + "; decode only "
         + ", ".join(f"{run['rate']:,.0f}" for run in decode_runs),
     ]
-    busy = [
-        run["cpu_s"] / run["wall_s"]
-        for run in floor_runs + pipeline_runs + decode_runs
-        if run["wall_s"] > 0
-    ]
-    if min(busy) < 0.9:
-        part.details.append(
-            f"note: a pass got only {100 * min(busy):.0f}% of a CPU (wall vs process time): "
-            "other load on the machine lowered some rounds"
-        )
+    note_busy(part, floor_runs + pipeline_runs + decode_runs)
     part.figures = {
         "parameters": {
             "envelopes": args.envelopes,
@@ -703,11 +664,6 @@ def part_memory(args: argparse.Namespace) -> Part:
 # C. End to end
 
 
-def emit(record: dict[str, Any]) -> None:
-    """Print one JSON line for the parent process."""
-    print(json.dumps(record), flush=True)
-
-
 def publisher_child(port: int, args: argparse.Namespace) -> None:
     """Build the feed, connect, wait for `go` on stdin, publish at a steady rate, report.
 
@@ -779,53 +735,6 @@ def publisher_child(port: int, args: argparse.Namespace) -> None:
         client.loop_stop()
 
 
-def fmt_lag(lag: dict[str, Any]) -> str:
-    """Describe one lag window."""
-    if not lag.get("wakeups"):
-        return "no wake-ups"
-    return (
-        f"p50 {lag['p50_ms']:.2f} / p90 {lag['p90_ms']:.2f} / p99 {lag['p99_ms']:.2f} / max "
-        f"{lag['max_ms']:.1f} ms (at +{lag['max_at_s']:.1f} s) over {lag['wakeups']:,} "
-        f"wake-ups in {lag['seconds']:.1f} s; {lag['over_20ms']} over 20 ms, "
-        f"{lag['over_100ms']} over 100 ms"
-    )
-
-
-def profile_lines(profile: dict[str, Any]) -> list[str]:
-    """Describe a sampled profile of the event loop."""
-    lines = [
-        f"{profile['samples']:,} samples of the event loop thread's stack, "
-        f"{profile['stalled_samples']:,} of them while the loop was over "
-        f"{profile['threshold_ms']:g} ms late",
-        "innermost meshbot frame, in stalls: "
-        + "; ".join(f"{frame} {count}" for frame, count in profile["meshbot_frames_stalled"]),
-        "innermost meshbot frame, all samples: "
-        + "; ".join(f"{frame} {count}" for frame, count in profile["meshbot_frames_all"]),
-        "leaf functions, in stalls: "
-        + "; ".join(f"{leaf} {count}" for leaf, count in profile["leaves_stalled"]),
-        "leaf functions, all samples: "
-        + "; ".join(f"{leaf} {count}" for leaf, count in profile["leaves_all"]),
-    ]
-    lines.append(
-        f"{profile['callbacks']:,} loop callbacks ran for {profile['callback_busy_s']:.2f} s; "
-        "callbacks over 10 ms (count, max, total): "
-        + "; ".join(
-            f"{row['what']} x{row['count']} max {row['max_ms']:.0f} ms total {row['total_ms']:.0f} ms"
-            for row in profile["slow_callbacks"][:TOP_SLOW]
-        )
-    )
-    for stall in profile["stalls"][:TOP_SLOW]:
-        lines.append(
-            f"late wake-up at +{stall['at_s']:.2f} s: {stall['late_ms']:.0f} ms late, "
-            f"{stall['covered_ms']:.0f} ms of it in slow callbacks or collections {stall['by']}"
-        )
-    for stack in profile["stacks_stalled"][:5]:
-        lines.append(
-            f"stack in stalls ({stack['count']} samples):\n    " + "\n    ".join(stack["stack"])
-        )
-    return lines
-
-
 def part_end_to_end(args: argparse.Namespace) -> Part:
     """C: a steady regional feed through Mosquitto into Home Assistant with the recorder on."""
     # Imported here: Home Assistant, the recorder and sqlalchemy are heavy, and parts A and B
@@ -833,7 +742,7 @@ def part_end_to_end(args: argparse.Namespace) -> Part:
     from homeassistant.const import __version__ as ha_version
 
     from .end_to_end import run
-    from .startup import git, meshbot_digest
+    from .startup import meshbot_digest
 
     part = Part("end_to_end")
     source_before = meshbot_digest()
@@ -930,7 +839,6 @@ def part_end_to_end(args: argparse.Namespace) -> Part:
     rejected = ", ".join(f"{reason} {count:,}" for reason, count in counters["rejected"].items())
     per_second = facts["received_per_second"]
     steady = per_second[1 : int(result["flushed_s"])] or per_second
-    processes = cpu["processes"]
     part.details += [
         f"feed: {feed['envelopes']:,} envelopes ({feed['garbage']:,} garbage) from {args.nodes:,} "
         f"nodes, built in {feed['build_s']:.1f} s by the publisher process; batches of "
@@ -946,11 +854,7 @@ def part_end_to_end(args: argparse.Namespace) -> Part:
         f"{link['handler_errors']}); decoder envelopes {counters['envelopes']:,} = decoded "
         f"{counters['decoded']:,} + duplicates {counters['duplicates']:,} + rejected "
         f"{counters['rejected_total']:,} ({rejected})",
-        "loop lag during the feed: " + fmt_lag(window),
-        "loop lag after the feed (drain, recorder sync, settle): " + fmt_lag(after),
-        "loop lag idle, before the feed: " + fmt_lag(lag["idle"]),
-        "worst loop lag per second (ms) from the start of the feed: "
-        + " ".join(f"{value:.0f}" for value in lag["per_second_max_ms"]),
+        *lag_lines(lag, "feed", "drain, recorder sync, settle"),
         f"writes: {writes['writes']:,} to {writes['entities_written']} entities in "
         f"{writes['seconds']:.1f} s: {writes['state_changed']:,} state_changed (recorded), "
         f"{writes['state_reported']:,} state_reported (unchanged, not recorded); closest two "
@@ -977,24 +881,7 @@ def part_end_to_end(args: argparse.Namespace) -> Part:
         "meshbot_node_discovered events per second: "
         + " ".join(str(n) for n in facts["discovered_per_second"]),
         "state_reported per second: " + " ".join(str(n) for n in facts["reported_per_second"]),
-        "garbage collections from the start of the feed: "
-        + "; ".join(
-            f"{generation} {row['count']} ({row['total_ms']:.0f} ms, max {row['max_ms']:.0f} ms)"
-            for generation, row in facts["gc"]["by_generation"].items()
-        )
-        + "; full ones: "
-        + (
-            ", ".join(
-                f"+{row['at_s']:.1f} s {row['ms']:.0f} ms in {row['thread']}"
-                for row in facts["gc"]["full_collections"]
-            )
-            or "none"
-        ),
-        *(
-            f"late wake-up at +{stall['at_s']:.2f} s: {stall['late_ms']:.0f} ms late, "
-            f"{stall['covered_ms']:.0f} ms of it in garbage collections {stall['by']}"
-            for stall in facts["stalls"][:TOP_SLOW]
-        ),
+        *gc_lines(facts, "feed"),
         f"bus events during the run: {facts['events']}",
         f"recorder (sqlite, commit interval {rec['commit_interval_s']} s): queue at feed end "
         f"{rec['backlog_at_window_end']:,} events, max {rec['max_backlog']:,} (sampled each "
@@ -1003,16 +890,7 @@ def part_end_to_end(args: argparse.Namespace) -> Part:
         f"{facts['database_rows']}; database {facts['database_mb']:.1f} MB",
         "recorder backlog per second: " + " ".join(str(n) for n in rec["backlog_per_second"]),
         f"CPU during the feed ({cpu_seconds:.1f} s, 2 cores = 200%): Home Assistant threads "
-        + ", ".join(
-            f"{kind} {100 * seconds / cpu_seconds:.0f}%"
-            for kind, seconds in sorted(threads.items(), key=lambda item: -item[1])
-            if seconds > 0
-        )
-        + "; "
-        + ", ".join(
-            f"{name} {'-' if seconds is None else f'{100 * seconds / cpu_seconds:.0f}%'}"
-            for name, seconds in processes.items()
-        ),
+        + cpu_shares(cpu),
         f"meshbot: {facts['meshbot']['nodes']:,} nodes, {facts['meshbot']['links']:,} links, "
         f"{facts['meshbot']['tracked']} devices, {facts['meshbot']['entities']} entities "
         f"{facts['meshbot']['entities_by_platform']}; setup took {facts['setup_s']:.1f} s",
@@ -1031,23 +909,7 @@ def part_end_to_end(args: argparse.Namespace) -> Part:
             else f"; last written at +{saved['by_end_at_s']:.1f} s"
         )
     )
-    uncommitted = git("status", "--porcelain", "--", "custom_components")
-    part.details.append(
-        f"meshbot measured: commit {(git('rev-parse', '--short', 'HEAD') or '?')}"
-        + (
-            " with uncommitted changes to "
-            + ", ".join(line.split(maxsplit=1)[-1] for line in uncommitted.splitlines())
-            if uncommitted
-            else ""
-        )
-    )
-    if source_after != source_before:
-        part.details.append(
-            f"WARNING: meshbot's source changed during the run ({source_before} -> "
-            f"{source_after}); the figures mix versions"
-        )
-    part.details += [f"meshbot log: {line}" for line in facts["meshbot_log"]]
-    part.details += [f"error not from meshbot: {line}" for line in facts["other_errors"]]
+    source = source_details(part, facts, source_before, source_after)
     lag_missed = window["p99_ms"] > LAG_P99_TARGET_MS or window["max_ms"] > LAG_MAX_TARGET_MS
     lag_missed = lag_missed or after.get("max_ms", 0.0) > LAG_MAX_TARGET_MS
     # Only the big per-entity table stays out of the JSON's top level.
@@ -1061,19 +923,11 @@ def part_end_to_end(args: argparse.Namespace) -> Part:
             "seed": args.seed,
             "max_devices": args.max_devices,
             "batch_ms": args.batch_ms,
-            "lag_interval_ms": args.lag_interval_ms,
-            "idle_seconds": args.idle_seconds,
-            "drain_seconds": args.drain_seconds,
-            "settle_seconds": args.settle_seconds,
+            **loop_parameters(args),
         },
         **facts,
         "home_assistant": ha_version,
-        "meshbot_source": {
-            "commit": git("rev-parse", "HEAD"),
-            "uncommitted": uncommitted,
-            "digest_before": source_before,
-            "digest_after": source_after,
-        },
+        "meshbot_source": source,
         "accounted": accounted,
         "accounted_exactly": exact,
         "feed_rate": achieved,
@@ -1085,18 +939,7 @@ def part_end_to_end(args: argparse.Namespace) -> Part:
             flush=True,
         )
         profiled = run(args, args.seconds, WRITE_INTERVAL_TARGET_S, profile=True)
-        profile = profiled["profile"]
-        part.figures["profile_run"] = {
-            "lag": profiled["lag"],
-            "profile": profile,
-        }
-        part.details.append(
-            "profiled run (sampling slows the loop): lag during the feed "
-            + fmt_lag(profiled["lag"]["window"])
-            + "; after "
-            + fmt_lag(profiled["lag"]["after"])
-        )
-        part.details += profile_lines(profile)
+        profiled_run(part, profiled, "feed")
     return part
 
 
@@ -1109,57 +952,10 @@ PARTS: dict[str, Callable[[argparse.Namespace], Part]] = {
 }
 
 
-def print_table(parts: list[Part]) -> None:
-    """Print one row per figure, then each part's details."""
-    part_width = max([8, *(len(part.name) for part in parts)])
-    columns = (
-        ("part", part_width),
-        ("measure", 32),
-        ("value", 26),
-        ("target", 24),
-        ("verdict", 7),
-    )
-    header = "  ".join(f"{name:<{width}}" for name, width in columns)
-    print(header)
-    print("-" * len(header))
-    for part in parts:
-        for check in part.checks:
-            cells = (check.part, check.measure, check.value, check.target, check.verdict)
-            print(
-                "  ".join(
-                    f"{cell:<{width}}" for cell, (_, width) in zip(cells, columns, strict=True)
-                )
-            )
-    for part in parts:
-        print()
-        for line in part.details:
-            print(f"{part.name}: {line}")
-
-
-def environment() -> dict[str, Any]:
-    """Describe where the figures come from."""
-    return {
-        "python": platform.python_version(),
-        "protobuf": PROTOBUF_VERSION,
-        "protobuf_backend": api_implementation.Type(),
-        "cryptography": CRYPTOGRAPHY_VERSION,
-        "cpus": os.cpu_count(),
-        "machine": platform.machine(),
-        "kernel": platform.release(),
-        "loadavg": os.getloadavg(),
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Parse the command line."""
     parser = argparse.ArgumentParser(prog="script/bench-ingest", description=__doc__.split("\n")[0])
-    parser.add_argument(
-        "--only",
-        choices=[*PARTS, "all"],
-        default="all",
-        help="run one part (default: all)",
-    )
+    add_only(parser, PARTS)
     parser.add_argument("--envelopes", type=int, default=200_000, help="envelopes in the mix (A)")
     parser.add_argument("--nodes", type=int, default=3000, help="nodes in the mix (A, C)")
     parser.add_argument("--garbage", type=float, default=0.02, help="garbage share (A, C)")
@@ -1179,26 +975,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--batch-ms", type=float, default=5.0, help="the publisher sends a batch this often (C)"
     )
-    parser.add_argument(
-        "--lag-interval-ms", type=float, default=5.0, help="the lag probe's sleep (C)"
-    )
-    parser.add_argument(
-        "--idle-seconds", type=float, default=5.0, help="lag measured before the feed (C)"
-    )
-    parser.add_argument(
-        "--drain-seconds",
-        type=float,
-        default=30.0,
-        help="longest wait for meshbot to decode what is in flight after the feed (C)",
-    )
-    parser.add_argument(
-        "--settle-seconds",
-        type=float,
-        default=5.0,
-        help="lag still measured at least this long after the feed (C)",
-    )
-    parser.add_argument("--seed", type=int, default=7, help="seed of every random choice")
-    parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the JSON")
+    add_loop_arguments(parser, "feed", "decode")
+    add_seed_output(parser, RESULTS)
     # Internal: part B runs itself again with this to build the state in a fresh process.
     parser.add_argument("--memory-child", nargs=3, type=int, help=argparse.SUPPRESS)
     # Internal: part C runs itself again with this (a broker port) to publish the feed.
@@ -1226,26 +1004,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.publisher_child:
         publisher_child(args.publisher_child, args)
         return 0
-    began = time.perf_counter()
-    names = list(PARTS) if args.only == "all" else [args.only]
-    parts = [PARTS[name](args) for name in names]
-    elapsed = time.perf_counter() - began
-    print()
-    print_table(parts)
-    checks = [check for part in parts for check in part.checks if check.passed is not None]
-    print()
-    print(
-        f"{sum(bool(c.passed) for c in checks)}/{len(checks)} checks PASS; targets: pipeline >= "
-        f"{PIPELINE_TARGET:,.0f} env/s, pipeline/floor >= {RATIO_TARGET}, RSS growth <= "
-        f"{MEMORY_TARGET_MB:g} MB, end-to-end loop lag p99 <= {LAG_P99_TARGET_MS:g} ms and max <= "
-        f"{LAG_MAX_TARGET_MS:g} ms, every message accounted, no entity written twice within "
-        f"{WRITE_INTERVAL_TARGET_S:g} s"
-    )
-    print(f"total runtime {elapsed:.1f} s")
-    document = {
-        "benchmark": "ingest",
-        "environment": environment(),
-        "targets": {
+    run_and_report(
+        PARTS,
+        args,
+        benchmark="ingest",
+        widths=(32, 26, 24),
+        summary=(
+            f"; targets: pipeline >= {PIPELINE_TARGET:,.0f} env/s, pipeline/floor >= "
+            f"{RATIO_TARGET}, RSS growth <= {MEMORY_TARGET_MB:g} MB, end-to-end loop lag p99 <= "
+            f"{LAG_P99_TARGET_MS:g} ms and max <= {LAG_MAX_TARGET_MS:g} ms, every message "
+            f"accounted, no entity written twice within {WRITE_INTERVAL_TARGET_S:g} s"
+        ),
+        targets={
             "pipeline_envelopes_per_s": PIPELINE_TARGET,
             "pipeline_floor_ratio": RATIO_TARGET,
             "memory_growth_mb": MEMORY_TARGET_MB,
@@ -1254,15 +1024,12 @@ def main(argv: list[str] | None = None) -> int:
             "end_to_end_min_write_interval_s": WRITE_INTERVAL_TARGET_S,
             "end_to_end_feed_rate_share": FEED_RATE_TARGET,
         },
-        "total_runtime_s": elapsed,
-        "checks": [
-            asdict(check) | {"verdict": check.verdict} for part in parts for check in part.checks
-        ],
-        "parts": {part.name: part.figures for part in parts},
-    }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(document, indent=2) + "\n")
-    print(f"wrote {args.output}")
+        versions={
+            "protobuf": PROTOBUF_VERSION,
+            "protobuf_backend": api_implementation.Type(),
+            "cryptography": CRYPTOGRAPHY_VERSION,
+        },
+    )
     return 0
 
 

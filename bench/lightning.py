@@ -51,16 +51,12 @@ import argparse
 from collections import Counter
 from collections.abc import Callable
 import cProfile
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from dataclasses import asdict, dataclass
 import gc
-import io
 import json
 import math
 import os
 from pathlib import Path
-import platform
-import pstats
 import random
 import statistics
 import sys
@@ -77,6 +73,24 @@ from custom_components.meshbot.lightning.window import (
     StrikeWindow,
 )
 
+from .report import (
+    BenchError,
+    Part,
+    add_loop_arguments,
+    add_only,
+    add_seed_output,
+    cpu_shares,
+    emit,
+    gc_lines,
+    lag_lines,
+    loop_parameters,
+    note_busy,
+    profile_text,
+    profiled_run,
+    run_and_report,
+    source_details,
+)
+
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results" / "lightning.json"
 
@@ -91,7 +105,6 @@ CLOCK_START = 1_700_000_000.0
 CELLS = 12
 CELL_SCATTER_KM = 6.0
 SUMMARY_REPEATS = 20
-PROFILE_LINES = 25
 
 PLACES = {
     "Paris": (48.8566, 2.3522),
@@ -131,42 +144,6 @@ LIVE_DELAY_S = (0.5, 3.0)
 # Points this close to the radius could land on either side of it: they are drawn again.
 BOUNDARY_MARGIN_KM = 0.5
 TOPIC_PREFIX = "blitzortung/1.1/"
-
-
-class BenchError(Exception):
-    """Raise when the benchmark itself cannot measure (not when a target is missed)."""
-
-
-@dataclass
-class Check:
-    """One reported figure, with its target when it has one."""
-
-    part: str
-    measure: str
-    value: str
-    target: str = "-"
-    passed: bool | None = None
-
-    @property
-    def verdict(self) -> str:
-        """Return PASS, FAIL or a dash for figures without a target."""
-        return "-" if self.passed is None else ("PASS" if self.passed else "FAIL")
-
-
-@dataclass
-class Part:
-    """What one part measured: table rows, printed details and the figures for the JSON."""
-
-    name: str
-    checks: list[Check] = field(default_factory=list)
-    details: list[str] = field(default_factory=list)
-    figures: dict[str, Any] = field(default_factory=dict)
-
-    def check(
-        self, measure: str, value: str, target: str = "-", passed: bool | None = None
-    ) -> None:
-        """Add a table row."""
-        self.checks.append(Check(self.name, measure, value, target, passed))
 
 
 # Geometry helpers of the bench itself
@@ -322,11 +299,7 @@ def profile_strike_path(feed: Feed, radius_km: float) -> str:
     """Return cProfile's top costs of one strike-path pass, by own time and cumulative."""
     profiler = cProfile.Profile()
     profiler.runcall(strike_path_pass, feed, radius_km)
-    out = io.StringIO()
-    stats = pstats.Stats(profiler, stream=out).strip_dirs()
-    stats.sort_stats("tottime").print_stats(PROFILE_LINES)
-    stats.sort_stats("cumulative").print_stats(PROFILE_LINES)
-    return out.getvalue()
+    return profile_text(profiler)
 
 
 def window_facts(window: StrikeWindow) -> dict[str, Any]:
@@ -481,16 +454,7 @@ def part_strike_path(args: argparse.Namespace) -> Part:
         + "; parse only "
         + ", ".join(f"{run['rate']:,.0f}" for run in parse_runs),
     ]
-    busy = [
-        run["cpu_s"] / run["wall_s"]
-        for run in baseline_runs + path_runs + parse_runs
-        if run["wall_s"] > 0
-    ]
-    if min(busy) < 0.9:
-        part.details.append(
-            f"note: a pass got only {100 * min(busy):.0f}% of a CPU (wall vs process time): "
-            "other load on the machine lowered some rounds"
-        )
+    note_busy(part, baseline_runs + path_runs + parse_runs)
     part.figures = {
         "parameters": {
             "strikes": args.strikes,
@@ -848,11 +812,6 @@ def render(item: Planned, now: float) -> tuple[str, bytes]:
     return strike_topic(item.latitude, item.longitude), payload
 
 
-def emit(record: dict[str, Any]) -> None:
-    """Print one JSON line for the parent process."""
-    print(json.dumps(record), flush=True)
-
-
 def publisher_child(spec: dict[str, Any]) -> None:
     """Plan the burst, connect, wait for `go` on stdin, publish at a steady rate, report.
 
@@ -946,18 +905,6 @@ def publisher_child(spec: dict[str, Any]) -> None:
 # C. End to end: the part
 
 
-def fmt_lag(lag: dict[str, Any]) -> str:
-    """Describe one lag window."""
-    if not lag.get("wakeups"):
-        return "no wake-ups"
-    return (
-        f"p50 {lag['p50_ms']:.2f} / p90 {lag['p90_ms']:.2f} / p99 {lag['p99_ms']:.2f} / max "
-        f"{lag['max_ms']:.1f} ms (at +{lag['max_at_s']:.1f} s) over {lag['wakeups']:,} "
-        f"wake-ups in {lag['seconds']:.1f} s; {lag['over_20ms']} over 20 ms, "
-        f"{lag['over_100ms']} over 100 ms"
-    )
-
-
 def fmt_flush(row: dict[str, Any] | None) -> str:
     """Describe where in a flush a write happened."""
     if row is None:
@@ -974,9 +921,8 @@ def part_end_to_end(args: argparse.Namespace) -> Part:
     # (and the publisher process) must not carry them.
     from homeassistant.const import __version__ as ha_version
 
-    from .ingest import profile_lines
     from .lightning_e2e import run
-    from .startup import git, meshbot_digest
+    from .startup import meshbot_digest
 
     part = Part("end_to_end")
     source_before = meshbot_digest()
@@ -986,12 +932,12 @@ def part_end_to_end(args: argparse.Namespace) -> Part:
         f"{args.monitor_radius:g} km around Paris)",
         flush=True,
     )
-    alert = {
+    alert_config = {
         "distance_km": E2E_ALERT_KM,
         "strikes": E2E_ALERT_STRIKES,
         "minutes": E2E_ALERT_MINUTES,
     }
-    facts = run(args, HOME, alert, profile=False)
+    facts = run(args, HOME, alert_config, profile=False)
     source_after = meshbot_digest()
     feed, result, lag, writes = facts["feed"], facts["publisher"], facts["lag"], facts["writes"]
     parsed, window, events = facts["parse_counters"], facts["window"], facts["strike_events"]
@@ -1132,23 +1078,7 @@ def part_end_to_end(args: argparse.Namespace) -> Part:
     )
 
     part.details += e2e_details(args, facts, evicted, overflow_on_arrival)
-    uncommitted = git("status", "--porcelain", "--", "custom_components")
-    part.details.append(
-        f"meshbot measured: commit {(git('rev-parse', '--short', 'HEAD') or '?')}"
-        + (
-            " with uncommitted changes to "
-            + ", ".join(line.split(maxsplit=1)[-1] for line in uncommitted.splitlines())
-            if uncommitted
-            else ""
-        )
-    )
-    if source_after != source_before:
-        part.details.append(
-            f"WARNING: meshbot's source changed during the run ({source_before} -> "
-            f"{source_after}); the figures mix versions"
-        )
-    part.details += [f"meshbot log: {line}" for line in facts["meshbot_log"]]
-    part.details += [f"error not from meshbot: {line}" for line in facts["other_errors"]]
+    source = source_details(part, facts, source_before, source_after)
     per_entity = facts["writes"].pop("per_entity")
     part.figures = {
         "parameters": {
@@ -1161,19 +1091,11 @@ def part_end_to_end(args: argparse.Namespace) -> Part:
             "alert_strikes": E2E_ALERT_STRIKES,
             "alert_minutes": E2E_ALERT_MINUTES,
             "seed": args.seed,
-            "lag_interval_ms": args.lag_interval_ms,
-            "idle_seconds": args.idle_seconds,
-            "drain_seconds": args.drain_seconds,
-            "settle_seconds": args.settle_seconds,
+            **loop_parameters(args),
         },
         **facts,
         "home_assistant": ha_version,
-        "meshbot_source": {
-            "commit": git("rev-parse", "HEAD"),
-            "uncommitted": uncommitted,
-            "digest_before": source_before,
-            "digest_after": source_after,
-        },
+        "meshbot_source": source,
         "feed_rate": achieved,
         "delivered": delivered,
         "accounted": accounted,
@@ -1189,15 +1111,8 @@ def part_end_to_end(args: argparse.Namespace) -> Part:
             "C profiling the event loop in a second run (its figures are not the benchmark's)",
             flush=True,
         )
-        profiled = run(args, HOME, alert, profile=True)
-        part.figures["profile_run"] = {"lag": profiled["lag"], "profile": profiled["profile"]}
-        part.details.append(
-            "profiled run (sampling slows the loop): lag during the burst "
-            + fmt_lag(profiled["lag"]["window"])
-            + "; after "
-            + fmt_lag(profiled["lag"]["after"])
-        )
-        part.details += profile_lines(profiled["profile"])
+        profiled = run(args, HOME, alert_config, profile=True)
+        profiled_run(part, profiled, "burst")
     return part
 
 
@@ -1254,12 +1169,7 @@ def e2e_details(
         "strike events per second from the start of the burst: "
         + " ".join(str(n) for n in events["per_second"]),
         f"alert: {alert['events']}; binary sensor at the end: {alert['sensor_state']}",
-        "loop lag during the burst: " + fmt_lag(lag["window"]),
-        "loop lag after the burst (drain, last flush, recorder sync, settle): "
-        + fmt_lag(lag["after"]),
-        "loop lag idle, before the burst: " + fmt_lag(lag["idle"]),
-        "worst loop lag per second (ms) from the start of the burst: "
-        + " ".join(f"{value:.0f}" for value in lag["per_second_max_ms"]),
+        *lag_lines(lag, "burst", "drain, last flush, recorder sync, settle"),
         f"writes: {writes['writes']:,} to {writes['entities_written']} entities in "
         f"{writes['seconds']:.1f} s ({writes['state_changed']:,} state_changed, "
         f"{writes['state_reported']:,} state_reported); most in 1 s {writes['max_in_1s']} on "
@@ -1311,24 +1221,7 @@ def e2e_details(
         "in this Home Assistant before the burst",
         "state_changed per second: " + " ".join(str(n) for n in facts["writes_per_second"]),
         f"entity states at the end: {facts['entity_states']}",
-        "garbage collections from the start of the burst: "
-        + "; ".join(
-            f"{generation} {row['count']} ({row['total_ms']:.0f} ms, max {row['max_ms']:.0f} ms)"
-            for generation, row in facts["gc"]["by_generation"].items()
-        )
-        + "; full ones: "
-        + (
-            ", ".join(
-                f"+{row['at_s']:.1f} s {row['ms']:.0f} ms in {row['thread']}"
-                for row in facts["gc"]["full_collections"]
-            )
-            or "none"
-        ),
-        *(
-            f"late wake-up at +{stall['at_s']:.2f} s: {stall['late_ms']:.0f} ms late, "
-            f"{stall['covered_ms']:.0f} ms of it in garbage collections {stall['by']}"
-            for stall in facts["stalls"][:10]
-        ),
+        *gc_lines(facts, "burst"),
         f"bus events during the run: {facts['events']}",
         f"recorder (sqlite, commit interval {rec['commit_interval_s']} s): queue at burst end "
         f"{rec['backlog_at_window_end']:,}, max {rec['max_backlog']:,} (sampled each second); "
@@ -1337,16 +1230,7 @@ def e2e_details(
         f"{facts['database_rows']}; database {facts['database_mb']:.1f} MB",
         "recorder backlog per second: " + " ".join(str(n) for n in rec["backlog_per_second"]),
         f"CPU during the burst ({cpu['seconds']:.1f} s, {os.cpu_count()} cores): Home Assistant "
-        + ", ".join(
-            f"{kind} {100 * seconds / cpu['seconds']:.0f}%"
-            for kind, seconds in sorted(cpu["threads"].items(), key=lambda item: -item[1])
-            if seconds > 0
-        )
-        + "; "
-        + ", ".join(
-            f"{name} {'-' if seconds is None else f'{100 * seconds / cpu["seconds"]:.0f}%'}"
-            for name, seconds in cpu["processes"].items()
-        ),
+        + cpu_shares(cpu),
         f"setup took {facts['setup_s']:.1f} s",
     ]
     return lines
@@ -1359,53 +1243,12 @@ PARTS: dict[str, Callable[[argparse.Namespace], Part]] = {
 }
 
 
-def print_table(parts: list[Part]) -> None:
-    """Print one row per figure, then each part's details."""
-    part_width = max([8, *(len(part.name) for part in parts)])
-    columns = (
-        ("part", part_width),
-        ("measure", 34),
-        ("value", 28),
-        ("target", 24),
-        ("verdict", 7),
-    )
-    header = "  ".join(f"{name:<{width}}" for name, width in columns)
-    print(header)
-    print("-" * len(header))
-    for part in parts:
-        for check in part.checks:
-            cells = (check.part, check.measure, check.value, check.target, check.verdict)
-            print(
-                "  ".join(
-                    f"{cell:<{width}}" for cell, (_, width) in zip(cells, columns, strict=True)
-                )
-            )
-    for part in parts:
-        print()
-        for line in part.details:
-            print(f"{part.name}: {line}")
-
-
-def environment() -> dict[str, Any]:
-    """Describe where the figures come from."""
-    return {
-        "python": platform.python_version(),
-        "cpus": os.cpu_count(),
-        "machine": platform.machine(),
-        "kernel": platform.release(),
-        "loadavg": os.getloadavg(),
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Parse the command line."""
     parser = argparse.ArgumentParser(
         prog="script/bench-lightning", description=__doc__.split("\n")[0]
     )
-    parser.add_argument(
-        "--only", choices=[*PARTS, "all"], default="all", help="run one part (default: all)"
-    )
+    add_only(parser, PARTS)
     parser.add_argument("--strikes", type=int, default=300_000, help="payloads in the feed (A)")
     parser.add_argument("--radius", type=float, default=100.0, help="radius in km (A)")
     parser.add_argument("--rate", type=float, default=500.0, help="strikes/s of the burst (A, C)")
@@ -1422,26 +1265,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--qos", type=int, choices=(0, 1), default=1, help="QoS the publisher sends at (C)"
     )
-    parser.add_argument(
-        "--lag-interval-ms", type=float, default=5.0, help="the lag probe's sleep (C)"
-    )
-    parser.add_argument(
-        "--idle-seconds", type=float, default=5.0, help="lag measured before the burst (C)"
-    )
-    parser.add_argument(
-        "--drain-seconds",
-        type=float,
-        default=30.0,
-        help="longest wait for meshbot to take what is in flight after the burst (C)",
-    )
-    parser.add_argument(
-        "--settle-seconds",
-        type=float,
-        default=5.0,
-        help="lag still measured at least this long after the burst (C)",
-    )
-    parser.add_argument("--seed", type=int, default=7, help="seed of every random choice")
-    parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the JSON")
+    add_loop_arguments(parser, "burst", "take")
+    add_seed_output(parser, RESULTS)
     # Internal: part C runs this module again with this (a JSON spec) to publish the burst.
     parser.add_argument("--publisher-child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -1462,28 +1287,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.publisher_child:
         publisher_child(json.loads(args.publisher_child))
         return 0
-    began = time.perf_counter()
-    names = list(PARTS) if args.only == "all" else [args.only]
-    parts = [PARTS[name](args) for name in names]
-    elapsed = time.perf_counter() - began
-    print()
-    print_table(parts)
-    checks = [check for part in parts for check in part.checks if check.passed is not None]
-    print()
-    print(
-        f"{sum(bool(c.passed) for c in checks)}/{len(checks)} checks PASS; targets: strike path "
-        f">= {STRIKE_PATH_TARGET:,.0f} strikes/s, strike path/json.loads >= {RATIO_TARGET}, "
-        f"summary <= {SUMMARY_TARGET_MS:g} ms, every circle covered by <= {MAX_TILES} tiles; "
-        f"end to end: feed >= {FEED_RATE_TARGET:.0%} of its rate, every strike delivered and "
-        f"accounted for, loop lag p99 <= {E2E_LAG_P99_TARGET_MS:g} ms, <= "
-        f"{EVENTS_PER_FLUSH_TARGET} strike events per flush, <= {WRITES_PER_SECOND_TARGET} write "
-        "per entity in 1 s, the alert during the burst"
-    )
-    print(f"total runtime {elapsed:.1f} s")
-    document = {
-        "benchmark": "lightning",
-        "environment": environment(),
-        "targets": {
+    run_and_report(
+        PARTS,
+        args,
+        benchmark="lightning",
+        widths=(34, 28, 24),
+        summary=(
+            f"; targets: strike path >= {STRIKE_PATH_TARGET:,.0f} strikes/s, strike "
+            f"path/json.loads >= {RATIO_TARGET}, summary <= {SUMMARY_TARGET_MS:g} ms, every "
+            f"circle covered by <= {MAX_TILES} tiles; end to end: feed >= "
+            f"{FEED_RATE_TARGET:.0%} of its rate, every strike delivered and accounted for, loop "
+            f"lag p99 <= {E2E_LAG_P99_TARGET_MS:g} ms, <= {EVENTS_PER_FLUSH_TARGET} strike "
+            f"events per flush, <= {WRITES_PER_SECOND_TARGET} write per entity in 1 s, the alert "
+            "during the burst"
+        ),
+        targets={
             "strike_path_per_s": STRIKE_PATH_TARGET,
             "strike_path_json_loads_ratio": RATIO_TARGET,
             "summary_ms": SUMMARY_TARGET_MS,
@@ -1493,15 +1311,7 @@ def main(argv: list[str] | None = None) -> int:
             "end_to_end_strike_events_per_flush": EVENTS_PER_FLUSH_TARGET,
             "end_to_end_writes_per_entity_in_1s": WRITES_PER_SECOND_TARGET,
         },
-        "total_runtime_s": elapsed,
-        "checks": [
-            asdict(check) | {"verdict": check.verdict} for part in parts for check in part.checks
-        ],
-        "parts": {part.name: part.figures for part in parts},
-    }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(document, indent=2) + "\n")
-    print(f"wrote {args.output}")
+    )
     return 0
 
 

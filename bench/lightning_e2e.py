@@ -84,7 +84,8 @@ from .end_to_end import (
     thread_cpu,
     write_figures,
 )
-from .startup import LogCollector, percentile, wait_links
+from .report import percentile
+from .startup import LogCollector, wait_links
 
 REPO = Path(__file__).resolve().parent.parent
 # The write interval under which write_figures lists an entity as written too often.

@@ -40,16 +40,10 @@ from collections import Counter
 from collections.abc import Callable
 import contextlib
 import cProfile
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 import gc
-import io
 import itertools
 import json
-import os
 from pathlib import Path
-import platform
-import pstats
 import random
 import statistics
 import subprocess
@@ -71,6 +65,17 @@ from custom_components.meshbot.links.stream import (
 )
 from tests.support.fake_node import FakeNode, frame
 
+from .report import (
+    BenchError,
+    Part,
+    add_only,
+    add_seed_output,
+    note_busy,
+    percentile,
+    profile_text,
+    run_and_report,
+)
+
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results" / "radio.json"
 
@@ -90,7 +95,6 @@ HANDSHAKE_TIMEOUT_S = 30.0
 # Pause between two connects so the fake sees the last client go before the next comes.
 SETTLE_S = 0.01
 FAKE_BUILDS = 7
-PROFILE_LINES = 25
 WORDS = (
     "relais",
     "colline",
@@ -109,49 +113,6 @@ WORDS = (
     "météo",
     "pluie",
 )
-
-
-class BenchError(Exception):
-    """Raise when the benchmark itself cannot measure (not when a check fails)."""
-
-
-@dataclass
-class Check:
-    """One reported figure, with its target when it has one."""
-
-    part: str
-    measure: str
-    value: str
-    target: str = "-"
-    passed: bool | None = None
-
-    @property
-    def verdict(self) -> str:
-        """Return PASS, FAIL or a dash for figures without a target."""
-        return "-" if self.passed is None else ("PASS" if self.passed else "FAIL")
-
-
-@dataclass
-class Part:
-    """What one part measured: table rows, printed details and the figures for the JSON."""
-
-    name: str
-    checks: list[Check] = field(default_factory=list)
-    details: list[str] = field(default_factory=list)
-    figures: dict[str, Any] = field(default_factory=dict)
-
-    def check(
-        self, measure: str, value: str, target: str = "-", passed: bool | None = None
-    ) -> None:
-        """Add a table row."""
-        self.checks.append(Check(self.name, measure, value, target, passed))
-
-
-def percentile(values: list[float], pct: int) -> float:
-    """Return the pct-th percentile, interpolated between the closest ranks."""
-    if len(values) == 1:
-        return values[0]
-    return statistics.quantiles(values, n=100, method="inclusive")[pct - 1]
 
 
 def size_label(size: int) -> str:
@@ -453,15 +414,6 @@ def profile_link(chunks: list[bytes], loop: asyncio.AbstractEventLoop) -> str:
     return profile_text(profiler)
 
 
-def profile_text(profiler: cProfile.Profile) -> str:
-    """Print a profile's top costs by own time and cumulative."""
-    out = io.StringIO()
-    stats = pstats.Stats(profiler, stream=out).strip_dirs()
-    stats.sort_stats("tottime").print_stats(PROFILE_LINES)
-    stats.sort_stats("cumulative").print_stats(PROFILE_LINES)
-    return out.getvalue()
-
-
 def rate(runs: list[dict[str, Any]], count: int) -> float:
     """Return the median of count / wall over the runs."""
     return statistics.median(count / run["wall_s"] for run in runs)
@@ -603,18 +555,7 @@ def part_parse(args: argparse.Namespace) -> Part:
         "is frames/s against the bare passes of the same rounds; link = _StreamProtocol."
         "data_received -> RadioLink._on_payload (handshake done) -> a counting frame handler",
     ]
-    busy = [
-        run["cpu_s"] / run["wall_s"]
-        for size in args.chunks
-        for name in PASSES
-        for run in runs[size][name]
-        if run["wall_s"] > 0
-    ]
-    if min(busy) < 0.9:
-        part.details.append(
-            f"note: a pass got only {100 * min(busy):.0f}% of a CPU (wall vs process time): "
-            "other load on the machine lowered some rounds"
-        )
+    note_busy(part, (run for size in args.chunks for name in PASSES for run in runs[size][name]))
     part.figures = {
         "parameters": {
             "frames": args.frames,
@@ -946,47 +887,6 @@ PARTS: dict[str, Callable[[argparse.Namespace], Part]] = {
 }
 
 
-def print_table(parts: list[Part]) -> None:
-    """Print one row per figure, then each part's details."""
-    part_width = max([8, *(len(part.name) for part in parts)])
-    columns = (
-        ("part", part_width),
-        ("measure", 38),
-        ("value", 34),
-        ("target", 26),
-        ("verdict", 7),
-    )
-    header = "  ".join(f"{name:<{width}}" for name, width in columns)
-    print(header)
-    print("-" * len(header))
-    for part in parts:
-        for check in part.checks:
-            cells = (check.part, check.measure, check.value, check.target, check.verdict)
-            print(
-                "  ".join(
-                    f"{cell:<{width}}" for cell, (_, width) in zip(cells, columns, strict=True)
-                ).rstrip()
-            )
-    for part in parts:
-        print()
-        for line in part.details:
-            print(f"{part.name}: {line}")
-
-
-def environment() -> dict[str, Any]:
-    """Describe where the figures come from."""
-    return {
-        "python": platform.python_version(),
-        "protobuf": PROTOBUF_VERSION,
-        "protobuf_backend": api_implementation.Type(),
-        "cpus": os.cpu_count(),
-        "machine": platform.machine(),
-        "kernel": platform.release(),
-        "loadavg": os.getloadavg(),
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-
-
 def int_list(text: str) -> list[int]:
     """Parse `64,512,4096`."""
     try:
@@ -1001,9 +901,7 @@ def int_list(text: str) -> list[int]:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Parse the command line."""
     parser = argparse.ArgumentParser(prog="script/bench-radio", description=__doc__.split("\n")[0])
-    parser.add_argument(
-        "--only", choices=[*PARTS, "all"], default="all", help="run one part (default: all)"
-    )
+    add_only(parser, PARTS)
     parser.add_argument("--frames", type=int, default=100_000, help="frames in the stream (A)")
     parser.add_argument(
         "--chunks",
@@ -1022,8 +920,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--profile", action="store_true", help="profile the link path (A) and handshakes (B)"
     )
-    parser.add_argument("--seed", type=int, default=7, help="seed of every random choice")
-    parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the JSON")
+    add_seed_output(parser, RESULTS)
     # Internal: part B runs itself again with this to serve the fake nodes from another process.
     parser.add_argument("--node-child", type=int_list, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -1040,32 +937,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.node_child is not None:
         node_child(args.node_child)
         return 0
-    began = time.perf_counter()
-    names = list(PARTS) if args.only == "all" else [args.only]
-    parts = [PARTS[name](args) for name in names]
-    elapsed = time.perf_counter() - began
-    print()
-    print_table(parts)
-    checks = [check for part in parts for check in part.checks if check.passed is not None]
-    print()
-    print(
-        f"{sum(bool(c.passed) for c in checks)}/{len(checks)} checks PASS (correctness only: "
-        "no performance target is set for this benchmark)"
+    run_and_report(
+        PARTS,
+        args,
+        benchmark="radio",
+        widths=(38, 34, 26),
+        rstrip=True,
+        summary=" (correctness only: no performance target is set for this benchmark)",
+        targets={},
+        versions={"protobuf": PROTOBUF_VERSION, "protobuf_backend": api_implementation.Type()},
     )
-    print(f"total runtime {elapsed:.1f} s")
-    document = {
-        "benchmark": "radio",
-        "environment": environment(),
-        "targets": {},
-        "total_runtime_s": elapsed,
-        "checks": [
-            asdict(check) | {"verdict": check.verdict} for part in parts for check in part.checks
-        ],
-        "parts": {part.name: part.figures for part in parts},
-    }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(document, indent=2) + "\n")
-    print(f"wrote {args.output}")
     return 0
 
 

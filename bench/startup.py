@@ -34,7 +34,6 @@ import platform
 import re
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -72,6 +71,7 @@ from tests.support.mosquitto import (
 )
 
 from .bench_probe import OUTPUT_ENV
+from .report import BenchError, git, percentile, write_json
 
 REPO = Path(__file__).resolve().parent.parent
 PROBE_DIR = Path(__file__).resolve().parent / "bench_probe"
@@ -123,10 +123,6 @@ logger:
   default: warning
 bench_probe:
 """
-
-
-class BenchError(Exception):
-    """Raise when the benchmark itself cannot measure (not when a target is missed)."""
 
 
 # Peers
@@ -260,13 +256,6 @@ def scenario_targets(scenario: str, peers: Peers) -> Iterator[Targets]:
 
 
 # A. async_setup in an in-process Home Assistant
-
-
-def percentile(values: list[float], pct: int) -> float:
-    """Return the pct-th percentile, interpolated between the closest ranks."""
-    if len(values) == 1:
-        return values[0]
-    return statistics.quantiles(values, n=100, method="inclusive")[pct - 1]
 
 
 def meshbot_leftovers(hass: HomeAssistant, entry: ConfigEntry) -> list[str]:
@@ -918,17 +907,6 @@ def meshbot_digest() -> str:
     return digest.hexdigest()[:16]
 
 
-def git(*command: str) -> str | None:
-    """Return the output of a git command in the repository, or None without git."""
-    try:
-        completed = subprocess.run(
-            ["git", *command], cwd=REPO, capture_output=True, text=True, timeout=10, check=True
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return completed.stdout.strip()
-
-
 def environment() -> dict[str, Any]:
     """Describe where the figures come from."""
     return {
@@ -994,9 +972,7 @@ def main(argv: list[str] | None = None) -> int:
         "warmup_boots": warmups,
         "rows": [asdict(row) | {"verdict": row.verdict} for row in rows],
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(document, indent=2) + "\n")
-    print(f"wrote {args.output}")
+    write_json(args.output, document)
     return 0
 
 
