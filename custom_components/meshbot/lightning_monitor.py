@@ -277,9 +277,7 @@ class LightningMonitor:
             "alert_distance_km": self.alert_settings.distance_km,
             "strikes": summary.count,
             "strikes_within_alert_distance": sum(
-                1
-                for strike in self.window
-                if strike.distance_km <= self.alert_settings.distance_km
+                1 for strike in self.window if strike.distance_km <= self.alert_settings.distance_km
             ),
         }
         if summary.nearest is not None:
