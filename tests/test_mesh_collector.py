@@ -611,3 +611,26 @@ async def test_a_first_connection_to_a_busy_feed_spreads_discovery_events(
         assert len(events) - before <= DISCOVERIES_PER_FLUSH
     assert len({event.data["node_id"] for event in events}) == len(events) == 61
     await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_a_device_takes_the_name_the_node_announces_later(
+    hass: HomeAssistant, broker: MosquittoBroker
+) -> None:
+    entry = mesh_entry(broker, **{CONF_NODE_POLICY: POLICY_ALL})
+    hub = await start(hass, entry)
+    traffic = MeshTraffic()
+    late = 0x55555555
+    first = traffic.position(late, 32.87, -117.22, gateway=GATEWAY_A)
+    await hass.async_add_executor_job(publish_many, broker, [(first.topic, first.payload)])
+    await until(lambda: late in hub.mesh.state.nodes)
+    await flush(hass)
+    registry = dr.async_get(hass)
+    device = registry.async_get_device(identifiers={(DOMAIN, f"{entry.entry_id}_!{late:08x}")})
+    assert device.name == f"!{late:08x}"
+    info = traffic.node_info(late, "Late Name", "LATE", gateway=GATEWAY_A)
+    await hass.async_add_executor_job(publish_many, broker, [(info.topic, info.payload)])
+    await until(lambda: hub.mesh.state.nodes[late].long_name == "Late Name")
+    await flush(hass)
+    assert registry.async_get(device.id).name == "Late Name"
+    assert registry.async_get(device.id).model == "HELTEC_V3"
+    await hass.config_entries.async_unload(entry.entry_id)

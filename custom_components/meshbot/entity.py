@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from homeassistant.core import callback
+from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
 from homeassistant.helpers.entity import Entity, EntityDescription
 
@@ -91,6 +92,18 @@ class MeshNodeEntity(Entity):
 
     @callback
     def _async_node_changed(self) -> None:
+        node = self.node
+        device = self.device_entry
+        if (
+            node is not None
+            and device is not None
+            and device.name_by_user is None
+            and device.name != node.name
+        ):
+            # The device was created before the node told its name (node info comes rarely).
+            dr.async_get(self.hass).async_update_device(
+                device.id, name=node.name, model=node.hw_model, sw_version=node.firmware_version
+            )
         # One packet changes one or two figures of a node, not all of its entities.
         fingerprint = self._fingerprint()
         if fingerprint != self._last_fingerprint:
