@@ -63,6 +63,44 @@ logger:
 """
 
 
+USERNAME = "demo"
+PASSWORD = "meshbot-demo"
+
+
+async def onboard(base: str) -> None:
+    """Finish Home Assistant's onboarding with the demo user, unless it is done already."""
+    import aiohttp  # noqa: PLC0415
+
+    client_id = f"{base}/"
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{base}/api/onboarding") as response:
+            steps = {step["step"]: step["done"] for step in await response.json()}
+        if steps.get("user", True):
+            return
+        user = {
+            "client_id": client_id,
+            "name": "Demo",
+            "username": USERNAME,
+            "password": PASSWORD,
+            "language": "en",
+        }
+        async with session.post(f"{base}/api/onboarding/users", json=user) as response:
+            code = (await response.json())["auth_code"]
+        token_request = {"grant_type": "authorization_code", "code": code, "client_id": client_id}
+        async with session.post(f"{base}/auth/token", data=token_request) as response:
+            token = (await response.json())["access_token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        for step, body in (
+            ("core_config", {}),
+            ("analytics", {}),
+            ("integration", {"client_id": client_id, "redirect_uri": f"{base}/?auth_callback=1"}),
+        ):
+            async with session.post(
+                f"{base}/api/onboarding/{step}", json=body, headers=headers
+            ) as response:
+                response.raise_for_status()
+
+
 def prepare(directory: Path, port: int, broker: MosquittoBroker, radio: FakeNode) -> None:
     """Write a Home Assistant config with a meshbot entry pointing at the simulators."""
     (directory / "custom_components").mkdir(parents=True, exist_ok=True)
@@ -127,9 +165,10 @@ async def main(args: argparse.Namespace, directory: Path) -> int:
     )
     try:
         await asyncio.to_thread(wait_for_port, args.port, 180)
+        await onboard(f"http://127.0.0.1:{args.port}")
         print(
             f"\nmeshbot demo: open http://127.0.0.1:{args.port}\n"
-            "  First visit: create your user in the onboarding (any name and password).\n"
+            f"  Log in as {USERNAME} with the password {PASSWORD}.\n"
             "  meshbot is already set up: Settings > Devices & services > meshbot.\n"
             f"  Simulated: 50 mesh nodes on MQTT (broker 127.0.0.1:{broker.port}), a radio at"
             f" 127.0.0.1:{radio.port}, a storm walking in from 70 km west.\n"
