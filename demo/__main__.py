@@ -74,6 +74,9 @@ async def onboard(base: str) -> None:
     client_id = f"{base}/"
     async with aiohttp.ClientSession() as session:
         async with session.get(f"{base}/api/onboarding") as response:
+            # Once onboarding is over, Home Assistant no longer serves this view.
+            if response.status != 200:
+                return
             steps = {step["step"]: step["done"] for step in await response.json()}
         if steps.get("user", True):
             return

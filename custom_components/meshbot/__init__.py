@@ -9,6 +9,7 @@ from homeassistant.helpers.typing import ConfigType
 
 from .const import DOMAIN
 from .data import MeshbotConfigEntry, MeshbotRuntime
+from .frontend import async_register_card
 from .mesh.models import parse_node_id
 from .runtime import MeshbotHub
 from .services import async_setup_services
@@ -24,8 +25,9 @@ CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
-    """Register the actions once, whatever entries exist."""
+    """Register the actions and the topology card once, whatever entries exist."""
     async_setup_services(hass)
+    await async_register_card(hass)
     return True
 
 
