@@ -18,7 +18,6 @@ from typing import Any
 
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers.event import async_track_time_interval
-from homeassistant.helpers.storage import Store
 from meshtastic.protobuf import mesh_pb2
 
 from .const import (
@@ -47,7 +46,6 @@ from .const import (
     POLICY_NEARBY,
     PRUNE_SECONDS,
     SAVE_DELAY_SECONDS,
-    STORAGE_VERSION,
 )
 from .geo import haversine_km
 from .mesh.decode import MeshDecoder
@@ -61,6 +59,7 @@ from .mesh.models import (
     valid_node,
 )
 from .mesh.state import MeshState, Node, iso
+from .persistence import SnapshotStore
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -85,11 +84,11 @@ class MeshCollector:
         self.tracked: set[int] = set()
         self.local_node: int | None = None
         self.last_message_at: float | None = None
-        self._store: Store[dict[str, Any]] = Store(
+        self._store = SnapshotStore(
             hass,
-            STORAGE_VERSION,
             f"{DOMAIN}.{entry_id}.mesh",
-            private=True,
+            self._data_to_save,
+            SAVE_DELAY_SECONDS,
             # Encoding a big mesh to JSON takes tens of milliseconds: not on the event loop.
             serialize_in_event_loop=False,
         )
@@ -101,7 +100,6 @@ class MeshCollector:
         # Messages per second over the last minute, for the rate sensor.
         self._rate: deque[int] = deque([0] * MESSAGE_RATE_WINDOW, maxlen=MESSAGE_RATE_WINDOW)
         self._this_second = 0
-        self._save_pending = False
         self._pending_discoveries: deque[int] = deque()
         self._active_count = 0
         self._active_counted_at = -math.inf
@@ -110,12 +108,10 @@ class MeshCollector:
 
     async def async_load(self) -> None:
         """Restore the saved mesh; a corrupt file means starting empty, never failing setup."""
-        try:
-            data = await self._store.async_load()
-        except Exception as err:  # noqa: BLE001
-            _LOGGER.warning("Starting with an empty mesh: the saved mesh is unreadable (%s)", err)
-            data = None
-        if isinstance(data, dict):
+        data = await self._store.async_load(
+            "Starting with an empty mesh: the saved mesh is unreadable"
+        )
+        if data is not None:
             self.state = MeshState.from_storage(data.get("state"))
             for raw in data.get("recent_messages") or []:
                 if isinstance(raw, list) and len(raw) == 2 and all(isinstance(v, int) for v in raw):
@@ -149,10 +145,9 @@ class MeshCollector:
 
     async def async_save(self) -> None:
         """Write the mesh now (unload)."""
-        await self._store.async_save(self._data_to_save())
+        await self._store.async_save()
 
     def _data_to_save(self) -> dict[str, Any]:
-        self._save_pending = False
         return {
             "state": self.state.to_storage(),
             "tracked": sorted(node_id(num) for num in self.tracked),
@@ -191,7 +186,7 @@ class MeshCollector:
         self._recent_messages[key] = None
         if len(self._recent_messages) > RECENT_MESSAGES:
             self._recent_messages.popitem(last=False)
-        self._schedule_save()
+        self._store.schedule()
         sender = self.state.nodes.get(packet.sender)
         reception = packet.reception
         direct = text.destination != BROADCAST
@@ -251,7 +246,7 @@ class MeshCollector:
         self._this_second = 0
         changed, discovered, links_changed = self.state.drain()
         if changed or discovered or links_changed:
-            self._schedule_save()
+            self._store.schedule()
         self._pending_discoveries.extend(discovered)
         self._fire_discoveries()
         if changed:
@@ -285,13 +280,6 @@ class MeshCollector:
                 },
             )
 
-    def _schedule_save(self) -> None:
-        # Store.async_delay_save restarts its delay on every call: under steady traffic a
-        # save would never happen. Schedule once and let the save clear the flag.
-        if not self._save_pending:
-            self._save_pending = True
-            self._store.async_delay_save(self._data_to_save, SAVE_DELAY_SECONDS)
-
     @callback
     def _async_prune(self, _now: Any = None) -> None:
         options = self.options
@@ -302,7 +290,7 @@ class MeshCollector:
         )
         if removed:
             _LOGGER.debug("Pruned %d stale nodes and links", removed)
-            self._schedule_save()
+            self._store.schedule()
             for num in list(self.tracked):
                 if num not in self.state.nodes:
                     for listener in self._node_listeners.get(num, ()):
@@ -367,7 +355,7 @@ class MeshCollector:
         """Forget a node the user deleted; it returns only if heard again and wanted."""
         self.tracked.discard(num)
         self.state.forget(num)
-        self._schedule_save()
+        self._store.schedule()
 
     # Listeners
 

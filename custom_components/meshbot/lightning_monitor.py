@@ -17,7 +17,6 @@ from homeassistant.const import ATTR_LATITUDE, ATTR_LONGITUDE
 from homeassistant.core import CALLBACK_TYPE, Event, EventStateChangedData, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.event import async_track_state_change_event, async_track_time_interval
-from homeassistant.helpers.storage import Store
 
 from .const import (
     CONF_ALERT_DISTANCE_KM,
@@ -44,7 +43,6 @@ from .const import (
     MAX_STRIKE_EVENTS_PER_SECOND,
     MESH_ALERT_INTERVAL_SECONDS,
     SAVE_DELAY_SECONDS,
-    STORAGE_VERSION,
 )
 from .lightning.alert import AlertChange, AlertSettings, LightningAlert, Throttle
 from .lightning.geohash import Circle, covering_topics, moved_enough
@@ -53,6 +51,7 @@ from .lightning.window import StrikeWindow, WindowSummary
 from .links.mqtt import MqttLink
 from .mesh.models import BROADCAST, parse_node_id
 from .mesh.state import iso
+from .persistence import SnapshotStore
 
 if TYPE_CHECKING:
     from .runtime import MeshbotHub
@@ -122,11 +121,13 @@ class LightningMonitor:
         self.events_fired = 0
         self.events_summarised = 0
         self._fresh: list[Strike] = []
-        self._save_pending = False
         self._listeners: list[CALLBACK_TYPE] = []
         self._strike_listeners: list[Callable[[list[Strike]], None]] = []
-        self._store: Store[dict[str, Any]] = Store(
-            self.hass, STORAGE_VERSION, f"{DOMAIN}.{hub.entry.entry_id}.lightning", private=True
+        self._store = SnapshotStore(
+            self.hass,
+            f"{DOMAIN}.{hub.entry.entry_id}.lightning",
+            self._data_to_save,
+            SAVE_DELAY_SECONDS,
         )
         link.set_filters(covering_topics(self.circle))
 
@@ -134,14 +135,10 @@ class LightningMonitor:
 
     async def async_load(self) -> None:
         """Restore the window and the alert; a bad file means starting empty."""
-        try:
-            data = await self._store.async_load()
-        except Exception as err:  # noqa: BLE001
-            _LOGGER.warning(
-                "Starting with no recent strikes: the saved ones are unreadable (%s)", err
-            )
-            data = None
-        if not isinstance(data, dict):
+        data = await self._store.async_load(
+            "Starting with no recent strikes: the saved ones are unreadable"
+        )
+        if data is None:
             return
         self.window = StrikeWindow.from_storage(
             data.get("window"),
@@ -176,17 +173,9 @@ class LightningMonitor:
 
     async def async_save(self) -> None:
         """Write the window now (unload)."""
-        await self._store.async_save(self._data_to_save())
-
-    def _schedule_save(self) -> None:
-        # Store.async_delay_save restarts its delay on every call; in a storm it would never
-        # save. Schedule once; the save clears the flag.
-        if not self._save_pending:
-            self._save_pending = True
-            self._store.async_delay_save(self._data_to_save, SAVE_DELAY_SECONDS)
+        await self._store.async_save()
 
     def _data_to_save(self) -> dict[str, Any]:
-        self._save_pending = False
         return {
             "window": self.window.to_storage(),
             "alert": self.alert.to_storage(),
@@ -259,7 +248,7 @@ class LightningMonitor:
         if fresh:
             for listener in list(self._strike_listeners):
                 listener(fresh)
-            self._schedule_save()
+            self._store.schedule()
         self._publish(now)
         if change is not None:
             self._async_alert_changed(change)
@@ -284,7 +273,7 @@ class LightningMonitor:
             data["nearest_km"] = round(summary.nearest.distance_km, 2)
             data["nearest_compass"] = summary.nearest.compass
         self.hass.bus.async_fire(EVENT_LIGHTNING_ALERT, data)
-        self._schedule_save()
+        self._store.schedule()
         if change is AlertChange.STARTED and self.options.get(CONF_MESH_ALERT_TARGETS):
             self.hub.entry.async_create_background_task(
                 self.hass, self._async_mesh_alert(), "meshbot lightning mesh alert"
