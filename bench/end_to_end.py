@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 from collections import Counter, defaultdict
+from collections.abc import Callable
 import contextlib
 from dataclasses import dataclass, field
 import gc
@@ -678,6 +679,41 @@ class Publisher:
 # Home Assistant
 
 
+async def wait_drained(count: Callable[[], int], expected: int, deadline: float) -> float:
+    """Wait until `count()` reaches `expected` or stops moving; return when it last moved."""
+    loop = asyncio.get_running_loop()
+    last_count, last_change = count(), loop.time()
+    while loop.time() < deadline:
+        if (current := count()) != last_count:
+            last_count, last_change = current, loop.time()
+        elif current >= expected or loop.time() - last_change > QUIET_SECONDS * 4:
+            break
+        await asyncio.sleep(0.01)
+    return last_change
+
+
+async def stop_measuring(
+    collections: Any,
+    sampler: Any,
+    slow: Any,
+    timeline_task: asyncio.Task[Any] | None,
+    probe: Any,
+    removers: list[Callable[[], None]],
+) -> None:
+    """Stop every probe and listener a run installed."""
+    collections.uninstall()
+    if sampler is not None and slow is not None:
+        sampler.stop()
+        slow.uninstall()
+    if timeline_task is not None:
+        timeline_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await timeline_task
+    await probe.stop()
+    for remove in removers:
+        remove()
+
+
 async def start_recorder(hass: HomeAssistant, database: Path) -> recorder.Recorder:
     """Set up the recorder on an sqlite file with its defaults; return once it records."""
     recorder_helper.async_initialize_recorder(hass)
@@ -861,15 +897,9 @@ async def feed_hass(
 
         # Drain: meshbot decodes what is still in flight, then flushes once more.
         counters = mesh.decoder.counters
-        deadline = window_end + args.drain_seconds
-        last_count, last_change = counters.envelopes, loop.time()
-        while loop.time() < deadline:
-            if counters.envelopes != last_count:
-                last_count, last_change = counters.envelopes, loop.time()
-            elif counters.envelopes >= published or loop.time() - last_change > QUIET_SECONDS * 4:
-                break
-            await asyncio.sleep(0.01)
-        decoded_at = last_change
+        decoded_at = await wait_drained(
+            lambda: counters.envelopes, published, window_end + args.drain_seconds
+        )
         await asyncio.sleep(FLUSH_SECONDS * 1.2)
         backlog_after_drain = instance.backlog
         async with asyncio.timeout(RECORDER_SYNC_TIMEOUT_S):
@@ -881,17 +911,7 @@ async def feed_hass(
             await asyncio.sleep(rest)
         end, end_wall = loop.time(), time.time()
     finally:
-        collections.uninstall()
-        if sampler is not None and slow is not None:
-            sampler.stop()
-            slow.uninstall()
-        if timeline_task is not None:
-            timeline_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await timeline_task
-        await probe.stop()
-        for remove in removers:
-            remove()
+        await stop_measuring(collections, sampler, slow, timeline_task, probe, removers)
 
     registry = er.async_get(hass)
     entities = er.async_entries_for_config_entry(registry, entry.entry_id)

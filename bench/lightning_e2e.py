@@ -61,7 +61,6 @@ from tests.support.mosquitto import MosquittoBroker
 
 from .end_to_end import (
     PUBLISHER_READY_TIMEOUT_S,
-    QUIET_SECONDS,
     RECORDER_SYNC_TIMEOUT_S,
     SAMPLE_SECONDS,
     SLOW_CALLBACK_S,
@@ -81,7 +80,9 @@ from .end_to_end import (
     rates,
     slow_callback_figures,
     start_recorder,
+    stop_measuring,
     thread_cpu,
+    wait_drained,
     write_figures,
 )
 from .report import percentile
@@ -498,15 +499,9 @@ async def run_burst(
 
         # Drain: meshbot takes what is still in flight...
         counters = window.parse_counters
-        deadline = window_end + args.drain_seconds
-        last_count, last_change = counters.payloads, loop.time()
-        while loop.time() < deadline:
-            if counters.payloads != last_count:
-                last_count, last_change = counters.payloads, loop.time()
-            elif counters.payloads >= published or loop.time() - last_change > QUIET_SECONDS * 4:
-                break
-            await asyncio.sleep(0.01)
-        taken_at = last_change
+        taken_at = await wait_drained(
+            lambda: counters.payloads, published, window_end + args.drain_seconds
+        )
         # ... then one flush after the last message turns the rest into events and states.
         last_message = link.last_message_at or 0.0
         flush_deadline = loop.time() + FLUSH_SECONDS * 3
@@ -522,17 +517,7 @@ async def run_burst(
             await asyncio.sleep(rest)
         end, end_wall = loop.time(), time.time()
     finally:
-        collections.uninstall()
-        if sampler is not None and slow is not None:
-            sampler.stop()
-            slow.uninstall()
-        if timeline_task is not None:
-            timeline_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await timeline_task
-        await probe.stop()
-        for remove in removers:
-            remove()
+        await stop_measuring(collections, sampler, slow, timeline_task, probe, removers)
 
     registry = er.async_get(hass)
     entities = er.async_entries_for_config_entry(registry, entry.entry_id)
