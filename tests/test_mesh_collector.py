@@ -146,9 +146,7 @@ async def test_envelopes_become_nodes_links_and_sensors(
     assert near.snr == 5.5 and near.rssi == -90
     assert set(near.gateways) == {GATEWAY_A, GATEWAY_B}
     assert mesh.decoder.counters.duplicates == 1
-    links = {
-        (link.source_node, link.target_node, link.source): link for link in state.links.values()
-    }
+    links = {(link.source_node, link.target_node, link.source): link for link in state.iter_links()}
     assert (NEAR, GATEWAY_A, "direct") in links
     assert (NEAR, GATEWAY_B, "direct") not in links, "a relayed copy is not a direct link"
     assert links[(FAR, NEAR, "neighbor")].snr == 4.25
@@ -283,14 +281,14 @@ async def test_discovery_events_fire_once_per_node_even_across_restarts(
 
     nodes_before = set(hub.mesh.state.nodes)
     links_before = {
-        (link.source_node, link.target_node, link.source) for link in hub.mesh.state.links.values()
+        (link.source_node, link.target_node, link.source) for link in hub.mesh.state.iter_links()
     }
     assert await hass.config_entries.async_reload(entry.entry_id)
     await hass.async_block_till_done()
     hub = entry.runtime_data.hub
     assert set(hub.mesh.state.nodes) == nodes_before, "the mesh survives a restart"
     assert {
-        (link.source_node, link.target_node, link.source) for link in hub.mesh.state.links.values()
+        (link.source_node, link.target_node, link.source) for link in hub.mesh.state.iter_links()
     } == links_before
     await until(lambda: hub.links["mesh"].connected)
     await hass.async_add_executor_job(publish_many, broker, messages[:3])
@@ -482,7 +480,7 @@ async def test_radio_packets_feed_the_mesh_and_the_direct_policy(
     await until(lambda: FAR in hub.mesh.state.nodes)
     await flush(hass)
     state = hub.mesh.state
-    link = state.links[(NEAR, fake_node.node_num, "radio")]
+    link = state.link(NEAR, fake_node.node_num, "radio")
     assert (link.snr, link.rssi) == (7.25, -71)
     assert not any(key[0] == FAR for key in state.links), "a relayed packet is no direct link"
     assert state.nodes[FAR].hops_away == 2
@@ -502,8 +500,9 @@ def age(hub: Any, hours: float) -> None:
     delta = hours * 3600
     for node in hub.mesh.state.nodes.values():
         node.last_seen -= delta
-    for link in hub.mesh.state.links.values():
-        link.last_seen -= delta
+    links = hub.mesh.state.links
+    for key, (first, last, snr, rssi, count) in list(links.items()):
+        links[key] = (first, last - delta, snr, rssi, count)
 
 
 async def test_stale_nodes_and_links_are_pruned(

@@ -69,8 +69,12 @@ def position(node: int, where: tuple[float, float]) -> PositionObs:
 def links(state: MeshState) -> dict[tuple[str, str, str], tuple]:
     """Return the links as {(from, to, source): (snr, rssi, count)}."""
     return {
-        (f"!{a:08x}", f"!{b:08x}", source): (link.snr, link.rssi, link.count)
-        for (a, b, source), link in state.links.items()
+        (f"!{link.source_node:08x}", f"!{link.target_node:08x}", link.source): (
+            link.snr,
+            link.rssi,
+            link.count,
+        )
+        for link in state.iter_links()
     }
 
 
@@ -82,8 +86,8 @@ def assert_consistent(state: MeshState) -> None:
         assert source_node in state.nodes
         assert target_node in state.nodes
     for num in state.nodes:
-        assert {id(link) for link in state.links_of(num)} == {
-            id(link) for key, link in state.links.items() if num in key[:2]
+        assert set(state.links_of(num)) == {
+            link for link in state.iter_links() if num in (link.source_node, link.target_node)
         }
 
 
@@ -192,7 +196,7 @@ def test_link_keeps_first_seen_and_updates_last_seen_count_and_snr() -> None:
         now = T0 + 60 * minute
         state.apply(packet(ALICE, NeighborsObs(ALICE, ((BOB, snr),), None)), now)
 
-    link = next(iter(state.links.values()))
+    link = next(state.iter_links())
     assert (link.first_seen, link.last_seen, link.count, link.snr) == (T0, T0 + 120, 3, -2.0)
     # A link heard again is news of both its ends.
     assert state.nodes[BOB].last_seen == T0 + 120

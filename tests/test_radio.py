@@ -404,8 +404,8 @@ async def test_every_kind_of_radio_packet_reaches_the_mesh(
     assert state.nodes[reporter].latitude == pytest.approx(48.8566)
     assert state.nodes[reporter].precision_bits == 16
     local = fake_node.node_num
-    assert state.links[(neighbor, reporter, "neighbor")].snr == 3.5
-    assert state.links[(reporter, local, "radio")].rssi == -80, "heard directly by our radio"
+    assert state.link(neighbor, reporter, "neighbor").snr == 3.5
+    assert state.link(reporter, local, "radio").rssi == -80, "heard directly by our radio"
     # A traceroute reply from `neighbor` to the radio: local -> relay -> neighbor.
-    assert state.links[(local, relay, "traceroute")].snr == 2.0
-    assert state.links[(relay, neighbor, "traceroute")].snr == 3.0
+    assert state.link(local, relay, "traceroute").snr == 2.0
+    assert state.link(relay, neighbor, "traceroute").snr == 3.0

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..geo import haversine_km
 from .models import (
@@ -38,6 +38,19 @@ MAX_GATEWAYS_PER_NODE = 16
 STORAGE_FORMAT = 1
 
 type LinkKey = tuple[int, int, str]
+# What the table keeps of a link besides its key: (first seen, last seen, SNR, RSSI, count).
+# A plain tuple of numbers, not an object, for the garbage collector's sake: every full
+# collection walks each tracked object and everything it refers to, which made 50,000 link
+# objects cost a Home Assistant process ~50 ms more per collection. Tuples of atoms and their
+# keys (of plain str, not enum members, which are tracked) are untracked after one collection.
+type LinkRow = tuple[float, float, float | None, int | None, int]
+_FIRST, _LAST, _SNR, _RSSI, _COUNT = range(5)
+NEIGHBOR, DIRECT, TRACEROUTE, RADIO = (
+    LinkSource.NEIGHBOR.value,
+    LinkSource.DIRECT.value,
+    LinkSource.TRACEROUTE.value,
+    LinkSource.RADIO.value,
+)
 
 
 @dataclass(slots=True)
@@ -79,18 +92,22 @@ class Node:
         return self.long_name or self.short_name or self.id
 
 
-@dataclass(slots=True)
-class Link:
-    """A directed radio link: `source_node` was heard by `target_node`."""
+class Link(NamedTuple):
+    """A directed radio link, `source_node` heard by `target_node`: a read-only view of a row."""
 
     source_node: int
     target_node: int
     source: str
     first_seen: float
     last_seen: float
-    snr: float | None = None
-    rssi: int | None = None
-    count: int = 1
+    snr: float | None
+    rssi: int | None
+    count: int
+
+    @classmethod
+    def of(cls, key: LinkKey, row: LinkRow) -> Link:
+        """Return the view of a table entry."""
+        return cls(*key, *row)
 
 
 def iso(timestamp: float | None) -> str | None:
@@ -108,10 +125,12 @@ class MeshState:
         self.max_nodes = max_nodes
         self.max_links = max_links
         self.nodes: OrderedDict[int, Node] = OrderedDict()
-        self.links: OrderedDict[LinkKey, Link] = OrderedDict()
+        self.links: OrderedDict[LinkKey, LinkRow] = OrderedDict()
         # Kept as links come and go, so sensors never walk the whole table.
         self.links_by_source: dict[str, int] = {}
-        self._adjacency: dict[int, set[LinkKey]] = {}
+        # Each node's link keys; dicts (not sets) so that, holding only untracked tuples, the
+        # garbage collector can untrack them too.
+        self._adjacency: dict[int, dict[LinkKey, None]] = {}
         self.changed: set[int] = set()
         self.discovered: list[int] = []
         self.links_changed = False
@@ -150,7 +169,7 @@ class MeshState:
         for end in (key[0], key[1]):
             keys = self._adjacency.get(end)
             if keys is not None:
-                keys.discard(key)
+                keys.pop(key, None)
                 if not keys:
                     del self._adjacency[end]
 
@@ -171,27 +190,23 @@ class MeshState:
         """
         if source_node == target_node:
             return
+        source = str(source)
         key = (source_node, target_node, source)
-        link = self.links.get(key)
-        if link is None:
+        links = self.links
+        row = links.get(key)
+        if row is None:
             self._node(source_node, now)
             self._node(target_node, now)
-            link = Link(source_node, target_node, source, now, now, snr, rssi)
-            self.links[key] = link
+            links[key] = (now, now, snr, rssi, 1)
             self.links_by_source[source] = self.links_by_source.get(source, 0) + 1
-            self._adjacency.setdefault(source_node, set()).add(key)
-            self._adjacency.setdefault(target_node, set()).add(key)
-            if len(self.links) > self.max_links:
+            self._adjacency.setdefault(source_node, {})[key] = None
+            self._adjacency.setdefault(target_node, {})[key] = None
+            if len(links) > self.max_links:
                 self.evicted_links += 1
-                self._drop_link(next(iter(self.links)))
+                self._drop_link(next(iter(links)))
         else:
-            link.last_seen = now
-            link.count += 1
-            if snr is not None:
-                link.snr = snr
-            if rssi is not None:
-                link.rssi = rssi
-            self.links.move_to_end(key)
+            links[key] = _heard_again(row, now, snr, rssi)
+            links.move_to_end(key)
             if touch_ends:
                 self._node(source_node, now)
                 self._node(target_node, now)
@@ -237,20 +252,16 @@ class MeshState:
                 # Of the copies of one packet, the best reception says most about the node.
                 if snr is not None and (not packet.duplicate or node.snr is None or snr > node.snr):
                     node.snr, node.rssi = snr, reception.rssi
-                source = LinkSource.RADIO if packet.via_radio else LinkSource.DIRECT
+                source = RADIO if packet.via_radio else DIRECT
                 key = (sender, heard_by, source)
-                link = self.links.get(key)
-                if link is None:
+                links = self.links
+                row = links.get(key)
+                if row is None:
                     self.add_link(sender, heard_by, source, now, snr, reception.rssi, False)
                 else:
                     # The common case, inlined: a gateway hearing a node it heard before.
-                    link.last_seen = now
-                    link.count += 1
-                    if snr is not None:
-                        link.snr = snr
-                    if reception.rssi is not None:
-                        link.rssi = reception.rssi
-                    self.links.move_to_end(key)
+                    links[key] = _heard_again(row, now, snr, reception.rssi)
+                    links.move_to_end(key)
                     self.links_changed = True
         if not packet.duplicate:
             node.last_packet_id = packet.packet_id
@@ -288,8 +299,8 @@ class MeshState:
     def prune(self, now: float, node_max_age: float, link_max_age: float) -> int:
         """Forget links and nodes not seen within their windows; return how many went."""
         removed = 0
-        for key, link in list(self.links.items()):
-            if now - link.last_seen <= link_max_age:
+        for key, row in list(self.links.items()):
+            if now - row[_LAST] <= link_max_age:
                 break
             self._drop_link(key)
             removed += 1
@@ -320,19 +331,33 @@ class MeshState:
 
     # Queries
 
+    def link(self, source_node: int, target_node: int, source: str) -> Link | None:
+        """Return one link, or None if the table does not have it."""
+        key = (source_node, target_node, str(source))
+        row = self.links.get(key)
+        return None if row is None else Link.of(key, row)
+
+    def iter_links(self) -> Iterator[Link]:
+        """Yield every link, least recently heard first."""
+        for key, row in self.links.items():
+            yield Link.of(key, row)
+
     def links_of(self, num: int) -> Iterator[Link]:
         """Yield every link that starts or ends at a node."""
+        links = self.links
         for key in self._adjacency.get(num, ()):
-            yield self.links[key]
+            yield Link.of(key, links[key])
 
     def neighbor_summary(self, num: int) -> tuple[int, float | None]:
         """Return how many distinct nodes a node has links with, and the best link SNR."""
         peers: set[int] = set()
         best: float | None = None
-        for link in self.links_of(num):
-            peers.add(link.target_node if link.source_node == num else link.source_node)
-            if link.snr is not None and (best is None or link.snr > best):
-                best = link.snr
+        links = self.links
+        for key in self._adjacency.get(num, ()):
+            peers.add(key[1] if key[0] == num else key[0])
+            snr = links[key][_SNR]
+            if snr is not None and (best is None or snr > best):
+                best = snr
         return len(peers), best
 
     def count_links_by_source(self) -> dict[str, int]:
@@ -352,7 +377,7 @@ class MeshState:
         if around is not None:
             candidate_links = list(self.links_of(around))
         else:
-            candidate_links = list(self.links.values())
+            candidate_links = list(self.iter_links())
         links = [
             link
             for link in candidate_links
@@ -418,19 +443,7 @@ class MeshState:
         return {
             "format": STORAGE_FORMAT,
             "nodes": [_node_storage(node) for node in self.nodes.values()],
-            "links": [
-                [
-                    link.source_node,
-                    link.target_node,
-                    link.source,
-                    link.first_seen,
-                    link.last_seen,
-                    link.snr,
-                    link.rssi,
-                    link.count,
-                ]
-                for link in self.links.values()
-            ],
+            "links": [[*key, *row] for key, row in self.links.items()],
         }
 
     @classmethod
@@ -460,25 +473,14 @@ class MeshState:
                 or not isinstance(count, int)
             ):
                 continue
-            link = Link(
-                source_node,
-                target_node,
-                LinkSource(source).value,
-                first,
-                last,
-                _stored_float(snr),
-                _stored_int(rssi),
-                count,
-            )
-            key = (link.source_node, link.target_node, link.source)
-            if link.source_node in state.nodes and link.target_node in state.nodes:
+            source = LinkSource(source).value
+            key = (source_node, target_node, source)
+            if source_node in state.nodes and target_node in state.nodes:
                 if key not in state.links:
-                    state.links_by_source[link.source] = (
-                        state.links_by_source.get(link.source, 0) + 1
-                    )
-                state.links[key] = link
-                state._adjacency.setdefault(link.source_node, set()).add(key)
-                state._adjacency.setdefault(link.target_node, set()).add(key)
+                    state.links_by_source[source] = state.links_by_source.get(source, 0) + 1
+                state.links[key] = (first, last, _stored_float(snr), _stored_int(rssi), count)
+                state._adjacency.setdefault(source_node, {})[key] = None
+                state._adjacency.setdefault(target_node, {})[key] = None
         state.drain()
         return state
 
@@ -501,12 +503,12 @@ def _apply_node_info(state: MeshState, node: Node, observation: NodeInfoObs, now
 
 def _apply_neighbors(state: MeshState, node: Node, observation: NeighborsObs, now: float) -> None:
     for neighbor, snr in observation.neighbors:
-        state.add_link(neighbor, observation.reporter, LinkSource.NEIGHBOR, now, snr)
+        state.add_link(neighbor, observation.reporter, NEIGHBOR, now, snr)
 
 
 def _apply_traceroute(state: MeshState, node: Node, observation: TracerouteObs, now: float) -> None:
     for hop_from, hop_to, snr in observation.hops:
-        state.add_link(hop_from, hop_to, LinkSource.TRACEROUTE, now, snr)
+        state.add_link(hop_from, hop_to, TRACEROUTE, now, snr)
 
 
 def _apply_map_report(state: MeshState, node: Node, observation: MapReportObs, now: float) -> None:
@@ -532,6 +534,17 @@ _APPLY: dict[type, Any] = {
     MapReportObs: _apply_map_report,
     TextObs: _apply_nothing,
 }
+
+
+def _heard_again(row: LinkRow, now: float, snr: float | None, rssi: int | None) -> LinkRow:
+    """Return a link's row after one more hearing; an unknown SNR or RSSI keeps the last one."""
+    return (
+        row[_FIRST],
+        now,
+        row[_SNR] if snr is None else snr,
+        row[_RSSI] if rssi is None else rssi,
+        row[_COUNT] + 1,
+    )
 
 
 def link_json(link: Link) -> dict[str, Any]:
