@@ -222,6 +222,20 @@ async def test_unload_ends_every_task_and_connection(
         assert state_of(hass, sensor) == "unavailable"
 
 
+async def test_deleting_the_entry_deletes_what_it_saved(
+    hass: HomeAssistant, init_integration: MockConfigEntry, hass_storage: dict[str, Any]
+) -> None:
+    entry_id = init_integration.entry_id
+    saved = {f"meshbot.{entry_id}.mesh", f"meshbot.{entry_id}.lightning"}
+    assert await hass.config_entries.async_unload(entry_id)
+    assert saved <= set(hass_storage), "unloading saves the mesh and the strikes"
+    assert await hass.config_entries.async_setup(entry_id)
+    await hass.async_block_till_done()
+    await hass.config_entries.async_remove(entry_id)
+    await hass.async_block_till_done()
+    assert not saved & set(hass_storage)
+
+
 async def test_twenty_reloads_leave_one_of_everything(
     hass: HomeAssistant, init_integration: MockConfigEntry, fake_node: FakeNode
 ) -> None:

@@ -131,6 +131,7 @@ async def test_strikes_become_sensors_events_and_an_alert(
     assert value(hass, "storm_arrival").state not in ("unknown", "unavailable")
     assert [round(event["distance_km"], 1) for event in strikes_seen] == [80.0, *closing]
     assert strikes_seen[0]["time"].endswith("+00:00")
+    assert {event["config_entry_id"] for event in strikes_seen} == {hub.entry.entry_id}
     assert hass.states.get("binary_sensor.meshbot_test_lightning_nearby").state == "on"
     assert [alert["state"] for alert in alerts] == ["started"]
     event_entity = hass.states.get("event.meshbot_test_lightning_strike")

@@ -11,6 +11,7 @@ from .const import DOMAIN
 from .data import MeshbotConfigEntry, MeshbotRuntime
 from .frontend import async_register_card
 from .mesh.models import parse_node_id
+from .persistence import async_remove_snapshots
 from .runtime import MeshbotHub
 from .services import async_setup_services
 
@@ -58,6 +59,11 @@ async def async_unload_entry(hass: HomeAssistant, entry: MeshbotConfigEntry) -> 
             if part is not None:
                 await part.async_save()
     return unloaded
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: MeshbotConfigEntry) -> None:
+    """Delete what the entry saved: the mesh and the strikes have no use without it."""
+    await async_remove_snapshots(hass, entry.entry_id)
 
 
 async def async_remove_config_entry_device(

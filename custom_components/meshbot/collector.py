@@ -36,7 +36,6 @@ from .const import (
     DEFAULT_NODE_MAX_AGE_HOURS,
     DEFAULT_NODE_POLICY,
     DEFAULT_NODE_RADIUS_KM,
-    DOMAIN,
     EVENT_MESSAGE,
     EVENT_NODE_DISCOVERED,
     FLUSH_SECONDS,
@@ -59,7 +58,7 @@ from .mesh.models import (
     valid_node,
 )
 from .mesh.state import MeshState, Node, iso
-from .persistence import SnapshotStore
+from .persistence import SnapshotStore, snapshot_key
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -86,7 +85,7 @@ class MeshCollector:
         self.last_message_at: float | None = None
         self._store = SnapshotStore(
             hass,
-            f"{DOMAIN}.{entry_id}.mesh",
+            snapshot_key(entry_id, "mesh"),
             self._data_to_save,
             SAVE_DELAY_SECONDS,
             # Encoding a big mesh to JSON takes tens of milliseconds: not on the event loop.

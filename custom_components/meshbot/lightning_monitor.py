@@ -34,7 +34,6 @@ from .const import (
     DEFAULT_QUIET_MINUTES,
     DEFAULT_RADIUS_KM,
     DEFAULT_WINDOW_MINUTES,
-    DOMAIN,
     EVENT_LIGHTNING_ALERT,
     EVENT_LIGHTNING_STRIKE,
     FLUSH_SECONDS,
@@ -51,7 +50,7 @@ from .lightning.window import StrikeWindow, WindowSummary
 from .links.mqtt import MqttLink
 from .mesh.models import BROADCAST, parse_node_id
 from .mesh.state import iso
-from .persistence import SnapshotStore
+from .persistence import SnapshotStore, snapshot_key
 
 if TYPE_CHECKING:
     from .runtime import MeshbotHub
@@ -125,7 +124,7 @@ class LightningMonitor:
         self._strike_listeners: list[Callable[[list[Strike]], None]] = []
         self._store = SnapshotStore(
             self.hass,
-            f"{DOMAIN}.{hub.entry.entry_id}.lightning",
+            snapshot_key(hub.entry.entry_id, "lightning"),
             self._data_to_save,
             SAVE_DELAY_SECONDS,
         )
@@ -234,8 +233,9 @@ class LightningMonitor:
             and int(now) % 60
         ):
             return
+        entry_id = {"config_entry_id": self.hub.entry.entry_id}
         for strike in fresh[:MAX_STRIKE_EVENTS_PER_SECOND]:
-            self.hass.bus.async_fire(EVENT_LIGHTNING_STRIKE, strike_data(strike))
+            self.hass.bus.async_fire(EVENT_LIGHTNING_STRIKE, {**strike_data(strike), **entry_id})
         self.events_fired += min(len(fresh), MAX_STRIKE_EVENTS_PER_SECOND)
         if len(fresh) > MAX_STRIKE_EVENTS_PER_SECOND:
             rest = fresh[MAX_STRIKE_EVENTS_PER_SECOND:]
@@ -243,7 +243,7 @@ class LightningMonitor:
             nearest = min(rest, key=lambda strike: strike.distance_km)
             self.hass.bus.async_fire(
                 EVENT_LIGHTNING_STRIKE,
-                {**strike_data(nearest), "summarised": len(rest)},
+                {**strike_data(nearest), **entry_id, "summarised": len(rest)},
             )
         if fresh:
             for listener in list(self._strike_listeners):

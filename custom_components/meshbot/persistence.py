@@ -9,9 +9,24 @@ from typing import Any
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.storage import Store
 
-from .const import STORAGE_VERSION
+from .const import DOMAIN, STORAGE_VERSION
 
 _LOGGER = logging.getLogger(__name__)
+# What each part of an entry keeps: the mesh (nodes and links) and the lightning (strikes).
+SNAPSHOT_PARTS = ("mesh", "lightning")
+
+
+def snapshot_key(entry_id: str, part: str) -> str:
+    """Return the Store key of one part of an entry."""
+    return f"{DOMAIN}.{entry_id}.{part}"
+
+
+async def async_remove_snapshots(hass: HomeAssistant, entry_id: str) -> None:
+    """Delete an entry's saved parts, so a deleted entry leaves nothing in .storage."""
+    for part in SNAPSHOT_PARTS:
+        await Store[dict[str, Any]](
+            hass, STORAGE_VERSION, snapshot_key(entry_id, part)
+        ).async_remove()
 
 
 class SnapshotStore:
