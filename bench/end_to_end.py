@@ -145,6 +145,36 @@ def lag_figures(samples: list[tuple[float, float]], start: float, end: float) ->
     }
 
 
+def lag_outside(
+    samples: list[tuple[float, float]],
+    intervals: list[tuple[float, float]],
+    start: float,
+    end: float,
+) -> dict[str, Any]:
+    """Return the lag figures of the wake-ups whose wait overlapped none of `intervals`.
+
+    Given the full collections, what is left is every stall that is not the process-wide
+    collector walking Home Assistant's whole heap: the loop's own work, meshbot's included.
+    """
+    clear = [
+        (when, late)
+        for when, late in samples
+        if not any(begin < when and when - late < begin + took for begin, took in intervals)
+    ]
+    return lag_figures(clear, start, end)
+
+
+def full_collection_ms(rounds: int = 5) -> float:
+    """Return the quickest of `rounds` forced full collections, in ms (a floor: no garbage)."""
+    gc.collect()
+    times = []
+    for _ in range(rounds):
+        began = time.perf_counter()
+        gc.collect()
+        times.append((time.perf_counter() - began) * 1000)
+    return min(times)
+
+
 def lag_per_second(samples: list[tuple[float, float]], start: float, end: float) -> list[float]:
     """Return the worst delay (ms) of each second between `start` and `end`."""
     worst = [0.0] * max(1, int(end - start + 0.999))
@@ -493,6 +523,12 @@ class GcTimer:
                 if generation == 2
             ],
         }
+
+    def full(self) -> list[tuple[float, float]]:
+        """Return each full collection as (start, seconds)."""
+        return [
+            (begin, took) for begin, took, generation, *_ in self.collections if generation == 2
+        ]
 
     def intervals(self) -> list[tuple[float, float, str]]:
         """Return each collection as (start, seconds, label)."""
@@ -845,6 +881,10 @@ async def feed_hass(
     loop = asyncio.get_running_loop()
     began = time.perf_counter()
     instance = await start_recorder(hass, database)
+    # The price of one full collection before meshbot exists, to set against the one after the
+    # feed: the difference is what meshbot's state and entities add to every full collection.
+    figures["full_collection_without_meshbot_ms"] = full_collection_ms()
+    figures["tracked_without_meshbot"] = len(gc.get_objects())
     entry = await start_meshbot(hass, broker.port, args.max_devices)
     hub = entry.runtime_data.hub
     mesh = hub.mesh
@@ -912,6 +952,8 @@ async def feed_hass(
         end, end_wall = loop.time(), time.time()
     finally:
         await stop_measuring(collections, sampler, slow, timeline_task, probe, removers)
+    figures["full_collection_with_meshbot_ms"] = full_collection_ms()
+    figures["tracked_with_meshbot"] = len(gc.get_objects())
 
     registry = er.async_get(hass)
     entities = er.async_entries_for_config_entry(registry, entry.entry_id)
@@ -940,6 +982,9 @@ async def feed_hass(
                 "idle": lag_figures(probe.samples, idle_start, go),
                 "window": lag_figures(probe.samples, go, window_end),
                 "after": lag_figures(probe.samples, window_end, end),
+                "window_outside_full_collections": lag_outside(
+                    probe.samples, collections.full(), go, window_end
+                ),
                 "per_second_max_ms": lag_per_second(probe.samples, go, end),
             },
             "writes": write_figures(log, entity_ids, go_wall, end_wall, min_interval),

@@ -800,6 +800,23 @@ def part_end_to_end(args: argparse.Namespace) -> Part:
         f"<= {LAG_MAX_TARGET_MS:g} ms",
         window["max_ms"] <= LAG_MAX_TARGET_MS,
     )
+    outside = lag["window_outside_full_collections"]
+    part.check(
+        "loop lag max, feed, outside full collections",
+        f"{outside.get('max_ms', 0.0):.1f} ms",
+        f"<= {LAG_MAX_TARGET_MS:g} ms",
+        outside.get("max_ms", 0.0) <= LAG_MAX_TARGET_MS,
+    )
+    without, with_meshbot = (
+        facts["full_collection_without_meshbot_ms"],
+        facts["full_collection_with_meshbot_ms"],
+    )
+    part.check(
+        "full collection, before meshbot / after the feed",
+        f"{without:.0f} / {with_meshbot:.0f} ms "
+        f"({facts['tracked_without_meshbot']:,} / {facts['tracked_with_meshbot']:,} objects)",
+    )
+    part.check("full collection, meshbot's share", f"{with_meshbot - without:+.0f} ms")
     part.check(
         "loop lag max, after the feed",
         f"{after['max_ms']:.1f} ms" if after.get("wakeups") else "-",

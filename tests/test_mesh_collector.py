@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 from homeassistant.config_entries import ConfigEntryState
+from homeassistant.const import EVENT_STATE_CHANGED, EVENT_STATE_REPORTED
 from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import device_registry as dr, entity_registry as er
@@ -626,10 +627,26 @@ async def test_a_device_takes_the_name_the_node_announces_later(
     registry = dr.async_get(hass)
     device = registry.async_get_device(identifiers={(DOMAIN, f"{entry.entry_id}_!{late:08x}")})
     assert device.name == f"!{late:08x}"
+    entity_ids = {
+        entity.entity_id for entity in er.async_entries_for_device(er.async_get(hass), device.id)
+    }
+    writes: Counter[str] = Counter()
+
+    def count(event: Event[Any]) -> None:
+        if event.data["entity_id"] in entity_ids:
+            writes[event.data["entity_id"]] += 1
+
+    for event_type in (EVENT_STATE_CHANGED, EVENT_STATE_REPORTED):
+        # state_reported listeners must filter; this one keeps every report.
+        hass.bus.async_listen(event_type, callback(count), callback(lambda _data: True))
     info = traffic.node_info(late, "Late Name", "LATE", gateway=GATEWAY_A)
     await hass.async_add_executor_job(publish_many, broker, [(info.topic, info.payload)])
     await until(lambda: hub.mesh.state.nodes[late].long_name == "Late Name")
     await flush(hass)
     assert registry.async_get(device.id).name == "Late Name"
     assert registry.async_get(device.id).model == "HELTEC_V3"
+    assert hass.states.get(min(entity_ids)).attributes["friendly_name"].startswith("Late Name")
+    # The rename rewrites every entity of the device (their names start with it): that write
+    # must be the only one, however many of the node's figures the same packet changed.
+    assert writes and max(writes.values()) == 1, writes
     await hass.config_entries.async_unload(entry.entry_id)

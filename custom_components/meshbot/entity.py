@@ -91,6 +91,16 @@ class MeshNodeEntity(Entity):
         return self.available
 
     @callback
+    def async_write_ha_state(self) -> None:
+        """Write the state and remember what it showed, whoever asked for the write.
+
+        Home Assistant rewrites every entity of a renamed device itself; remembering that
+        write keeps the node's own update in the same second from writing them a second time.
+        """
+        self._last_fingerprint = self._fingerprint()
+        super().async_write_ha_state()
+
+    @callback
     def _async_node_changed(self) -> None:
         node = self.node
         device = self.device_entry
@@ -105,7 +115,5 @@ class MeshNodeEntity(Entity):
                 device.id, name=node.name, model=node.hw_model, sw_version=node.firmware_version
             )
         # One packet changes one or two figures of a node, not all of its entities.
-        fingerprint = self._fingerprint()
-        if fingerprint != self._last_fingerprint:
-            self._last_fingerprint = fingerprint
+        if self._fingerprint() != self._last_fingerprint:
             self.async_write_ha_state()
