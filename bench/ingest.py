@@ -816,7 +816,12 @@ def part_end_to_end(args: argparse.Namespace) -> Part:
         f"{without:.0f} / {with_meshbot:.0f} ms "
         f"({facts['tracked_without_meshbot']:,} / {facts['tracked_with_meshbot']:,} objects)",
     )
-    part.check("full collection, meshbot's share", f"{with_meshbot - without:+.0f} ms")
+    unloaded = facts["full_collection_after_unload_ms"]
+    part.check(
+        "full collection, meshbot unloaded after the feed",
+        f"{unloaded:.0f} ms ({facts['tracked_after_unload']:,} objects)",
+    )
+    part.check("full collection, meshbot's share", f"{with_meshbot - unloaded:+.0f} ms")
     part.check(
         "loop lag max, after the feed",
         f"{after['max_ms']:.1f} ms" if after.get("wakeups") else "-",
