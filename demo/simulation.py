@@ -204,9 +204,10 @@ class MeshSimulation:
 class StormSimulation:
     """A storm cell walking towards home at 1 km/min, a few strikes a second."""
 
-    def __init__(self, home: tuple[float, float]) -> None:
-        """Start the cell 70 km west of home."""
+    def __init__(self, home: tuple[float, float], start_km: float = 70.0) -> None:
+        """Start the cell `start_km` west of home."""
         self.home = home
+        self.start_km = start_km
         self.rng = random.Random(11)
         self.started = time.time()
 
@@ -214,7 +215,7 @@ class StormSimulation:
         """Publish strikes on the relay's topic shape, forever."""
         while True:
             minutes = (time.time() - self.started) / 60
-            distance = max(2.0, 70.0 - minutes)
+            distance = max(2.0, self.start_km - minutes)
             centre = offset(*self.home, distance, 270.0)
             for _ in range(self.rng.randint(1, 4)):
                 lat, lon = offset(*centre, self.rng.uniform(0, 6), self.rng.uniform(0, 360))

@@ -23,7 +23,8 @@ async def test_the_topology_card_is_served(
     response = await client.get(CARD_URL)
     assert response.status == 200
     body = await response.text()
-    assert 'customElements.define("meshbot-topology-card"' in body
+    assert 'const CARD_TAG = "meshbot-topology-card"' in body
+    assert "customElements.define(CARD_TAG, MeshbotTopologyCard)" in body
     assert "get_topology" in body, "the card reads the graph through the action"
     await hass.config_entries.async_unload(entry.entry_id)
 

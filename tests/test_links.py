@@ -242,6 +242,20 @@ async def test_mqtt_detects_a_frozen_broker(broker: MosquittoBroker) -> None:
         os.kill(broker.process.pid, signal.SIGCONT)
 
 
+async def test_mqtt_publishing_link_outlives_the_keepalive(broker: MosquittoBroker) -> None:
+    # Publishing without subscriptions: nothing comes back unless the link pings.
+    link = MqttLink(MqttSettings(broker.host, broker.port, keepalive=1), Received())
+    task, _ = await run_session(link)
+    try:
+        for _ in range(30):
+            link.publish("demo/out", b"x")
+            await asyncio.sleep(0.1)
+        assert not task.done(), task.exception() if task.done() else None
+        assert link.connected
+    finally:
+        await stop(task)
+
+
 # Radio stream
 
 

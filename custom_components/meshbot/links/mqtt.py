@@ -414,5 +414,7 @@ class MqttLink:
             now = time.monotonic()
             if now - protocol.last_received > keepalive * 1.5:
                 raise LinkTimeoutError(f"the broker went silent for {keepalive * 1.5:g} s")
-            if now - protocol.last_sent >= tick:
+            # Ping when either direction has been quiet: a link that only publishes (QoS 0, no
+            # acks) hears nothing back otherwise, and would take a live broker for silent.
+            if now - protocol.last_sent >= tick or now - protocol.last_received >= tick:
                 protocol.send(PINGREQ)

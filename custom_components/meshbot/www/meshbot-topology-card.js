@@ -92,6 +92,7 @@ class MeshbotTopologyCard extends HTMLElement {
       this.appendChild(this._root);
     }
     const width = 600;
+    // `height` is in pixels: the drawing scales down to narrow cards, never up past it.
     const height = this._config.height;
     if (this._error) {
       this._root.innerHTML = `<div style="padding:16px">${this._error}</div>`;
@@ -119,7 +120,7 @@ class MeshbotTopologyCard extends HTMLElement {
       .join("");
     this._root.innerHTML = `
       <div style="padding:0 16px 16px">
-        <svg viewBox="0 0 ${width} ${height}" width="100%" role="img" aria-label="mesh topology">${lines}${dots}</svg>
+        <svg viewBox="0 0 ${width} ${height}" width="100%" style="display:block;max-height:${height}px" role="img" aria-label="mesh topology">${lines}${dots}</svg>
         <div style="font-size:12px;color:var(--secondary-text-color)">
           ${nodes.length} nodes, ${links.length} links · SNR: <span style="color:#2e7d32">≥5</span>
           <span style="color:#9acd32">≥0</span> <span style="color:#f9a825">≥-7</span>
@@ -130,7 +131,23 @@ class MeshbotTopologyCard extends HTMLElement {
   }
 }
 
-customElements.define("meshbot-topology-card", MeshbotTopologyCard);
+// Home Assistant's app bundle replaces window.customElements with a scoped-registry polyfill
+// while it boots, and this module (add_extra_js_url) loads alongside that bundle. When it runs
+// first, its definition lands in the native registry, which the polyfill's get() and
+// whenDefined() ignore: the dashboard shows "Configuration error" on about one load in three
+// (home-assistant/frontend#52960). So define now, and again in whichever registry is current
+// once the app has defined its root element, which it does after the swap, through the
+// polyfill, so the registry seen here at load time reports it either way.
+const CARD_TAG = "meshbot-topology-card";
+
+function defineCard() {
+  if (!window.customElements.get(CARD_TAG)) {
+    window.customElements.define(CARD_TAG, MeshbotTopologyCard);
+  }
+}
+
+defineCard();
+window.customElements.whenDefined("home-assistant").then(defineCard);
 window.customCards = window.customCards || [];
 window.customCards.push({
   type: "meshbot-topology-card",

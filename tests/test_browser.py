@@ -1,0 +1,295 @@
+"""A newcomer's first minutes, in a real browser: the demo, its login, meshbot's integration
+page and device pages, and the example dashboard with the topology card and the map.
+
+The demo runs in its own processes (as `script/demo` does) and headless Chromium drives Home
+Assistant's real frontend. Screenshots of every step land in artifacts/browser/.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Iterator
+import re
+from typing import TYPE_CHECKING
+
+import pytest
+
+from demo.simulation import NAMES
+
+from .support.browser import (
+    BLOCKED_ERROR,
+    DASHBOARD_PATH,
+    ROOT,
+    VIEWPORT,
+    Demo,
+    block_the_internet,
+    collected_console,
+    entity_row_state,
+    find_chromium,
+    log_in,
+    poll,
+    start_playwright,
+    tile_state,
+)
+
+if TYPE_CHECKING:
+    from playwright.sync_api import BrowserContext, Locator, Page, Route
+
+ARTIFACTS = ROOT / "artifacts" / "browser"
+# What Home Assistant writes on an entry that is not working; a loaded entry shows no state.
+ENTRY_PROBLEMS = (
+    "Failed to set up",
+    "Failed setup, will retry",
+    "Migration error",
+    "Not loaded",
+    "Failed to unload",
+    "Initializing",
+)
+CARD = "meshbot-topology-card"
+
+
+# The harness's autouse fixtures guard an in-process Home Assistant; here it runs in another
+# process. Playwright's sync API also keeps its own event loop marked as running between calls,
+# which the harness's event-loop checks would take for a leak.
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations() -> None:
+    """No in-process Home Assistant: nothing to enable."""
+
+
+@pytest.fixture(autouse=True)
+def verify_cleanup() -> None:
+    """Processes are checked when the demo stops instead (see `demo`)."""
+
+
+@pytest.fixture(autouse=True)
+def enable_event_loop_debug() -> None:
+    """No event loop of ours to debug."""
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    """Run the demo once for the module; stop it with SIGTERM and check nothing outlives it."""
+    try:
+        find_chromium()
+    except RuntimeError as err:
+        pytest.fail(str(err))
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    instance = Demo(tmp_path_factory.mktemp("demo-config"), ARTIFACTS / "demo.log")
+    try:
+        instance.start()
+    except RuntimeError as err:
+        pytest.fail(str(err))
+    yield instance
+    left = instance.stop()
+    assert not left, f"still running after the demo stopped: {left}"
+    assert instance.process is not None
+    assert instance.process.returncode == 0, f"the demo exited with {instance.process.returncode}"
+
+
+@pytest.fixture(scope="module")
+def context(demo: Demo) -> Iterator[BrowserContext]:
+    """A headless Chromium logged in as the demo user."""
+    try:
+        playwright = start_playwright()
+    except RuntimeError as err:
+        pytest.fail(str(err))
+    try:
+        browser = playwright.chromium.launch(executable_path=find_chromium(), headless=True)
+        context = browser.new_context(viewport=VIEWPORT)  # type: ignore[arg-type]
+        context.set_default_timeout(30_000)
+        block_the_internet(context, demo.url)
+        page = context.new_page()
+        log_in(page, demo.url)
+        page.close()
+        yield context
+        browser.close()
+    finally:
+        playwright.stop()
+
+
+@pytest.fixture
+def page(context: BrowserContext, request: pytest.FixtureRequest) -> Generator[Page]:
+    """A new tab; its final state is saved as a screenshot, and meshbot must log no errors."""
+    tab = context.new_page()
+    with collected_console(tab) as errors:
+        yield tab
+    tab.screenshot(path=ARTIFACTS / f"{request.node.name}.png", full_page=True)
+    tab.close()
+    (ARTIFACTS / f"{request.node.name}.console.txt").write_text("\n".join(errors) + "\n")
+    ours = [e for e in errors if "meshbot" in e.lower() and BLOCKED_ERROR not in e]
+    assert not ours, f"meshbot errors in the browser console: {ours}"
+
+
+def shoot(page: Page, name: str) -> None:
+    """Save a full-page screenshot of an intermediate step."""
+    page.screenshot(path=ARTIFACTS / f"{name}.png", full_page=True)
+
+
+def count_in(text: str, noun: str) -> int:
+    """Return N from 'N <noun>' in a text, or 0."""
+    match = re.search(rf"(\d+) {noun}", text)
+    return int(match.group(1)) if match else 0
+
+
+def count_markers(markers: Locator, prefix: str) -> int:
+    """Count the map markers of entities whose id starts with `prefix`."""
+    return markers.evaluate_all(
+        "(markers, prefix) => markers.filter("
+        "m => (m.getAttribute('entity-id') || m.entityId || '').startsWith(prefix)).length",
+        prefix,
+    )
+
+
+def test_meshbot_is_set_up_with_devices_and_entities(page: Page, demo: Demo) -> None:
+    page.goto(demo.url + "/config/integrations/integration/meshbot")
+    entry = page.locator("ha-config-entry-row", has_text="meshbot demo")
+    entry.wait_for()
+    # The integration's summary: "51 devices • 1 service • 614 entities".
+    summary = page.locator("ha-config-integration-page a[href^='/config/']")
+    poll(
+        page,
+        "the integration's device and entity counts",
+        lambda: " ".join(summary.all_inner_texts()),
+        lambda text: count_in(text, "devices") >= 5 and count_in(text, "entities") >= 20,
+    )
+    entry_text = entry.inner_text()
+    problems = [problem for problem in ENTRY_PROBLEMS if problem in entry_text]
+    assert not problems, f"the meshbot entry shows {problems}"
+    # The entry lists its devices: the simulated nodes.
+    assert page.locator("ha-config-entry-device-row").count() >= 5
+
+
+def test_the_hub_device_shows_live_mesh_and_lightning_figures(page: Page, demo: Demo) -> None:
+    page.goto(demo.url + "/config/integrations/integration/meshbot")
+    # The hub is the entry's one service; its page lists the entry-wide sensors.
+    page.get_by_role("link", name=re.compile(r"^\s*1 service\s*$")).first.click()
+    page.wait_for_url(re.compile(r"/config/devices/device/"))
+    page.get_by_text("Mesh and lightning hub").first.wait_for()
+    nodes = poll(
+        page,
+        "Nodes known on the hub's page",
+        lambda: entity_row_state(page, "Nodes known"),
+        lambda state: state.isdigit() and int(state) >= 5,
+    )
+    assert int(nodes) >= 5
+    for link in ("Radio link", "Mesh collector", "Lightning monitor"):
+        poll(
+            page,
+            f"{link} on the hub's page",
+            lambda link=link: entity_row_state(page, link),
+            lambda state: state == "Connected",
+        )
+    strikes = poll(
+        page,
+        "Strikes in window",
+        lambda: entity_row_state(page, "Strikes in window"),
+        lambda state: state.isdigit() and int(state) > 0,
+    )
+    assert int(strikes) > 0
+    nearest = entity_row_state(page, "Nearest strike")
+    assert re.fullmatch(r"[\d.]+ km", nearest), f"Nearest strike shows {nearest!r}"
+
+
+def test_a_node_device_shows_its_radio_figures(page: Page, demo: Demo) -> None:
+    page.goto(demo.url + "/config/integrations/integration/meshbot")
+    # A simulated node whose name has come in a node-info packet (not the radio itself).
+    rows = page.locator("ha-config-entry-device-row")
+
+    def named(pattern: str) -> Locator:
+        headline = page.locator("div[slot=headline]", has_text=re.compile(rf"^\s*{pattern}\s*$"))
+        return rows.filter(has=headline).first
+
+    first_named = named(f"({'|'.join(map(re.escape, NAMES))})")
+    first_named.wait_for()
+    name = first_named.locator("div[slot=headline]").inner_text().strip()
+    # The list re-sorts as nodes get their names: click this node, wherever it is now.
+    named(re.escape(name)).click()
+    page.wait_for_url(re.compile(r"/config/devices/device/"))
+    page.get_by_text(name, exact=True).first.wait_for()
+    heard = poll(
+        page,
+        f"Last heard on {name}'s page",
+        lambda: entity_row_state(page, "Last heard"),
+        lambda state: "ago" in state or state.lower() == "now",
+    )
+    assert heard
+    snr = poll(
+        page,
+        f"SNR on {name}'s page",
+        lambda: entity_row_state(page, "SNR"),
+        lambda state: bool(re.fullmatch(r"-?[\d.]+ dB", state)),
+    )
+    assert snr
+
+
+def test_the_dashboard_shows_the_mesh_the_storm_and_the_topology(page: Page, demo: Demo) -> None:
+    page.goto(demo.url + "/")
+    # A newcomer finds the example dashboard in the sidebar.
+    page.locator("ha-sidebar").get_by_text("meshbot", exact=True).click()
+    page.wait_for_url(re.compile(re.escape(DASHBOARD_PATH)))
+    known = poll(
+        page,
+        "the Nodes known tile",
+        lambda: tile_state(page, "Nodes known"),
+        lambda state: state.isdigit() and int(state) > 0,
+    )
+    assert int(known) > 0
+    nearest = poll(
+        page,
+        "the Nearest strike tile",
+        lambda: tile_state(page, "Nearest strike"),
+        lambda state: bool(re.fullmatch(r"[\d.]+ km", state)),
+    )
+    assert nearest
+    shoot(page, "dashboard-overview")
+
+    page.get_by_role("tab", name="Topology").click()
+    card = page.locator(CARD)
+    card.wait_for()
+    nodes = poll(
+        page,
+        "nodes drawn by the topology card",
+        lambda: card.locator("svg circle").count(),
+        lambda count: count >= 20,
+    )
+    links = card.locator("svg line").count()
+    assert links >= 20, f"{links} links drawn for {nodes} nodes"
+    legend = card.inner_text()
+    assert re.search(r"\d+ nodes, \d+ links", legend), legend
+    # Links are coloured by SNR: more than one colour means SNRs came through.
+    colours = set(
+        card.locator("svg line").evaluate_all("lines => lines.map(l => l.getAttribute('stroke'))")
+    )
+    assert len(colours) >= 2, colours
+    shoot(page, "dashboard-topology")
+
+    page.get_by_role("tab", name="Map").click()
+    map_card = page.locator("hui-map-card")
+    map_card.locator(".leaflet-container").wait_for()
+    markers = map_card.locator("ha-entity-marker")
+    poll(
+        page,
+        "node markers on the map",
+        lambda: count_markers(markers, "device_tracker."),
+        lambda count: count >= 10,
+    )
+    poll(
+        page,
+        "strike markers on the map",
+        lambda: count_markers(markers, "geo_location."),
+        lambda count: count >= 1,
+    )
+    shoot(page, "dashboard-map")
+
+
+def test_the_topology_card_appears_when_it_loads_before_the_app(page: Page, demo: Demo) -> None:
+    # Home Assistant swaps the custom element registry while its app bundle boots; a card that
+    # registered itself before that is invisible to the dashboard ("Configuration error").
+    # Holding the bundle back makes the card's module win the race every time.
+    def hold_back(route: Route) -> None:
+        page.wait_for_timeout(1500)
+        route.continue_()
+
+    page.route(re.compile(r"/frontend_latest/app\.[0-9a-f]+\.js$"), hold_back)
+    page.goto(demo.url + DASHBOARD_PATH + "/topology")
+    page.locator(CARD).locator("svg circle").first.wait_for()
+    assert not page.locator("hui-error-card").count()
