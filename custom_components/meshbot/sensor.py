@@ -122,6 +122,8 @@ NODE_SENSORS = (
         key="snr",
         translation_key="snr",
         native_unit_of_measurement=SIGNAL_STRENGTH_DECIBELS,
+        # Radios measure SNR in quarter dB; a float32 from a simulator shows its noise digits.
+        suggested_display_precision=2,
         state_class=SensorStateClass.MEASUREMENT,
         entity_category=EntityCategory.DIAGNOSTIC,
         value_fn=lambda node, _: node.snr,
@@ -185,6 +187,7 @@ NODE_SENSORS = (
         key="best_neighbor_snr",
         translation_key="best_neighbor_snr",
         native_unit_of_measurement=SIGNAL_STRENGTH_DECIBELS,
+        suggested_display_precision=2,
         state_class=SensorStateClass.MEASUREMENT,
         entity_category=EntityCategory.DIAGNOSTIC,
         value_fn=lambda node, state: state.neighbor_summary(node.num)[1],
