@@ -155,6 +155,8 @@ def _close_late_serial(opening: asyncio.Future[tuple[asyncio.Transport, Any]]) -
         opening.result()[0].abort()
 
 
+# How long an ended serial session waits for its port to close (an executor job, normally quick).
+PORT_RELEASE_TIMEOUT = 1.0
 BROADCAST_ADDR = 0xFFFFFFFF
 # Text payload limits (UTF-8 bytes) the firmware accepts for a direct and a broadcast message.
 MAX_TEXT_DIRECT = 200
@@ -450,6 +452,11 @@ class RadioLink:
             if protocol is not None and protocol.transport is not None:
                 # Serial ports are released at once so the next attempt can reopen them.
                 protocol.transport.abort()
+                if settings.device:
+                    # The serial transport closes its port in the executor, later: wait for
+                    # that, so an ended session has let go of the port's exclusive lock and an
+                    # immediate reconnect can take it.
+                    await asyncio.wait((protocol.closed,), timeout=PORT_RELEASE_TIMEOUT)
 
     async def _serve(self, protocol: _StreamProtocol) -> None:
         settings = self.settings
