@@ -542,6 +542,41 @@ class GcTimer:
         ]
 
 
+def stall_figures(
+    probe: LagProbe,
+    collections: GcTimer,
+    sampler: StackSampler | None,
+    slow: SlowCallbacks | None,
+    start: float,
+    end: float,
+) -> dict[str, Any]:
+    """Return the collections from `start` to `end`, the late wake-ups they explain, and in a
+    profiled run (`sampler` and `slow` given) the stacks, slow callbacks and what those explain.
+    """
+    profile = None
+    if sampler is not None and slow is not None:
+        profile = (
+            sampler.report()
+            | slow_callback_figures(slow, start, end)
+            | {
+                "stalls": explain_stalls(
+                    probe.samples,
+                    collections.intervals() + slow.slow,
+                    start,
+                    end,
+                    STALL_THRESHOLD_S,
+                )
+            }
+        )
+    return {
+        "gc": collections.figures(start, end),
+        "stalls": explain_stalls(
+            probe.samples, collections.intervals(), start, end, STALL_THRESHOLD_S
+        ),
+        "profile": profile,
+    }
+
+
 def union_length(segments: list[tuple[float, float]]) -> float:
     """Return the total length covered by (start, end) segments."""
     total, reach = 0.0, float("-inf")
@@ -1030,25 +1065,7 @@ async def feed_hass(
                 "entities": len(entities),
                 "entities_by_platform": dict(Counter(e.domain for e in entities)),
             },
-            "gc": collections.figures(go, end),
-            "stalls": explain_stalls(
-                probe.samples, collections.intervals(), go, end, STALL_THRESHOLD_S
-            ),
-            "profile": (
-                sampler.report()
-                | slow_callback_figures(slow, go, end)
-                | {
-                    "stalls": explain_stalls(
-                        probe.samples,
-                        collections.intervals() + slow.slow,
-                        go,
-                        end,
-                        STALL_THRESHOLD_S,
-                    )
-                }
-                if sampler is not None and slow is not None
-                else None
-            ),
+            **stall_figures(probe, collections, sampler, slow, go, end),
         }
     )
     # Without meshbot again: what the entry's state, devices and entities cost each collection.

@@ -64,7 +64,6 @@ from .end_to_end import (
     RECORDER_SYNC_TIMEOUT_S,
     SAMPLE_SECONDS,
     SLOW_CALLBACK_S,
-    STALL_THRESHOLD_S,
     EndToEndError,
     GcTimer,
     LagProbe,
@@ -73,12 +72,11 @@ from .end_to_end import (
     StackSampler,
     WriteLog,
     database_rows,
-    explain_stalls,
     lag_figures,
     lag_per_second,
     process_cpu,
     rates,
-    slow_callback_figures,
+    stall_figures,
     start_recorder,
     stop_measuring,
     thread_cpu,
@@ -651,25 +649,7 @@ async def run_burst(
                 },
             },
             "timeline": timeline,
-            "gc": collections.figures(go, end),
-            "stalls": explain_stalls(
-                probe.samples, collections.intervals(), go, end, STALL_THRESHOLD_S
-            ),
-            "profile": (
-                sampler.report()
-                | slow_callback_figures(slow, go, end)
-                | {
-                    "stalls": explain_stalls(
-                        probe.samples,
-                        collections.intervals() + slow.slow,
-                        go,
-                        end,
-                        STALL_THRESHOLD_S,
-                    )
-                }
-                if sampler is not None and slow is not None
-                else None
-            ),
+            **stall_figures(probe, collections, sampler, slow, go, end),
         }
     )
 

@@ -17,13 +17,10 @@ from typing import TYPE_CHECKING
 from tests.support.browser import (
     DASHBOARD_PATH,
     ROOT,
-    VIEWPORT,
     Demo,
-    block_the_internet,
     find_chromium,
-    log_in,
+    logged_in_browser,
     poll,
-    start_playwright,
     tile_state,
 )
 
@@ -141,7 +138,8 @@ def main() -> int:
     )
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    chromium = find_chromium()
+    # Fail now, not after the demo has started.
+    find_chromium()
     with tempfile.TemporaryDirectory(prefix="meshbot-screenshots-") as scratch:
         demo = Demo(
             Path(scratch) / "config",
@@ -150,20 +148,13 @@ def main() -> int:
         )
         say("starting the demo")
         demo.start()
-        playwright = start_playwright()
         try:
-            browser = playwright.chromium.launch(executable_path=chromium, headless=True)
-            context = browser.new_context(viewport=VIEWPORT)  # type: ignore[arg-type]
-            context.set_default_timeout(60_000)
-            block_the_internet(context, demo.url, tiles=True)
-            page = context.new_page()
-            log_in(page, demo.url)
-            say(f"letting the mesh and the storm run for {args.settle:g} s")
-            wait_for_the_storm(page, demo.url, args.settle, args.patience)
-            take(page, demo.url, args.out)
-            browser.close()
+            with logged_in_browser(demo.url, 60_000, tiles=True) as context:
+                page = context.new_page()
+                say(f"letting the mesh and the storm run for {args.settle:g} s")
+                wait_for_the_storm(page, demo.url, args.settle, args.patience)
+                take(page, demo.url, args.out)
         finally:
-            playwright.stop()
             if left := demo.stop():
                 say(f"still running after the demo stopped: {left}")
     return 0

@@ -8,6 +8,7 @@ Assistant's real frontend. Screenshots of every step land in artifacts/browser/.
 from __future__ import annotations
 
 from collections.abc import Generator, Iterator
+import contextlib
 import re
 from typing import TYPE_CHECKING
 
@@ -19,15 +20,12 @@ from .support.browser import (
     BLOCKED_ERROR,
     DASHBOARD_PATH,
     ROOT,
-    VIEWPORT,
     Demo,
-    block_the_internet,
     collected_console,
     entity_row_state,
     find_chromium,
-    log_in,
+    logged_in_browser,
     poll,
-    start_playwright,
     tile_state,
 )
 
@@ -88,22 +86,12 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
 @pytest.fixture(scope="module")
 def context(demo: Demo) -> Iterator[BrowserContext]:
     """A headless Chromium logged in as the demo user."""
-    try:
-        playwright = start_playwright()
-    except RuntimeError as err:
-        pytest.fail(str(err))
-    try:
-        browser = playwright.chromium.launch(executable_path=find_chromium(), headless=True)
-        context = browser.new_context(viewport=VIEWPORT)  # type: ignore[arg-type]
-        context.set_default_timeout(30_000)
-        block_the_internet(context, demo.url)
-        page = context.new_page()
-        log_in(page, demo.url)
-        page.close()
+    with contextlib.ExitStack() as stack:
+        try:
+            context = stack.enter_context(logged_in_browser(demo.url, 30_000))
+        except RuntimeError as err:
+            pytest.fail(str(err))
         yield context
-        browser.close()
-    finally:
-        playwright.stop()
 
 
 @pytest.fixture

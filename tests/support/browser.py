@@ -190,6 +190,33 @@ def log_in(page: Page, base: str) -> None:
     page.locator("ha-sidebar").wait_for(timeout=30_000)
 
 
+@contextlib.contextmanager
+def logged_in_browser(
+    base: str, timeout_ms: float, tiles: bool = False
+) -> Iterator[BrowserContext]:
+    """Yield a headless Chromium context logged in to the demo; close it all afterwards.
+
+    Pages opened in the context share the login. Raises RuntimeError when Chromium or
+    Playwright is missing.
+    """
+    chromium = find_chromium()
+    playwright = start_playwright()
+    try:
+        browser = playwright.chromium.launch(executable_path=chromium, headless=True)
+        try:
+            context = browser.new_context(viewport=VIEWPORT)  # type: ignore[arg-type]
+            context.set_default_timeout(timeout_ms)
+            block_the_internet(context, base, tiles=tiles)
+            page = context.new_page()
+            log_in(page, base)
+            page.close()
+            yield context
+        finally:
+            browser.close()
+    finally:
+        playwright.stop()
+
+
 def poll[T](
     page: Page, what: str, probe: Callable[[], T], done: Callable[[T], bool], timeout: float = 60
 ) -> T:

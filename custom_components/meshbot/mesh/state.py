@@ -186,11 +186,11 @@ class MeshState:
         """Record that `target_node` heard `source_node`, according to `source`.
 
         Hearing a link is news of both its ends; `touch_ends=False` is for callers that have
-        just touched them.
+        just touched them. `source` is one of the plain-str constants (NEIGHBOR, DIRECT, ...):
+        an enum member in the key would keep the key tracked by the garbage collector.
         """
         if source_node == target_node:
             return
-        source = str(source)
         key = (source_node, target_node, source)
         links = self.links
         row = links.get(key)
@@ -333,7 +333,7 @@ class MeshState:
 
     def link(self, source_node: int, target_node: int, source: str) -> Link | None:
         """Return one link, or None if the table does not have it."""
-        key = (source_node, target_node, str(source))
+        key = (source_node, target_node, source)
         row = self.links.get(key)
         return None if row is None else Link.of(key, row)
 
