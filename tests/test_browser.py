@@ -26,6 +26,7 @@ from .support.browser import (
     find_chromium,
     logged_in_browser,
     poll,
+    shows,
     tile_state,
 )
 
@@ -180,19 +181,21 @@ def test_the_hub_device_shows_live_mesh_and_lightning_figures(page: Page, demo: 
 def test_a_node_device_shows_its_radio_figures(page: Page, demo: Demo) -> None:
     page.goto(demo.url + "/config/integrations/integration/meshbot")
     # A simulated node whose name has come in a node-info packet (not the radio itself).
-    rows = page.locator("ha-config-entry-device-row")
-
-    def named(pattern: str) -> Locator:
-        headline = page.locator("div[slot=headline]", has_text=re.compile(rf"^\s*{pattern}\s*$"))
-        return rows.filter(has=headline).first
-
-    first_named = named(f"({'|'.join(map(re.escape, NAMES))})")
-    first_named.wait_for()
-    name = first_named.locator("div[slot=headline]").inner_text().strip()
-    # The list re-sorts as nodes get their names: click this node, wherever it is now.
-    named(re.escape(name)).click()
-    page.wait_for_url(re.compile(r"/config/devices/device/"))
-    page.get_by_text(name, exact=True).first.wait_for()
+    names = re.compile(rf"^\s*({'|'.join(map(re.escape, NAMES))})\s*$")
+    headline = page.locator("div[slot=headline]", has_text=names)
+    named_row = page.locator("ha-config-entry-device-row").filter(has=headline).first
+    # The list re-sorts as nodes get their names, so a row can move under the click: whichever
+    # device page opens, go on only once it is a named node's, and read its name there.
+    for _ in range(5):
+        named_row.click()
+        page.wait_for_url(re.compile(r"/config/devices/device/"))
+        title = page.get_by_text(names).filter(visible=True).first
+        if shows(title, 5_000):
+            break
+        page.go_back()
+    else:
+        pytest.fail("five clicks on a named node's row never opened a named node's page")
+    name = title.inner_text().strip()
     heard = poll(
         page,
         f"Last heard on {name}'s page",

@@ -217,6 +217,17 @@ def logged_in_browser(
         playwright.stop()
 
 
+def shows(locator: Locator, timeout_ms: float) -> bool:
+    """Return whether `locator` is visible within `timeout_ms`."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
+    try:
+        locator.wait_for(timeout=timeout_ms)
+    except PlaywrightTimeoutError:
+        return False
+    return True
+
+
 def poll[T](
     page: Page, what: str, probe: Callable[[], T], done: Callable[[T], bool], timeout: float = 60
 ) -> T:
