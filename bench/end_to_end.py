@@ -175,6 +175,18 @@ def full_collection_ms(rounds: int = 5) -> float:
     return min(times)
 
 
+def tracked_by_type() -> Counter[str]:
+    """Count the objects the garbage collector tracks, by type: what a full collection walks."""
+    return Counter(type(obj).__qualname__ for obj in gc.get_objects())
+
+
+def grown_types(before: Counter[str], after: Counter[str], top: int = 15) -> dict[str, int]:
+    """Return the `top` types whose tracked count grew most from `before` to `after`."""
+    growth = after.copy()
+    growth.subtract(before)
+    return dict(growth.most_common(top))
+
+
 def lag_per_second(samples: list[tuple[float, float]], start: float, end: float) -> list[float]:
     """Return the worst delay (ms) of each second between `start` and `end`."""
     worst = [0.0] * max(1, int(end - start + 0.999))
@@ -920,6 +932,7 @@ async def feed_hass(
     # feed: the difference is what meshbot's state and entities add to every full collection.
     figures["full_collection_without_meshbot_ms"] = full_collection_ms()
     figures["tracked_without_meshbot"] = len(gc.get_objects())
+    without_meshbot = tracked_by_type()
     entry = await start_meshbot(hass, broker.port, args.max_devices)
     hub = entry.runtime_data.hub
     mesh = hub.mesh
@@ -989,6 +1002,7 @@ async def feed_hass(
         await stop_measuring(collections, sampler, slow, timeline_task, probe, removers)
     figures["full_collection_with_meshbot_ms"] = full_collection_ms()
     figures["tracked_with_meshbot"] = len(gc.get_objects())
+    figures["grown_with_meshbot"] = grown_types(without_meshbot, tracked_by_type())
 
     registry = er.async_get(hass)
     entities = er.async_entries_for_config_entry(registry, entry.entry_id)
@@ -1073,6 +1087,7 @@ async def feed_hass(
     del hub, mesh, link
     figures["full_collection_after_unload_ms"] = full_collection_ms()
     figures["tracked_after_unload"] = len(gc.get_objects())
+    figures["grown_after_unload"] = grown_types(without_meshbot, tracked_by_type())
 
 
 async def measure(

@@ -6,6 +6,7 @@ import json
 import math
 from typing import Any
 
+from homeassistant.const import EVENT_STATE_CHANGED, EVENT_STATE_REPORTED
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.util.unit_system import US_CUSTOMARY_SYSTEM
 import pytest
@@ -147,6 +148,37 @@ async def test_strikes_become_sensors_events_and_an_alert(
     await flush(hass)
     assert value(hass, "strikes_in_window").state == "0"
     assert value(hass, "nearest_strike").state == "unknown"
+    await hass.config_entries.async_unload(hub.entry.entry_id)
+
+
+async def test_quiet_times_refresh_the_sensors_once_a_minute(
+    hass: HomeAssistant, broker: MosquittoBroker
+) -> None:
+    # Half past a minute of the clock: the minute is counted from the last write, not the clock.
+    clock = Clock(1_800_000_030.0)
+    hub = await start(hass, lightning_entry(broker), clock)
+    await flush(hass)
+    writes: list[str] = []
+
+    @callback
+    def lightning_sensor(data: Any) -> bool:
+        return data["entity_id"].startswith("sensor.meshbot_test_")
+
+    for event_type in (EVENT_STATE_CHANGED, EVENT_STATE_REPORTED):
+        hass.bus.async_listen(
+            event_type,
+            callback(lambda event: writes.append(event.data["entity_id"])),
+            event_filter=lightning_sensor,
+        )
+    # No strike: a flush each second writes nothing for a minute...
+    for _ in range(59):
+        clock.now += 1.003  # flushes are a second apart plus their own run time
+        await flush(hass)
+    assert writes == []
+    # ...then the sensors are written again, so their rate, trend and expiry move on.
+    clock.now += 1.003
+    await flush(hass)
+    assert "sensor.meshbot_test_strikes_in_window" in writes
     await hass.config_entries.async_unload(hub.entry.entry_id)
 
 

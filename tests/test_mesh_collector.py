@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections import Counter
 from datetime import timedelta
+from itertools import pairwise
 import json
 import math
 import time
@@ -31,6 +33,7 @@ from custom_components.meshbot.const import (
     CONF_TRACKED_NODES,
     DOMAIN,
     EVENT_NODE_DISCOVERED,
+    FLUSH_SECONDS,
     POLICY_ALL,
     POLICY_CHOSEN,
     POLICY_DIRECT,
@@ -51,6 +54,8 @@ NEAR = 0x11111111  # about 1.5 km from the test home (32.87336, -117.22743)
 FAR = 0x22222222  # Paris
 QUIET = 0x33333333
 PRIVATE_KEY = bytes(range(32))
+# As long as the full collections the end-to-end bench sees in Home Assistant.
+STALL_SECONDS = 0.3
 
 
 def mesh_entry(broker: MosquittoBroker, **options: Any) -> MockConfigEntry:
@@ -426,6 +431,62 @@ async def test_a_message_storm_writes_each_entity_at_most_once_a_second(
     # 400 updates of one node, but at most one write per entity per elapsed second.
     assert max(Counter(writes).values()) <= math.ceil(elapsed) + 1
     assert hass.states.get(battery).state == str(50 + 399 % 40)
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_a_stalled_flush_still_writes_each_entity_a_full_second_apart(
+    hass: HomeAssistant, broker: MosquittoBroker
+) -> None:
+    """A full garbage collection can stall a flush between two entity writes for 100-200 ms.
+
+    The entities written after the stall must not get their next write sooner than a second
+    later: the next flush is counted from the end of this one, not from its start.
+    """
+    entry = mesh_entry(broker)
+    hub = await start(hass, entry)
+    traffic = MeshTraffic()
+    await hass.async_add_executor_job(publish_many, broker, scene(traffic))
+    await until(lambda: hub.mesh.decoder.counters.envelopes == SCENE_SIZE)
+    await flush(hass)
+    writes: dict[str, list[float]] = {}
+    stalls: list[float] = []
+
+    @callback
+    def record(event: Event) -> None:
+        writes.setdefault(event.data["entity_id"], []).append(time.monotonic())
+        if not stalls and event.data["entity_id"].startswith("sensor.near_node"):
+            # Block the loop between two of the node's writes, as a collection would.
+            stalls.append(time.monotonic())
+            time.sleep(STALL_SECONDS)
+
+    remove = hass.bus.async_listen(EVENT_STATE_CHANGED, record)
+
+    # The battery changes with every message, so every real flush writes the node.
+    storm = [traffic.telemetry(NEAR, 50 + level, 3.9, gateway=GATEWAY_A) for level in range(30)]
+    await hass.async_add_executor_job(
+        publish_many, broker, [(e.topic, e.payload) for e in storm], 0.1
+    )
+    await until(lambda: hub.mesh.decoder.counters.envelopes == SCENE_SIZE + 30)
+    await asyncio.sleep(FLUSH_SECONDS * 1.5)
+    remove()
+    assert stalls, "a flush wrote the node during the storm"
+    resumed = stalls[0] + STALL_SECONDS
+    # Written by the stalled flush once the stall was over: the entities at risk.
+    after_stall = [
+        entity_id
+        for entity_id, times in writes.items()
+        if any(resumed <= t < resumed + 0.1 for t in times)
+    ]
+    assert after_stall, "the stall came between two of the flush's writes"
+    gaps = {
+        entity_id: min(b - a for a, b in pairwise(times))
+        for entity_id, times in writes.items()
+        if len(times) > 1
+    }
+    assert len(gaps) >= 2, f"real flushes wrote the node more than once: {writes}"
+    # The timer's own clock resolution is the only slack.
+    closest = min(gaps.items(), key=lambda item: item[1])
+    assert closest[1] >= FLUSH_SECONDS - 0.005, f"written {closest[1]:.3f} s apart: {closest[0]}"
     await hass.config_entries.async_unload(entry.entry_id)
 
 

@@ -46,6 +46,7 @@ from .const import (
     PRUNE_SECONDS,
     SAVE_DELAY_SECONDS,
 )
+from .flush_timer import async_track_spaced_interval
 from .geo import haversine_km
 from .mesh.decode import MeshDecoder
 from .mesh.models import (
@@ -124,12 +125,8 @@ class MeshCollector:
     def async_start(self, register: Callable[[CALLBACK_TYPE], None]) -> None:
         """Start the flush and prune timers; `register` hands their cancellers to the entry."""
         register(
-            async_track_time_interval(
-                self.hass,
-                self._async_flush,
-                timedelta(seconds=FLUSH_SECONDS),
-                name="meshbot mesh flush",
-                cancel_on_shutdown=True,
+            async_track_spaced_interval(
+                self.hass, self._async_flush, FLUSH_SECONDS, "meshbot mesh flush"
             )
         )
         register(

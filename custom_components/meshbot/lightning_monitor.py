@@ -8,7 +8,6 @@ second becomes one summary event), alert transitions, and mesh alerts through th
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
 import logging
 import time
 from typing import TYPE_CHECKING, Any
@@ -16,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from homeassistant.const import ATTR_LATITUDE, ATTR_LONGITUDE
 from homeassistant.core import CALLBACK_TYPE, Event, EventStateChangedData, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
-from homeassistant.helpers.event import async_track_state_change_event, async_track_time_interval
+from homeassistant.helpers.event import async_track_state_change_event
 
 from .const import (
     CONF_ALERT_DISTANCE_KM,
@@ -43,6 +42,7 @@ from .const import (
     MESH_ALERT_INTERVAL_SECONDS,
     SAVE_DELAY_SECONDS,
 )
+from .flush_timer import async_track_spaced_interval
 from .lightning.alert import AlertChange, AlertSettings, LightningAlert, Throttle
 from .lightning.geohash import Circle, covering_topics, moved_enough
 from .lightning.strikes import Strike
@@ -56,6 +56,8 @@ if TYPE_CHECKING:
     from .runtime import MeshbotHub
 
 _LOGGER = logging.getLogger(__name__)
+# In quiet times the sensors are refreshed this often anyway, so the rate, trend and expiry move.
+QUIET_REFRESH_SECONDS = 60.0
 
 
 def strike_data(strike: Strike) -> dict[str, Any]:
@@ -116,7 +118,8 @@ class LightningMonitor:
         )
         self.alert = LightningAlert(self.alert_settings)
         self.throttle = Throttle(MESH_ALERT_INTERVAL_SECONDS)
-        self.summary = self.window.summary(self.clock(), self.alert_settings.distance_km)
+        self._published_at = self.clock()
+        self.summary = self.window.summary(self._published_at, self.alert_settings.distance_km)
         self.events_fired = 0
         self.events_summarised = 0
         self._fresh: list[Strike] = []
@@ -155,12 +158,8 @@ class LightningMonitor:
     def async_start(self, register: Callable[[CALLBACK_TYPE], None]) -> None:
         """Start the flush timer and, if asked, follow an entity's location."""
         register(
-            async_track_time_interval(
-                self.hass,
-                self._async_flush,
-                timedelta(seconds=FLUSH_SECONDS),
-                name="meshbot lightning flush",
-                cancel_on_shutdown=True,
+            async_track_spaced_interval(
+                self.hass, self._async_flush, FLUSH_SECONDS, "meshbot lightning flush"
             )
         )
         if self.section.get(CONF_LOCATION_MODE) == LOCATION_ENTITY:
@@ -225,12 +224,11 @@ class LightningMonitor:
         self.window.expire(now)
         fresh, self._fresh = self._fresh, []
         change = self.alert.update(now)
-        # In quiet times, refresh once a minute so the rate, trend and expiry move on.
         if (
             not fresh
             and change is None
             and self.summary.count == self.window.count
-            and int(now) % 60
+            and now - self._published_at < QUIET_REFRESH_SECONDS
         ):
             return
         entry_id = {"config_entry_id": self.hub.entry.entry_id}
@@ -254,6 +252,7 @@ class LightningMonitor:
             self._async_alert_changed(change)
 
     def _publish(self, now: float) -> None:
+        self._published_at = now
         self.summary = self.window.summary(now, self.alert_settings.distance_km)
         for listener in list(self._listeners):
             listener()

@@ -209,8 +209,13 @@ def environment_ready() -> str | None:
     return None if os.name == "posix" else "brokers need a POSIX machine"
 
 
-def publish_many(broker: MosquittoBroker, messages: list[tuple[str, bytes]]) -> None:
-    """Publish messages in order with paho, an MQTT implementation independent of ours."""
+def publish_many(
+    broker: MosquittoBroker, messages: list[tuple[str, bytes]], interval: float = 0.0
+) -> None:
+    """Publish messages in order with paho, an MQTT implementation independent of ours.
+
+    `interval` spaces them out in time, as a live feed sends them.
+    """
     import paho.mqtt.client as paho
 
     client = paho.Client(paho.CallbackAPIVersion.VERSION2)
@@ -221,7 +226,11 @@ def publish_many(broker: MosquittoBroker, messages: list[tuple[str, bytes]]) -> 
     client.connect(broker.host, broker.port)
     client.loop_start()
     try:
-        infos = [client.publish(topic, payload, qos=1) for topic, payload in messages]
+        infos = []
+        for topic, payload in messages:
+            infos.append(client.publish(topic, payload, qos=1))
+            if interval:
+                time.sleep(interval)
         for info in infos:
             info.wait_for_publish(10)
     finally:
