@@ -14,7 +14,7 @@ import random
 from meshtastic.protobuf import mesh_pb2, mqtt_pb2, portnums_pb2, telemetry_pb2
 import pytest
 
-from custom_components.meshbot.mesh.decode import MeshDecoder
+from custom_components.meshbot.mesh.decode import DEDUP_WINDOW, MeshDecoder, RecentPackets
 from custom_components.meshbot.mesh.models import (
     DecodedPacket,
     MapReportObs,
@@ -639,6 +639,41 @@ def test_same_packet_id_from_another_sender_is_not_a_duplicate(mesh: MeshTraffic
 
     assert (first.duplicate, second.duplicate) == (False, False)
     assert second.observation.text == "b"
+
+
+def test_a_late_copy_is_a_duplicate_within_the_window_and_news_after_it(
+    mesh: MeshTraffic,
+) -> None:
+    decoder = MeshDecoder(DEFAULT_KEYS)
+
+    def copy_of_the_first() -> DecodedPacket:
+        return decode(decoder, mesh.text(SENDER, "hello", gateway=GATEWAY, packet_id=1))
+
+    assert not copy_of_the_first().duplicate
+
+    # A window's worth of other packets later, a gateway uploads its copy: still a copy.
+    def news(packet_ids: range) -> None:
+        for packet_id in packet_ids:
+            envelope = mesh.text(SENDER, "news", gateway=GATEWAY, packet_id=packet_id)
+            assert not decode(decoder, envelope).duplicate
+
+    news(range(2, DEDUP_WINDOW + 1))
+    assert copy_of_the_first().duplicate
+    # Memory is bounded: two windows later, the packet is forgotten and decoded again.
+    news(range(DEDUP_WINDOW + 1, 2 * DEDUP_WINDOW + 1))
+    again = copy_of_the_first()
+    assert not again.duplicate
+    assert again.observation.text == "hello"
+
+
+def test_recent_packets_keep_between_one_and_two_windows() -> None:
+    recent = RecentPackets(100)
+    for key in range(250):
+        recent.add(key)
+    remembered = [key for key in range(250) if key in recent]
+    assert 100 <= len(remembered) <= 200
+    # Always the most recent ones.
+    assert remembered == list(range(250 - len(remembered), 250))
 
 
 @pytest.mark.parametrize(

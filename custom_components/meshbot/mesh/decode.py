@@ -7,7 +7,6 @@ raises out of `MeshDecoder.decode`, whatever bytes the broker hands over.
 from __future__ import annotations
 
 import base64
-from collections import OrderedDict
 import math
 import struct
 import time
@@ -45,8 +44,9 @@ PORT_NEIGHBORINFO = portnums_pb2.PortNum.NEIGHBORINFO_APP
 PORT_MAP_REPORT = portnums_pb2.PortNum.MAP_REPORT_APP
 
 MAX_ENVELOPE = 4096
-# How many (sender, packet id) pairs are remembered to collapse the copies other gateways upload.
-DEDUP_CAPACITY = 20_000
+# How many (sender, packet id) pairs are remembered, at least, to collapse the copies other
+# gateways upload: at a busy feed's 1,000 distinct packets/s, the last 20 s.
+DEDUP_WINDOW = 20_000
 UNKNOWN_HOP = 0xFFFFFFFF
 # The radio header keeps hop_start and hop_limit in 3 bits: larger values are not from a radio.
 MAX_HOPS = 7
@@ -120,6 +120,36 @@ def _varint(value: int) -> bytes:
     return bytes(out)
 
 
+class RecentPackets:
+    """The last packets decoded, as (sender, packet id), to tell a copy from news.
+
+    Two plain dicts of int keys: the newer fills up to `window` packets, then becomes the older
+    and the oldest ones go, so between `window` and twice as many packets are remembered. A
+    lookup and an insert are one dict operation each. Holding only ints, both dicts are left out
+    of every full garbage collection in Home Assistant's process, which would otherwise walk
+    all their keys each time.
+    """
+
+    __slots__ = ("_newer", "_older", "_window")
+
+    def __init__(self, window: int) -> None:
+        """Remember at least the last `window` packets."""
+        self._window = window
+        self._newer: dict[int, None] = {}
+        self._older: dict[int, None] = {}
+
+    def __contains__(self, key: int) -> bool:
+        """Return whether the packet was decoded recently."""
+        return key in self._newer or key in self._older
+
+    def add(self, key: int) -> None:
+        """Remember a packet."""
+        newer = self._newer
+        newer[key] = None
+        if len(newer) >= self._window:
+            self._older, self._newer = newer, {}
+
+
 def parse_lenient(message: Message, payload: bytes) -> None:
     """Parse `payload` into `message`, dropping invalid UTF-8 from its string fields.
 
@@ -178,7 +208,7 @@ class MeshDecoder:
                 self._keys_by_hash.setdefault(channel_hash(name, key), []).append(
                     (name, algorithms.AES(key))
                 )
-        self._seen: OrderedDict[tuple[int, int], None] = OrderedDict()
+        self._recent = RecentPackets(DEDUP_WINDOW)
         # A feed has few distinct topics (one per gateway and channel) and gateway ids; both
         # caches are cleared when full so a flood of invented topics cannot grow them.
         self._topics: dict[str, tuple[str, str] | None] = {}
@@ -254,8 +284,10 @@ class MeshDecoder:
                 now,
             )
         packet_id = packet.id
-        key = (sender, packet_id)
-        duplicate = key in self._seen
+        # One int for the pair: packet ids are 32 bits.
+        key = sender << 32 | packet_id
+        recent = self._recent
+        duplicate = key in recent
         channel_id = envelope.channel_id
         decoded = DecodedPacket(
             sender,
@@ -270,11 +302,10 @@ class MeshDecoder:
         )
         if duplicate:
             # The same packet via another gateway: its reception is news, its content is not.
-            self._seen.move_to_end(key)
             counters.duplicates += 1
             return decoded
         if decoded.pki:
-            self._remember(key)
+            recent.add(key)
             counters.decoded += 1
             return decoded
         data = self._data(packet, sender, packet_id)
@@ -286,14 +317,9 @@ class MeshDecoder:
         decoded.observation = observation  # type: ignore[assignment]
         # Only a packet that decoded makes later copies duplicates: a copy of a rejected one
         # (no key, wrong key, bad payload) is rejected in turn, not passed on as a duplicate.
-        self._remember(key)
+        recent.add(key)
         counters.decoded += 1
         return decoded
-
-    def _remember(self, key: tuple[int, int]) -> None:
-        self._seen[key] = None
-        if len(self._seen) > DEDUP_CAPACITY:
-            self._seen.popitem(last=False)
 
     def decode_radio(
         self, packet: mesh_pb2.MeshPacket, local_node: int, now: float | None = None
