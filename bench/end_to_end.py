@@ -42,14 +42,21 @@ from typing import Any
 
 from homeassistant import loader
 from homeassistant.components import recorder
-from homeassistant.config_entries import ConfigEntry, ConfigEntryState
-from homeassistant.const import EVENT_STATE_CHANGED, EVENT_STATE_REPORTED, MATCH_ALL
+from homeassistant.components.sensor import SensorDeviceClass, SensorEntity, SensorStateClass
+from homeassistant.config_entries import ConfigEntry, ConfigEntryState, ConfigFlow
+from homeassistant.const import EVENT_STATE_CHANGED, EVENT_STATE_REPORTED, MATCH_ALL, Platform
 from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.helpers import entity_registry as er, recorder as recorder_helper
+from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
+    MockModule,
+    MockPlatform,
     async_test_home_assistant,
+    mock_config_flow,
+    mock_integration,
+    mock_platform,
 )
 
 from custom_components.meshbot.const import (
@@ -1114,6 +1121,198 @@ async def measure(
     figures["meshbot_log"] = collector.meshbot
     figures["other_errors"] = sorted(set(collector.other_errors))
     return figures
+
+
+# The stand-in: Home Assistant's share of the same output, without meshbot
+
+STANDIN_DOMAIN = "bench_standin"
+STANDIN_EVENT = "bench_standin_discovered"
+
+
+class StandInFlow(ConfigFlow, domain=STANDIN_DOMAIN):
+    """Config entries need a flow handler; the stand-in's entry is made directly."""
+
+    VERSION = 1
+
+
+class StandInSensor(SensorEntity):
+    """A plain sensor shaped like meshbot's node sensors: on a device, with a unit and a class."""
+
+    _attr_has_entity_name = True
+    _attr_should_poll = False
+    _attr_device_class = SensorDeviceClass.SIGNAL_STRENGTH
+    _attr_native_unit_of_measurement = "dB"
+    _attr_state_class = SensorStateClass.MEASUREMENT
+
+    def __init__(self, device: int, index: int) -> None:
+        """Be sensor `index` of stand-in device `device`."""
+        self._attr_unique_id = f"{device}_{index}"
+        self._attr_name = f"Value {index}"
+        self._attr_device_info = DeviceInfo(
+            identifiers={(STANDIN_DOMAIN, str(device))}, name=f"Stand-in {device}"
+        )
+        self._attr_native_value = 0.0
+
+    @callback
+    def show(self, value: float) -> None:
+        """Write a new value to the state machine."""
+        self._attr_native_value = value
+        self.async_write_ha_state()
+
+
+async def start_standin(
+    hass: HomeAssistant, entities: int, devices: int
+) -> tuple[ConfigEntry, list[StandInSensor]]:
+    """Set up a config entry whose sensor platform adds `entities` sensors on `devices` devices."""
+    sensors = [StandInSensor(index % devices, index) for index in range(entities)]
+
+    async def setup_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:
+        await hass.config_entries.async_forward_entry_setups(entry, [Platform.SENSOR])
+        return True
+
+    async def setup_sensors(
+        hass: HomeAssistant, entry: ConfigEntry, add_entities: Callable[..., None]
+    ) -> None:
+        add_entities(sensors)
+
+    mock_integration(hass, MockModule(STANDIN_DOMAIN, async_setup_entry=setup_entry))
+    # A config flow module, even one that does nothing: the flow itself is StandInFlow.
+    mock_platform(hass, f"{STANDIN_DOMAIN}.config_flow", None)
+    mock_platform(
+        hass, f"{STANDIN_DOMAIN}.{Platform.SENSOR}", MockPlatform(async_setup_entry=setup_sensors)
+    )
+    entry = MockConfigEntry(domain=STANDIN_DOMAIN, title="stand-in")
+    entry.add_to_hass(hass)
+    if not await hass.config_entries.async_setup(entry.entry_id):
+        raise EndToEndError(f"the stand-in did not set up ({entry.state})")
+    await hass.async_block_till_done()
+    if sum(sensor.hass is not None for sensor in sensors) != entities:
+        raise EndToEndError("the stand-in's sensors were not all added")
+    return entry, sensors
+
+
+async def replay_output(
+    hass: HomeAssistant,
+    sensors: list[StandInSensor],
+    writes_per_second: list[int],
+    events_per_second: list[int],
+) -> None:
+    """Write as many sensors and fire as many events each second as meshbot did, in one burst
+    a second as meshbot's flush does, each sensor at most once a second (round robin).
+    """
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    cursor = 0
+    for second, (writes, events) in enumerate(
+        zip(writes_per_second, events_per_second, strict=True)
+    ):
+        if (rest := start + second + 1 - loop.time()) > 0:
+            await asyncio.sleep(rest)
+        for _ in range(min(writes, len(sensors))):
+            sensor = sensors[cursor % len(sensors)]
+            cursor += 1
+            sensor.show(float(second) + cursor / 1000)
+        for number in range(events):
+            hass.bus.async_fire(STANDIN_EVENT, {"node_id": f"!{second:04x}{number:04x}"})
+
+
+async def standin_in_hass(
+    args: argparse.Namespace,
+    directory: Path,
+    entities: int,
+    devices: int,
+    writes_per_second: list[int],
+    events_per_second: list[int],
+) -> dict[str, Any]:
+    """Measure Home Assistant, recorder on, writing what meshbot wrote, without meshbot."""
+    config_dir = directory / "config"
+    config_dir.mkdir()
+    database = directory / "home-assistant_v2.db"
+    figures: dict[str, Any] = {}
+    with mock_config_flow(STANDIN_DOMAIN, StandInFlow):
+        async with async_test_home_assistant(config_dir=str(config_dir)) as hass:
+            try:
+                await measure_standin_in(
+                    hass,
+                    args,
+                    database,
+                    entities,
+                    devices,
+                    writes_per_second,
+                    events_per_second,
+                    figures,
+                )
+            finally:
+                await hass.async_stop(force=True)
+    return figures
+
+
+async def measure_standin_in(
+    hass: HomeAssistant,
+    args: argparse.Namespace,
+    database: Path,
+    entities: int,
+    devices: int,
+    writes_per_second: list[int],
+    events_per_second: list[int],
+    figures: dict[str, Any],
+) -> None:
+    """Set up the recorder and the stand-in, replay meshbot's output, fill `figures`."""
+    loop = asyncio.get_running_loop()
+    await start_recorder(hass, database)
+    figures["full_collection_before_ms"] = full_collection_ms()
+    _entry, sensors = await start_standin(hass, entities, devices)
+    probe = LagProbe(args.lag_interval_ms / 1000)
+    probe.start()
+    collections = GcTimer()
+    try:
+        await asyncio.sleep(args.idle_seconds)
+        collections.install()
+        go = loop.time()
+        await replay_output(hass, sensors, writes_per_second, events_per_second)
+        end = loop.time()
+    finally:
+        collections.uninstall()
+        await probe.stop()
+    figures["full_collection_after_ms"] = full_collection_ms()
+    figures["tracked_after"] = len(gc.get_objects())
+    figures.update(
+        {
+            "entities": entities,
+            "devices": devices,
+            "writes": sum(writes_per_second),
+            "events": sum(events_per_second),
+            "lag": {
+                "window": lag_figures(probe.samples, go, end),
+                "window_outside_full_collections": lag_outside(
+                    probe.samples, collections.full(), go, end
+                ),
+            },
+            "gc": collections.figures(go, end),
+        }
+    )
+
+
+def run_standin(args: argparse.Namespace, facts: dict[str, Any]) -> dict[str, Any]:
+    """Replay the output of a measured run (`facts`) from a stand-in, in a fresh event loop.
+
+    Same entity and device counts, same state writes and bus events per second, no meshbot:
+    what Home Assistant itself pays for what meshbot asked of it, the yardstick for meshbot's
+    own share of the loop lag.
+    """
+
+    async def measure_standin() -> dict[str, Any]:
+        with tempfile.TemporaryDirectory(prefix="meshbot-bench-standin-") as tmp:
+            return await standin_in_hass(
+                args,
+                Path(tmp),
+                facts["meshbot"]["entities"],
+                max(1, facts["meshbot"]["tracked"]),
+                facts["writes_per_second"],
+                facts["discovered_per_second"],
+            )
+
+    return asyncio.run(measure_standin())
 
 
 def run(

@@ -735,13 +735,29 @@ def publisher_child(port: int, args: argparse.Namespace) -> None:
         client.loop_stop()
 
 
+def standin_line(standin: dict[str, Any]) -> str:
+    """Describe the stand-in's run: Home Assistant writing meshbot's output without meshbot."""
+    lag, outside = standin["lag"]["window"], standin["lag"]["window_outside_full_collections"]
+    full = standin["gc"]["full_collections"]
+    return (
+        f"stand-in without meshbot ({standin['entities']} sensors on {standin['devices']} "
+        f"devices, {standin['writes']:,} state writes and {standin['events']:,} events, second "
+        f"by second as meshbot made them): loop lag p99 {lag['p99_ms']:.2f} / max "
+        f"{lag['max_ms']:.1f} ms, outside full collections {outside.get('max_ms', 0.0):.1f} ms; "
+        f"full collections {len(full)}"
+        + (f" ({', '.join(f'{c["ms"]:.0f} ms in {c["thread"]}' for c in full)})" if full else "")
+        + f"; a forced full collection before / after: {standin['full_collection_before_ms']:.0f}"
+        f" / {standin['full_collection_after_ms']:.0f} ms ({standin['tracked_after']:,} objects)"
+    )
+
+
 def part_end_to_end(args: argparse.Namespace) -> Part:
     """C: a steady regional feed through Mosquitto into Home Assistant with the recorder on."""
     # Imported here: Home Assistant, the recorder and sqlalchemy are heavy, and parts A and B
     # (and the processes they start) must not carry them.
     from homeassistant.const import __version__ as ha_version
 
-    from .end_to_end import run
+    from .end_to_end import run, run_standin
     from .startup import meshbot_digest
 
     part = Part("end_to_end")
@@ -752,6 +768,11 @@ def part_end_to_end(args: argparse.Namespace) -> Part:
         flush=True,
     )
     facts = run(args, args.seconds, WRITE_INTERVAL_TARGET_S)
+    print(
+        "C replaying the same writes and events from a stand-in integration, without meshbot",
+        flush=True,
+    )
+    standin = run_standin(args, facts)
     source_after = meshbot_digest()
     feed, result, counters, link = (
         facts["feed"],
@@ -806,6 +827,14 @@ def part_end_to_end(args: argparse.Namespace) -> Part:
         f"{outside.get('max_ms', 0.0):.1f} ms",
         f"<= {LAG_MAX_TARGET_MS:g} ms",
         outside.get("max_ms", 0.0) <= LAG_MAX_TARGET_MS,
+    )
+    standin_lag = standin["lag"]["window"]
+    part.check(
+        "loop lag max, same output from a stand-in",
+        f"{standin_lag['max_ms']:.1f} ms (p99 {standin_lag['p99_ms']:.2f} ms)",
+    )
+    part.check(
+        "loop lag max, meshbot's share", f"{window['max_ms'] - standin_lag['max_ms']:+.1f} ms"
     )
     without, with_meshbot = (
         facts["full_collection_without_meshbot_ms"],
@@ -904,6 +933,7 @@ def part_end_to_end(args: argparse.Namespace) -> Part:
         + " ".join(str(n) for n in facts["discovered_per_second"]),
         "state_reported per second: " + " ".join(str(n) for n in facts["reported_per_second"]),
         *gc_lines(facts, "feed"),
+        standin_line(standin),
         f"bus events during the run: {facts['events']}",
         f"recorder (sqlite, commit interval {rec['commit_interval_s']} s): queue at feed end "
         f"{rec['backlog_at_window_end']:,} events, max {rec['max_backlog']:,} (sampled each "
@@ -954,6 +984,7 @@ def part_end_to_end(args: argparse.Namespace) -> Part:
         "accounted_exactly": exact,
         "feed_rate": achieved,
         "writes_per_entity": per_entity,
+        "standin": standin,
     }
     if args.profile or lag_missed:
         print(
