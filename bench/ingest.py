@@ -22,7 +22,11 @@ C. `end_to_end`: the same kind of regional mix published at `--rate` messages/s 
    event-loop lag of a task that sleeps `--lag-interval-ms` in a loop; every message accounted
    for (published == received by the link == envelopes the decoder saw == decoded + duplicates
    + rejected); the interval between two state writes of each entity (state_changed and
-   state_reported); the recorder's backlog and how long it takes to drain.
+   state_reported); the recorder's backlog and how long it takes to drain. Then a stand-in
+   integration, in a fresh Home Assistant with the recorder on, makes the state writes and bus
+   events meshbot made, second by second, on as many sensors and devices, without meshbot: the
+   lag Home Assistant itself has for that output, full garbage collections included, is the
+   yardstick for meshbot's own.
 
 Targets: pipeline >= 20,000 envelopes/s, pipeline/floor >= 0.5, memory growth <= 100 MB;
 end-to-end loop lag p99 <= 20 ms and max <= 100 ms (during the feed, and max <= 100 ms in the
@@ -828,13 +832,17 @@ def part_end_to_end(args: argparse.Namespace) -> Part:
         f"<= {LAG_MAX_TARGET_MS:g} ms",
         outside.get("max_ms", 0.0) <= LAG_MAX_TARGET_MS,
     )
+    # The yardstick: Home Assistant making the same state writes and events without meshbot.
     standin_lag = standin["lag"]["window"]
+    standin_outside = standin["lag"]["window_outside_full_collections"]
     part.check(
         "loop lag max, same output from a stand-in",
-        f"{standin_lag['max_ms']:.1f} ms (p99 {standin_lag['p99_ms']:.2f} ms)",
+        f"{standin_lag['max_ms']:.1f} ms (p99 {standin_lag['p99_ms']:.2f} ms), "
+        f"{len(standin['gc']['full_collections'])} full collections",
     )
     part.check(
-        "loop lag max, meshbot's share", f"{window['max_ms'] - standin_lag['max_ms']:+.1f} ms"
+        "same, outside full collections: meshbot / stand-in",
+        f"{outside.get('max_ms', 0.0):.1f} / {standin_outside.get('max_ms', 0.0):.1f} ms",
     )
     without, with_meshbot = (
         facts["full_collection_without_meshbot_ms"],
