@@ -84,6 +84,14 @@ async def flush(hass: HomeAssistant, seconds: float = 1.1) -> None:
     await hass.async_block_till_done()
 
 
+async def publish_scene(hass: HomeAssistant, broker: MosquittoBroker, hub: Any) -> MeshTraffic:
+    """Publish the scene below and wait until the collector has decoded all of it."""
+    traffic = MeshTraffic()
+    await hass.async_add_executor_job(publish_many, broker, scene(traffic))
+    await until(lambda: hub.mesh.decoder.counters.envelopes == SCENE_SIZE)
+    return traffic
+
+
 def scene(traffic: MeshTraffic) -> list[tuple[str, bytes]]:
     """A small mesh: two nodes near and far, heard via two gateways, with every packet kind."""
     envelopes = []
@@ -190,8 +198,7 @@ async def test_node_policy_decides_which_nodes_become_devices(
 ) -> None:
     entry = mesh_entry(broker, **options)
     hub = await start(hass, entry)
-    await hass.async_add_executor_job(publish_many, broker, scene(MeshTraffic()))
-    await until(lambda: hub.mesh.decoder.counters.envelopes == SCENE_SIZE)
+    await publish_scene(hass, broker, hub)
     await flush(hass)
     registry = dr.async_get(hass)
     node_devices = {
@@ -211,9 +218,7 @@ async def test_node_sensors_and_new_nodes_without_reload(
 ) -> None:
     entry = mesh_entry(broker)
     hub = await start(hass, entry)
-    traffic = MeshTraffic()
-    await hass.async_add_executor_job(publish_many, broker, scene(traffic))
-    await until(lambda: hub.mesh.decoder.counters.envelopes == SCENE_SIZE)
+    traffic = await publish_scene(hass, broker, hub)
     await flush(hass)
     registry = er.async_get(hass)
     battery = registry.async_get_entity_id(
@@ -253,8 +258,7 @@ async def test_trackers_only_behind_the_privacy_switch(
         broker, **{CONF_TRACK_POSITIONS: track_positions, CONF_NODE_POLICY: POLICY_ALL}
     )
     hub = await start(hass, entry)
-    await hass.async_add_executor_job(publish_many, broker, scene(MeshTraffic()))
-    await until(lambda: hub.mesh.decoder.counters.envelopes == SCENE_SIZE)
+    await publish_scene(hass, broker, hub)
     await flush(hass)
     trackers = hass.states.async_all("device_tracker")
     if not track_positions:
@@ -351,8 +355,7 @@ async def test_get_topology_action_with_filters(
 ) -> None:
     entry = mesh_entry(broker)
     hub = await start(hass, entry)
-    await hass.async_add_executor_job(publish_many, broker, scene(MeshTraffic()))
-    await until(lambda: hub.mesh.decoder.counters.envelopes == SCENE_SIZE)
+    await publish_scene(hass, broker, hub)
 
     async def call(**data: Any) -> dict[str, Any]:
         return await hass.services.async_call(
@@ -392,8 +395,7 @@ async def test_deleting_a_node_device_forgets_the_node(
     )
     entry = mesh_entry(broker)
     hub = await start(hass, entry)
-    await hass.async_add_executor_job(publish_many, broker, scene(MeshTraffic()))
-    await until(lambda: hub.mesh.decoder.counters.envelopes == SCENE_SIZE)
+    await publish_scene(hass, broker, hub)
     await flush(hass)
     registry = dr.async_get(hass)
     device = registry.async_get_device(identifiers={(DOMAIN, f"{entry.entry_id}_!{NEAR:08x}")})
@@ -414,9 +416,7 @@ async def test_a_message_storm_writes_each_entity_at_most_once_a_second(
 ) -> None:
     entry = mesh_entry(broker)
     hub = await start(hass, entry)
-    traffic = MeshTraffic()
-    await hass.async_add_executor_job(publish_many, broker, scene(traffic))
-    await until(lambda: hub.mesh.decoder.counters.envelopes == SCENE_SIZE)
+    traffic = await publish_scene(hass, broker, hub)
     await flush(hass)
     writes: list[str] = []
     hass.bus.async_listen("state_changed", lambda event: writes.append(event.data["entity_id"]))
@@ -444,9 +444,7 @@ async def test_a_stalled_flush_still_writes_each_entity_a_full_second_apart(
     """
     entry = mesh_entry(broker)
     hub = await start(hass, entry)
-    traffic = MeshTraffic()
-    await hass.async_add_executor_job(publish_many, broker, scene(traffic))
-    await until(lambda: hub.mesh.decoder.counters.envelopes == SCENE_SIZE)
+    traffic = await publish_scene(hass, broker, hub)
     await flush(hass)
     writes: dict[str, list[float]] = {}
     stalls: list[float] = []
@@ -495,8 +493,7 @@ async def test_diagnostics_include_topology_without_positions(
 ) -> None:
     entry = mesh_entry(broker)
     hub = await start(hass, entry)
-    await hass.async_add_executor_job(publish_many, broker, scene(MeshTraffic()))
-    await until(lambda: hub.mesh.decoder.counters.envelopes == SCENE_SIZE)
+    await publish_scene(hass, broker, hub)
     diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
     dumped = json.dumps(diagnostics)
     assert "48.85" not in dumped and "32.88" not in dumped and "117.23" not in dumped
@@ -572,8 +569,7 @@ async def test_stale_nodes_and_links_are_pruned(
 ) -> None:
     entry = mesh_entry(broker)
     hub = await start(hass, entry)
-    await hass.async_add_executor_job(publish_many, broker, scene(MeshTraffic()))
-    await until(lambda: hub.mesh.decoder.counters.envelopes == SCENE_SIZE)
+    await publish_scene(hass, broker, hub)
     await flush(hass)
     battery = "sensor.near_node_battery"
     assert hass.states.get(battery).state == "87"
