@@ -7,7 +7,7 @@ from datetime import datetime
 from itertools import pairwise
 import time
 
-from homeassistant.core import CoreState, HomeAssistant
+from homeassistant.core import CALLBACK_TYPE, CoreState, HomeAssistant
 import pytest
 
 from custom_components.meshbot.flush_timer import async_track_spaced_interval
@@ -52,14 +52,14 @@ async def test_a_failing_run_is_logged_and_does_not_stop_later_runs(
 
 async def test_cancel_stops_it_even_from_inside_a_run(hass: HomeAssistant) -> None:
     calls: list[datetime] = []
-    cancellers = []
+    cancellers: list[CALLBACK_TYPE] = []
 
     def flush_that_unloads(now: datetime) -> None:
         calls.append(now)
         # Unloading the entry from inside the flush cancels the timer mid-run.
         cancellers[0]()
 
-    cancellers.append(async_track_spaced_interval(hass, flush_that_unloads, INTERVAL, "t"))
+    cancellers.append(async_track_spaced_interval(hass, flush_that_unloads, INTERVAL, "test flush"))
     await until(lambda: calls)
     await asyncio.sleep(INTERVAL * 4)
     assert len(calls) == 1

@@ -25,6 +25,7 @@ from pytest_homeassistant_custom_component.components.diagnostics import (
     get_diagnostics_for_config_entry,
 )
 
+from custom_components.meshbot.collector import NEW_DEVICES_PER_FLUSH
 from custom_components.meshbot.const import (
     CONF_CHANNEL_KEYS,
     CONF_MAX_TRACKED_NODES,
@@ -434,10 +435,60 @@ async def test_a_message_storm_writes_each_entity_at_most_once_a_second(
     await hass.config_entries.async_unload(entry.entry_id)
 
 
+async def test_a_crowd_of_new_nodes_gets_devices_over_the_next_flushes_unheard(
+    hass: HomeAssistant, broker: MosquittoBroker
+) -> None:
+    entry = mesh_entry(broker, **{CONF_NODE_POLICY: POLICY_ALL, CONF_MAX_TRACKED_NODES: 20})
+    hub = await start(hass, entry)
+    registry = dr.async_get(hass)
+    added: list[list[int]] = []
+    remove = hub.mesh.async_add_tracked_listener(added.append)
+    traffic = MeshTraffic()
+    crowd = [0x44440000 + index for index in range(NEW_DEVICES_PER_FLUSH * 2 + 1)]
+    # Each node is heard once, then never again.
+    envelopes = [traffic.telemetry(num, 70, 3.9, gateway=GATEWAY_A) for num in crowd]
+    await hass.async_add_executor_job(
+        publish_many, broker, [(e.topic, e.payload) for e in envelopes]
+    )
+    await until(lambda: hub.mesh.decoder.counters.envelopes == len(crowd))
+    # The real one-second flushes run too; three more are enough for the whole crowd.
+    for _ in range(3):
+        await flush(hass)
+    remove()
+    # A few devices a flush keeps each flush short; the rest follow without new traffic.
+    assert max(len(fresh) for fresh in added) == NEW_DEVICES_PER_FLUSH
+    # The crowd, and the gateway that heard it.
+    assert sorted(num for fresh in added for num in fresh) == sorted([*crowd, GATEWAY_A])
+    assert all(
+        registry.async_get_device(identifiers={(DOMAIN, f"{entry.entry_id}_!{num:08x}")})
+        for num in crowd
+    )
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_messages_per_minute_counts_sixty_seconds_not_sixty_flushes(
+    hass: HomeAssistant, broker: MosquittoBroker
+) -> None:
+    entry = mesh_entry(broker)
+    hub = await start(hass, entry)
+    clock = [1000.0]
+    hub.mesh.monotonic = lambda: clock[0]
+    await publish_scene(hass, broker, hub)
+    await flush(hass)
+    rate = "sensor.meshbot_test_messages_per_minute"
+    assert hass.states.get(rate).state == str(SCENE_SIZE)
+    # Flushes come a second apart plus their own run time: 59 more of them span over a minute.
+    for _ in range(59):
+        clock[0] += 1.02
+        await flush(hass)
+    assert hass.states.get(rate).state == "0"
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
 async def test_a_stalled_flush_still_writes_each_entity_a_full_second_apart(
     hass: HomeAssistant, broker: MosquittoBroker
 ) -> None:
-    """A full garbage collection can stall a flush between two entity writes for 100-200 ms.
+    """A full garbage collection can stall a flush between two entity writes for 100-300 ms.
 
     The entities written after the stall must not get their next write sooner than a second
     later: the next flush is counted from the end of this one, not from its start.

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 from datetime import timedelta
+import itertools
 import logging
 import math
 import time
@@ -99,10 +100,16 @@ class MeshCollector:
         self._tracked_listeners: list[Callable[[list[int]], None]] = []
         self._message_listeners: list[Callable[[dict[str, Any]], None]] = []
         self._recent_messages: OrderedDict[tuple[int, int], None] = OrderedDict()
-        # Messages per second over the last minute, for the rate sensor.
-        self._rate: deque[int] = deque([0] * MESSAGE_RATE_WINDOW, maxlen=MESSAGE_RATE_WINDOW)
+        # (monotonic time of a flush, messages since the flush before) over the last minute, for
+        # the rate sensor: flushes are a second apart plus their own run time, so the minute is
+        # counted in seconds, not in flushes.
+        self._rate: deque[tuple[float, int]] = deque()
         self._this_second = 0
+        self.monotonic: Callable[[], float] = time.monotonic
         self._pending_discoveries: deque[int] = deque()
+        # Wanted nodes that did not fit in a flush's share of new devices: the next flushes add
+        # them, without waiting for the node to be heard again.
+        self._waiting_devices: list[int] = []
         self._active_count = 0
         self._active_counted_at = -math.inf
 
@@ -235,27 +242,31 @@ class MeshCollector:
     @property
     def messages_per_minute(self) -> int:
         """Return the messages received during the last minute."""
-        return sum(self._rate)
+        return sum(count for _, count in self._rate)
 
     @callback
     def _async_flush(self, _now: Any = None) -> None:
-        self._rate.append(self._this_second)
-        rate_changed = self._this_second != 0 or self._rate[0] != 0
+        now, rate = self.monotonic(), self._rate
+        rate.append((now, self._this_second))
+        rate_changed = self._this_second != 0
+        while now - rate[0][0] >= MESSAGE_RATE_WINDOW:
+            if rate.popleft()[1]:
+                rate_changed = True
         self._this_second = 0
         changed, discovered, links_changed = self.state.drain()
         if changed or discovered or links_changed:
             self._store.schedule()
         self._pending_discoveries.extend(discovered)
         self._fire_discoveries()
-        if changed:
-            # Entities added below write their first state themselves: only the others.
-            to_refresh = changed & self.tracked
-            # Creating a device and its entities is costly: a few per second, the rest of the
-            # wanted nodes follow as they are heard again.
+        # Entities added below write their first state themselves: only the others.
+        to_refresh = changed & self.tracked
+        if changed or self._waiting_devices:
+            # Creating a device and its entities is costly: a few per flush, the rest of the
+            # wanted nodes in the following flushes.
             self._update_tracked(changed, NEW_DEVICES_PER_FLUSH)
-            for num in to_refresh:
-                for listener in self._node_listeners.get(num, ()):
-                    listener()
+        for num in to_refresh:
+            for listener in self._node_listeners.get(num, ()):
+                listener()
         if changed or links_changed or rate_changed:
             for listener in list(self._hub_listeners):
                 listener()
@@ -327,23 +338,23 @@ class MeshCollector:
     def _update_tracked(self, candidates: Iterable[int], at_once: int | None = None) -> None:
         cap = int(self.options.get(CONF_MAX_TRACKED_NODES, DEFAULT_MAX_TRACKED_NODES))
         room = cap - len(self.tracked)
-        if at_once is not None:
-            room = min(room, at_once)
+        waiting, self._waiting_devices = self._waiting_devices, []
         if room <= 0:
             return
         nodes = self.state.nodes
-        fresh = [
+        fresh = {
             num
-            for num in candidates
+            for num in itertools.chain(candidates, waiting)
             if num not in self.tracked
             and (node := nodes.get(num)) is not None
             and self.wanted(node)
-        ]
+        }
         if not fresh:
             return
         # Most recently heard first, so the cap keeps the liveliest nodes.
-        fresh.sort(key=lambda num: self.state.nodes[num].last_seen, reverse=True)
-        fresh = fresh[:room]
+        wanted = sorted(fresh, key=lambda num: nodes[num].last_seen, reverse=True)[:room]
+        fresh = wanted if at_once is None else wanted[:at_once]
+        self._waiting_devices = wanted[len(fresh) :]
         self.tracked.update(fresh)
         for listener in list(self._tracked_listeners):
             listener(fresh)

@@ -22,7 +22,10 @@ _LOGGER = logging.getLogger(__name__)
 
 
 class SpacedInterval:
-    """Call a callback `seconds` after its previous call returned, until cancelled."""
+    """Call a callback `seconds` after its previous call returned, until cancelled.
+
+    The callback runs in the event loop and must not be a coroutine function.
+    """
 
     def __init__(
         self,
@@ -32,6 +35,7 @@ class SpacedInterval:
         name: str,
     ) -> None:
         """Prepare the timer; `async_start` arms it."""
+        self._hass = hass
         self._loop = hass.loop
         self._seconds = seconds
         # A HassJob marked cancel_on_shutdown as the timer's first argument: Home Assistant
@@ -47,8 +51,9 @@ class SpacedInterval:
         return self.async_cancel
 
     def _schedule(self) -> None:
-        # A run may unload the entry, and so cancel the timer, before it would re-arm.
-        if self._cancelled:
+        # A run may unload the entry, and so cancel the timer, before it would re-arm; and a run
+        # already due when Home Assistant began to stop must not arm another.
+        if self._cancelled or self._hass.is_stopping:
             return
         self._handle = self._loop.call_at(self._loop.time() + self._seconds, self._run, self._job)
 
@@ -59,7 +64,8 @@ class SpacedInterval:
         except Exception:
             # One failed flush must not stop every later update: log it and go on.
             _LOGGER.exception("Error in %s", job.name)
-        self._schedule()
+        finally:
+            self._schedule()
 
     @callback
     def async_cancel(self) -> None:

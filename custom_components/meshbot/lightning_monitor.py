@@ -228,7 +228,8 @@ class LightningMonitor:
             not fresh
             and change is None
             and self.summary.count == self.window.count
-            and now - self._published_at < QUIET_REFRESH_SECONDS
+            # A clock stepped back (NTP on a board without a real-time clock) refreshes too.
+            and 0 <= now - self._published_at < QUIET_REFRESH_SECONDS
         ):
             return
         entry_id = {"config_entry_id": self.hub.entry.entry_id}
