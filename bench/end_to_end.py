@@ -33,6 +33,7 @@ import os
 from pathlib import Path
 import re
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import threading
@@ -878,6 +879,7 @@ async def sample_timeline(
                 "state_changed": changed,
                 "state_reported": reported,
                 "nodes_discovered": log.events[EVENT_NODE_DISCOVERED],
+                "tracked": len(hub.mesh.tracked),
             }
         )
         await asyncio.sleep(SAMPLE_SECONDS)
@@ -933,13 +935,13 @@ async def feed_hass(
 ) -> None:
     """Set up the recorder and meshbot, let the publisher go, then drain and collect."""
     loop = asyncio.get_running_loop()
-    began = time.perf_counter()
     instance = await start_recorder(hass, database)
     # The price of one full collection before meshbot exists, to set against the one after the
     # feed: the difference is what meshbot's state and entities add to every full collection.
     figures["full_collection_without_meshbot_ms"] = full_collection_ms()
     figures["tracked_without_meshbot"] = len(gc.get_objects())
     without_meshbot = tracked_by_type()
+    began = time.perf_counter()
     entry = await start_meshbot(hass, broker.port, args.max_devices)
     hub = entry.runtime_data.hub
     mesh = hub.mesh
@@ -1079,11 +1081,14 @@ async def feed_hass(
             },
             "received_per_second": rates(timeline, "decoder_envelopes"),
             "discovered_per_second": rates(timeline, "nodes_discovered"),
+            # Node devices that existed at the end of each second.
+            "devices_per_second": [sample["tracked"] for sample in timeline[1:]],
             "meshbot": {
                 "nodes": len(mesh.state.nodes),
                 "links": len(mesh.state.links),
                 "tracked": len(mesh.tracked),
                 "entities": len(entities),
+                "entities_enabled": sum(e.disabled_by is None for e in entities),
                 "entities_by_platform": dict(Counter(e.domain for e in entities)),
             },
             **stall_figures(probe, collections, sampler, slow, go, end),
@@ -1129,7 +1134,7 @@ STANDIN_DOMAIN = "bench_standin"
 STANDIN_EVENT = "bench_standin_discovered"
 
 
-class StandInFlow(ConfigFlow, domain=STANDIN_DOMAIN):
+class StandInFlow(ConfigFlow):
     """Config entries need a flow handler; the stand-in's entry is made directly."""
 
     VERSION = 1
@@ -1155,164 +1160,219 @@ class StandInSensor(SensorEntity):
 
     @callback
     def show(self, value: float) -> None:
-        """Write a new value to the state machine."""
+        """Write a value to the state machine (the same value again is a state_reported)."""
         self._attr_native_value = value
         self.async_write_ha_state()
 
 
-async def start_standin(
-    hass: HomeAssistant, entities: int, devices: int
-) -> tuple[ConfigEntry, list[StandInSensor]]:
-    """Set up a config entry whose sensor platform adds `entities` sensors on `devices` devices."""
-    sensors = [StandInSensor(index % devices, index) for index in range(entities)]
+class StandIn:
+    """A config entry whose sensor platform adds sensors when told, device by device."""
 
-    async def setup_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:
-        await hass.config_entries.async_forward_entry_setups(entry, [Platform.SENSOR])
-        return True
+    def __init__(self, hass: HomeAssistant, entities: int, devices: int) -> None:
+        """Plan `entities` sensors: an even share on each of `devices` devices, the rest on a
+        hub device added at setup, as meshbot's hub sensors are.
+        """
+        self.hass = hass
+        per_device = max(1, entities // max(1, devices) - 1)
+        hub = max(0, entities - per_device * devices)
+        self._hub = [StandInSensor(0, index) for index in range(hub)]
+        self._devices = [
+            [StandInSensor(device, index) for index in range(per_device)]
+            for device in range(1, devices + 1)
+        ]
+        self.added: list[StandInSensor] = []
+        self.devices_added = 0
+        self._add_entities: Callable[[list[StandInSensor]], None] | None = None
 
-    async def setup_sensors(
-        hass: HomeAssistant, entry: ConfigEntry, add_entities: Callable[..., None]
-    ) -> None:
-        add_entities(sensors)
+    async def setup(self) -> None:
+        """Set up the entry with the hub's sensors."""
 
-    mock_integration(hass, MockModule(STANDIN_DOMAIN, async_setup_entry=setup_entry))
-    # A config flow module, even one that does nothing: the flow itself is StandInFlow.
-    mock_platform(hass, f"{STANDIN_DOMAIN}.config_flow", None)
-    mock_platform(
-        hass, f"{STANDIN_DOMAIN}.{Platform.SENSOR}", MockPlatform(async_setup_entry=setup_sensors)
-    )
-    entry = MockConfigEntry(domain=STANDIN_DOMAIN, title="stand-in")
-    entry.add_to_hass(hass)
-    if not await hass.config_entries.async_setup(entry.entry_id):
-        raise EndToEndError(f"the stand-in did not set up ({entry.state})")
-    await hass.async_block_till_done()
-    if sum(sensor.hass is not None for sensor in sensors) != entities:
-        raise EndToEndError("the stand-in's sensors were not all added")
-    return entry, sensors
+        async def setup_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:
+            await hass.config_entries.async_forward_entry_setups(entry, [Platform.SENSOR])
+            return True
+
+        async def setup_sensors(
+            hass: HomeAssistant, entry: ConfigEntry, add_entities: Callable[..., None]
+        ) -> None:
+            self._add_entities = add_entities
+
+        hass = self.hass
+        mock_integration(hass, MockModule(STANDIN_DOMAIN, async_setup_entry=setup_entry))
+        # A config flow module, even one that does nothing: the flow itself is StandInFlow.
+        mock_platform(hass, f"{STANDIN_DOMAIN}.config_flow", None)
+        mock_platform(
+            hass,
+            f"{STANDIN_DOMAIN}.{Platform.SENSOR}",
+            MockPlatform(async_setup_entry=setup_sensors),
+        )
+        entry = MockConfigEntry(domain=STANDIN_DOMAIN, title="stand-in")
+        entry.add_to_hass(hass)
+        if not await hass.config_entries.async_setup(entry.entry_id):
+            raise EndToEndError(f"the stand-in did not set up ({entry.state})")
+        self.add(self._hub)
+        await hass.async_block_till_done()
+
+    def add(self, sensors: list[StandInSensor]) -> None:
+        """Add sensors as meshbot adds a node's: Home Assistant registers them in a task."""
+        if self._add_entities is None:
+            raise EndToEndError("the stand-in's sensor platform did not set up")
+        self._add_entities(sensors)
+        self.added += sensors
+
+    def add_devices(self, total: int) -> None:
+        """Add devices, with their sensors, until `total` of them exist."""
+        for sensors in self._devices[self.devices_added : total]:
+            self.add(sensors)
+        self.devices_added = max(self.devices_added, min(total, len(self._devices)))
 
 
-async def replay_output(
-    hass: HomeAssistant,
-    sensors: list[StandInSensor],
-    writes_per_second: list[int],
-    events_per_second: list[int],
-) -> None:
-    """Write as many sensors and fire as many events each second as meshbot did, in one burst
-    a second as meshbot's flush does, each sensor at most once a second (round robin).
+async def replay_output(stand_in: StandIn, replay: dict[str, Any]) -> None:
+    """Each second, add the devices, make the state writes and fire the events meshbot did,
+    in one burst as meshbot's flush does; the writes go round robin over the sensors added.
     """
     loop = asyncio.get_running_loop()
+    hass = stand_in.hass
     start = loop.time()
     cursor = 0
-    for second, (writes, events) in enumerate(
-        zip(writes_per_second, events_per_second, strict=True)
-    ):
+    seconds = zip(
+        replay["devices_per_second"],
+        replay["changed_per_second"],
+        replay["reported_per_second"],
+        replay["events_per_second"],
+        strict=True,
+    )
+    for second, (devices, changed, reported, events) in enumerate(seconds):
         if (rest := start + second + 1 - loop.time()) > 0:
             await asyncio.sleep(rest)
-        for _ in range(min(writes, len(sensors))):
-            sensor = sensors[cursor % len(sensors)]
-            cursor += 1
-            sensor.show(float(second) + cursor / 1000)
+        before = len(stand_in.added)
+        stand_in.add_devices(devices)
+        # A sensor's first state is written by its being added: meshbot's counts include those.
+        changed = max(0, changed - (len(stand_in.added) - before))
+        sensors = [sensor for sensor in stand_in.added if sensor.hass is not None]
+        if sensors:
+            for number in range(changed + reported):
+                sensor = sensors[cursor % len(sensors)]
+                cursor += 1
+                # Past the changed writes, the same value again: a state_reported.
+                value = sensor.native_value if number >= changed else float(cursor)
+                sensor.show(float(value or 0.0))
         for number in range(events):
             hass.bus.async_fire(STANDIN_EVENT, {"node_id": f"!{second:04x}{number:04x}"})
 
 
-async def standin_in_hass(
-    args: argparse.Namespace,
-    directory: Path,
-    entities: int,
-    devices: int,
-    writes_per_second: list[int],
-    events_per_second: list[int],
-) -> dict[str, Any]:
-    """Measure Home Assistant, recorder on, writing what meshbot wrote, without meshbot."""
-    config_dir = directory / "config"
-    config_dir.mkdir()
-    database = directory / "home-assistant_v2.db"
-    figures: dict[str, Any] = {}
-    with mock_config_flow(STANDIN_DOMAIN, StandInFlow):
-        async with async_test_home_assistant(config_dir=str(config_dir)) as hass:
-            try:
-                await measure_standin_in(
-                    hass,
-                    args,
-                    database,
-                    entities,
-                    devices,
-                    writes_per_second,
-                    events_per_second,
-                    figures,
-                )
-            finally:
-                await hass.async_stop(force=True)
-    return figures
-
-
 async def measure_standin_in(
-    hass: HomeAssistant,
-    args: argparse.Namespace,
-    database: Path,
-    entities: int,
-    devices: int,
-    writes_per_second: list[int],
-    events_per_second: list[int],
-    figures: dict[str, Any],
+    hass: HomeAssistant, replay: dict[str, Any], database: Path, figures: dict[str, Any]
 ) -> None:
     """Set up the recorder and the stand-in, replay meshbot's output, fill `figures`."""
     loop = asyncio.get_running_loop()
     await start_recorder(hass, database)
     figures["full_collection_before_ms"] = full_collection_ms()
-    _entry, sensors = await start_standin(hass, entities, devices)
-    probe = LagProbe(args.lag_interval_ms / 1000)
+    stand_in = StandIn(hass, replay["entities"], replay["devices"])
+    await stand_in.setup()
+    # The same instruments as meshbot's run, so both carry the same measuring cost.
+    log = WriteLog()
+    removers = log.listen(hass)
+    probe = LagProbe(replay["lag_interval_ms"] / 1000)
     probe.start()
     collections = GcTimer()
     try:
-        await asyncio.sleep(args.idle_seconds)
+        await asyncio.sleep(replay["idle_seconds"])
+        log.counting = True
         collections.install()
         go = loop.time()
-        await replay_output(hass, sensors, writes_per_second, events_per_second)
+        await replay_output(stand_in, replay)
         end = loop.time()
     finally:
         collections.uninstall()
         await probe.stop()
+        for remove in removers:
+            remove()
+    window_end = go + replay["window_s"]
     figures["full_collection_after_ms"] = full_collection_ms()
     figures["tracked_after"] = len(gc.get_objects())
+    changed, reported = log.totals()
     figures.update(
         {
-            "entities": entities,
-            "devices": devices,
-            "writes": sum(writes_per_second),
-            "events": sum(events_per_second),
+            "entities": len(stand_in.added),
+            "devices": stand_in.devices_added,
+            "state_changed": changed,
+            "state_reported": reported,
+            "events": log.events[STANDIN_EVENT],
             "lag": {
-                "window": lag_figures(probe.samples, go, end),
+                "window": lag_figures(probe.samples, go, window_end),
                 "window_outside_full_collections": lag_outside(
-                    probe.samples, collections.full(), go, end
+                    probe.samples, collections.full(), go, window_end
                 ),
+                "after": lag_figures(probe.samples, window_end, end),
             },
-            "gc": collections.figures(go, end),
+            "gc": collections.figures(go, window_end),
         }
     )
 
 
-def run_standin(args: argparse.Namespace, facts: dict[str, Any]) -> dict[str, Any]:
-    """Replay the output of a measured run (`facts`) from a stand-in, in a fresh event loop.
+async def standin_in_hass(replay: dict[str, Any], directory: Path) -> dict[str, Any]:
+    """Measure Home Assistant, recorder on, making meshbot's output without meshbot."""
+    config_dir = directory / "config"
+    config_dir.mkdir()
+    figures: dict[str, Any] = {}
+    with mock_config_flow(STANDIN_DOMAIN, StandInFlow):
+        async with async_test_home_assistant(config_dir=str(config_dir)) as hass:
+            try:
+                await measure_standin_in(hass, replay, directory / "home-assistant_v2.db", figures)
+            finally:
+                await hass.async_stop(force=True)
+    return figures
 
-    Same entity and device counts, same state writes and bus events per second, no meshbot:
-    what Home Assistant itself pays for what meshbot asked of it, the yardstick for meshbot's
-    own share of the loop lag.
+
+def standin_replay(args: argparse.Namespace, facts: dict[str, Any]) -> dict[str, Any]:
+    """Return what the stand-in replays of a measured run (`facts`): its output per second."""
+    return {
+        "entities": facts["meshbot"]["entities_enabled"],
+        "devices": facts["meshbot"]["tracked"],
+        "devices_per_second": facts["devices_per_second"],
+        "changed_per_second": facts["writes_per_second"],
+        "reported_per_second": facts["reported_per_second"],
+        "events_per_second": facts["discovered_per_second"],
+        "window_s": facts["window_s"],
+        "lag_interval_ms": args.lag_interval_ms,
+        "idle_seconds": args.idle_seconds,
+    }
+
+
+def run_standin(args: argparse.Namespace, facts: dict[str, Any]) -> dict[str, Any]:
+    """Replay a measured run's output from a stand-in, in a fresh process.
+
+    Same sensors and devices, added as fast, and the same state writes and bus events second by
+    second, without meshbot: what Home Assistant itself pays for what meshbot asked of it, the
+    yardstick for meshbot's own share of the loop lag. A fresh process, so that the stand-in's
+    collections do not walk what meshbot's run left behind.
     """
+    with tempfile.TemporaryDirectory(prefix="meshbot-bench-standin-") as tmp:
+        directory = Path(tmp)
+        replay_path, figures_path = directory / "replay.json", directory / "figures.json"
+        replay_path.write_text(json.dumps(standin_replay(args, facts)))
+        done = subprocess.run(
+            [sys.executable, "-m", "bench.end_to_end", "--standin", str(replay_path)],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=False,
+            env={**os.environ, "MESHBOT_STANDIN_OUT": str(figures_path)},
+        )
+        if done.returncode != 0 or not figures_path.exists():
+            raise EndToEndError(f"the stand-in run failed:\n{done.stderr[-3000:]}")
+        return json.loads(figures_path.read_text())
+
+
+def standin_child(replay_path: Path, figures_path: Path) -> None:
+    """The stand-in's process: replay, then write the figures."""
+    replay = json.loads(replay_path.read_text())
 
     async def measure_standin() -> dict[str, Any]:
-        with tempfile.TemporaryDirectory(prefix="meshbot-bench-standin-") as tmp:
-            return await standin_in_hass(
-                args,
-                Path(tmp),
-                facts["meshbot"]["entities"],
-                max(1, facts["meshbot"]["tracked"]),
-                facts["writes_per_second"],
-                facts["discovered_per_second"],
-            )
+        with tempfile.TemporaryDirectory(prefix="meshbot-bench-standin-hass-") as tmp:
+            return await standin_in_hass(replay, Path(tmp))
 
-    return asyncio.run(measure_standin())
+    figures_path.write_text(json.dumps(asyncio.run(measure_standin())))
 
 
 def run(
@@ -1323,3 +1383,13 @@ def run(
     `min_interval` is the write interval under which an entity counts as written too often.
     """
     return asyncio.run(measure(args, seconds, min_interval, profile))
+
+
+if __name__ == "__main__":
+    # `python -m bench.end_to_end --standin REPLAY.json`: the stand-in's process (run_standin).
+    if len(sys.argv) == 3 and sys.argv[1] == "--standin":
+        standin_child(Path(sys.argv[2]), Path(os.environ["MESHBOT_STANDIN_OUT"]))
+    else:
+        sys.exit(
+            "usage: python -m bench.end_to_end --standin REPLAY.json (bench/ingest.py runs it)"
+        )

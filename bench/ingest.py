@@ -740,15 +740,16 @@ def publisher_child(port: int, args: argparse.Namespace) -> None:
 
 
 def standin_line(standin: dict[str, Any]) -> str:
-    """Describe the stand-in's run: Home Assistant writing meshbot's output without meshbot."""
+    """Describe the stand-in's run: Home Assistant making meshbot's output without meshbot."""
     lag, outside = standin["lag"]["window"], standin["lag"]["window_outside_full_collections"]
     full = standin["gc"]["full_collections"]
     return (
-        f"stand-in without meshbot ({standin['entities']} sensors on {standin['devices']} "
-        f"devices, {standin['writes']:,} state writes and {standin['events']:,} events, second "
-        f"by second as meshbot made them): loop lag p99 {lag['p99_ms']:.2f} / max "
-        f"{lag['max_ms']:.1f} ms, outside full collections {outside.get('max_ms', 0.0):.1f} ms; "
-        f"full collections {len(full)}"
+        f"stand-in without meshbot, in a fresh process ({standin['entities']} sensors on "
+        f"{standin['devices']} devices added as fast as meshbot's, {standin['state_changed']:,} "
+        f"state_changed, {standin['state_reported']:,} state_reported and "
+        f"{standin['events']:,} events, second by second as meshbot made them): loop lag during "
+        f"the feed p99 {lag['p99_ms']:.2f} / max {lag['max_ms']:.1f} ms, outside full "
+        f"collections {outside.get('max_ms', 0.0):.1f} ms; full collections {len(full)}"
         + (f" ({', '.join(f'{c["ms"]:.0f} ms in {c["thread"]}' for c in full)})" if full else "")
         + f"; a forced full collection before / after: {standin['full_collection_before_ms']:.0f}"
         f" / {standin['full_collection_after_ms']:.0f} ms ({standin['tracked_after']:,} objects)"
