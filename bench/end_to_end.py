@@ -354,6 +354,51 @@ def thread_cpu() -> dict[str, float]:
     return dict(cpu)
 
 
+def recorder_figures(
+    instance: recorder.Recorder,
+    timeline: list[dict[str, Any]],
+    backlog_at_end: int,
+    backlog_after_drain: int,
+    caught_up_s: float,
+) -> dict[str, Any]:
+    """Return the recorder's queue over the run, from the timeline's per-second samples."""
+    return {
+        "commit_interval_s": instance.commit_interval,
+        "backlog_at_window_end": backlog_at_end,
+        "backlog_after_meshbot_drain": backlog_after_drain,
+        "max_backlog": max((s["recorder_backlog"] for s in timeline), default=0),
+        "backlog_per_second": [s["recorder_backlog"] for s in timeline],
+        "caught_up_s": caught_up_s,
+    }
+
+
+def cpu_window_figures(
+    seconds: float,
+    threads_before: dict[str, float],
+    threads_after: dict[str, float],
+    publisher_cpu_s: float,
+    mosquitto_before: float | None,
+    mosquitto_after: float | None,
+) -> dict[str, Any]:
+    """Return the CPU that Home Assistant's threads, the publisher and Mosquitto used."""
+    return {
+        "seconds": seconds,
+        "threads": {
+            kind: threads_after.get(kind, 0.0) - threads_before.get(kind, 0.0)
+            for kind in sorted(set(threads_after) | set(threads_before))
+        },
+        "processes": {
+            # The publisher times its own CPU (all its threads) while it publishes.
+            "publisher": publisher_cpu_s,
+            "mosquitto": (
+                None
+                if mosquitto_after is None or mosquitto_before is None
+                else mosquitto_after - mosquitto_before
+            ),
+        },
+    }
+
+
 def process_cpu(pid: int | None) -> float | None:
     """Return the CPU seconds of a process and all its threads."""
     if pid is None:
@@ -1049,36 +1094,27 @@ async def feed_hass(
             "writes_per_second": rates(timeline, "state_changed"),
             "reported_per_second": rates(timeline, "state_reported"),
             "events": dict(log.events.most_common()),
-            "recorder": {
-                "commit_interval_s": instance.commit_interval,
-                "backlog_at_window_end": backlog_at_end,
-                "backlog_after_meshbot_drain": backlog_after_drain,
-                "max_backlog": max((s["recorder_backlog"] for s in timeline), default=0),
-                "backlog_per_second": [s["recorder_backlog"] for s in timeline],
-                "caught_up_s": recorder_caught_up - window_end,
-            },
+            "recorder": recorder_figures(
+                instance,
+                timeline,
+                backlog_at_end,
+                backlog_after_drain,
+                recorder_caught_up - window_end,
+            ),
             "mesh_saved": {
                 "file": store_file.name,
                 "during_feed_at_s": saved_during_feed,
                 "by_end_at_s": saved_at(store_file, go_wall),
                 "end_s": end_wall - go_wall,
             },
-            "cpu_window": {
-                "seconds": window_end - go,
-                "threads": {
-                    kind: cpu_after.get(kind, 0.0) - cpu_before.get(kind, 0.0)
-                    for kind in sorted(set(cpu_after) | set(cpu_before))
-                },
-                "processes": {
-                    # The publisher times its own CPU (all its threads) while it publishes.
-                    "publisher": result["cpu_s"],
-                    "mosquitto": (
-                        None
-                        if mosquitto_after is None or mosquitto_before is None
-                        else mosquitto_after - mosquitto_before
-                    ),
-                },
-            },
+            "cpu_window": cpu_window_figures(
+                window_end - go,
+                cpu_before,
+                cpu_after,
+                result["cpu_s"],
+                mosquitto_before,
+                mosquitto_after,
+            ),
             "received_per_second": rates(timeline, "decoder_envelopes"),
             "discovered_per_second": rates(timeline, "nodes_discovered"),
             # Node devices that existed at the end of each second.
@@ -1344,35 +1380,34 @@ def run_standin(args: argparse.Namespace, facts: dict[str, Any]) -> dict[str, An
 
     Same sensors and devices, added as fast, and the same state writes and bus events second by
     second, without meshbot: what Home Assistant itself pays for what meshbot asked of it, the
-    yardstick for meshbot's own share of the loop lag. A fresh process, so that the stand-in's
-    collections do not walk what meshbot's run left behind.
+    yardstick for meshbot's own share of the loop lag. A fresh process (`bench.ingest
+    --standin-child`), so that the stand-in's collections do not walk what meshbot's run left
+    behind.
     """
     with tempfile.TemporaryDirectory(prefix="meshbot-bench-standin-") as tmp:
-        directory = Path(tmp)
-        replay_path, figures_path = directory / "replay.json", directory / "figures.json"
+        replay_path = Path(tmp) / "replay.json"
         replay_path.write_text(json.dumps(standin_replay(args, facts)))
-        done = subprocess.run(
-            [sys.executable, "-m", "bench.end_to_end", "--standin", str(replay_path)],
+        child = subprocess.run(
+            [sys.executable, "-m", "bench.ingest", "--standin-child", str(replay_path)],
             cwd=REPO,
             capture_output=True,
             text=True,
             check=False,
-            env={**os.environ, "MESHBOT_STANDIN_OUT": str(figures_path)},
         )
-        if done.returncode != 0 or not figures_path.exists():
-            raise EndToEndError(f"the stand-in run failed:\n{done.stderr[-3000:]}")
-        return json.loads(figures_path.read_text())
+    if child.returncode != 0:
+        raise EndToEndError(f"the stand-in process failed ({child.returncode}):\n{child.stderr}")
+    return json.loads(child.stdout.strip().splitlines()[-1])
 
 
-def standin_child(replay_path: Path, figures_path: Path) -> None:
-    """The stand-in's process: replay, then write the figures."""
+def standin_child(replay_path: Path) -> dict[str, Any]:
+    """The stand-in's process: replay what `replay_path` describes, return the figures."""
     replay = json.loads(replay_path.read_text())
 
     async def measure_standin() -> dict[str, Any]:
         with tempfile.TemporaryDirectory(prefix="meshbot-bench-standin-hass-") as tmp:
             return await standin_in_hass(replay, Path(tmp))
 
-    figures_path.write_text(json.dumps(asyncio.run(measure_standin())))
+    return asyncio.run(measure_standin())
 
 
 def run(
@@ -1383,13 +1418,3 @@ def run(
     `min_interval` is the write interval under which an entity counts as written too often.
     """
     return asyncio.run(measure(args, seconds, min_interval, profile))
-
-
-if __name__ == "__main__":
-    # `python -m bench.end_to_end --standin REPLAY.json`: the stand-in's process (run_standin).
-    if len(sys.argv) == 3 and sys.argv[1] == "--standin":
-        standin_child(Path(sys.argv[2]), Path(os.environ["MESHBOT_STANDIN_OUT"]))
-    else:
-        sys.exit(
-            "usage: python -m bench.end_to_end --standin REPLAY.json (bench/ingest.py runs it)"
-        )

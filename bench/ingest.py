@@ -1043,6 +1043,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--memory-child", nargs=3, type=int, help=argparse.SUPPRESS)
     # Internal: part C runs itself again with this (a broker port) to publish the feed.
     parser.add_argument("--publisher-child", type=int, help=argparse.SUPPRESS)
+    # Internal: part C runs itself again with this (a replay file) to measure the stand-in.
+    parser.add_argument("--standin-child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.envelopes < 1 or args.rounds < 1 or args.nodes < 3:
         parser.error("--envelopes and --rounds must be >= 1, --nodes >= 3")
@@ -1065,6 +1067,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.publisher_child:
         publisher_child(args.publisher_child, args)
+        return 0
+    if args.standin_child:
+        # Imported here, as part C does: Home Assistant is heavy.
+        from .end_to_end import standin_child
+
+        print(json.dumps(standin_child(args.standin_child)))
         return 0
     run_and_report(
         PARTS,

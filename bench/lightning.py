@@ -641,6 +641,22 @@ def strike_topic(latitude: float, longitude: float) -> str:
     return TOPIC_PREFIX + "/".join(encode(latitude, longitude, 12))
 
 
+def drifting_cell(
+    rng: random.Random, latitude: float, longitude: float, most_active: float, kind: str
+) -> Cell:
+    """Return a cell there from the start, drifting 20-60 km/h any way, of weight 0.6 up to
+    `most_active`."""
+    return Cell(
+        latitude,
+        longitude,
+        rng.uniform(0, 360),
+        rng.uniform(20, 60) / 3600,
+        rng.uniform(0.6, most_active),
+        0.0,
+        kind,
+    )
+
+
 def storm_cells(
     rng: random.Random, home: tuple[float, float], radius_km: float, tiles: set[str], seconds: float
 ) -> list[Cell]:
@@ -652,17 +668,7 @@ def storm_cells(
         latitude, longitude = destination(
             *home, rng.uniform(0.15, 0.85) * radius_km, rng.uniform(0, 360)
         )
-        cells.append(
-            Cell(
-                latitude,
-                longitude,
-                rng.uniform(0, 360),
-                rng.uniform(20, 60) / 3600,
-                rng.uniform(0.6, 1.0),
-                0.0,
-                "inside",
-            )
-        )
+        cells.append(drifting_cell(rng, latitude, longitude, 1.0, "inside"))
     latitude, longitude = destination(*home, NEAR_CELL_KM, rng.uniform(0, 360))
     cells.append(
         Cell(latitude, longitude, rng.uniform(0, 360), 40 / 3600, 0.8, seconds / 3, "near")
@@ -676,17 +682,7 @@ def storm_cells(
             continue
         if encode(latitude, longitude, precision) not in tiles:
             continue
-        cells.append(
-            Cell(
-                latitude,
-                longitude,
-                rng.uniform(0, 360),
-                rng.uniform(20, 60) / 3600,
-                rng.uniform(0.6, 0.8),
-                0.0,
-                "outside",
-            )
-        )
+        cells.append(drifting_cell(rng, latitude, longitude, 0.8, "outside"))
         outside += 1
     return cells
 

@@ -71,11 +71,13 @@ from .end_to_end import (
     SlowCallbacks,
     StackSampler,
     WriteLog,
+    cpu_window_figures,
     database_rows,
     lag_figures,
     lag_per_second,
     process_cpu,
     rates,
+    recorder_figures,
     stall_figures,
     start_recorder,
     stop_measuring,
@@ -625,29 +627,21 @@ async def run_burst(
                 for entity_id in sorted(entity_ids)
                 if (state := hass.states.get(entity_id)) is not None
             },
-            "recorder": {
-                "commit_interval_s": instance.commit_interval,
-                "backlog_at_window_end": backlog_at_end,
-                "backlog_after_meshbot_drain": backlog_after_drain,
-                "max_backlog": max((s["recorder_backlog"] for s in timeline), default=0),
-                "backlog_per_second": [s["recorder_backlog"] for s in timeline],
-                "caught_up_s": recorder_caught_up - window_end,
-            },
-            "cpu_window": {
-                "seconds": window_end - go,
-                "threads": {
-                    kind: cpu_after.get(kind, 0.0) - cpu_before.get(kind, 0.0)
-                    for kind in sorted(set(cpu_after) | set(cpu_before))
-                },
-                "processes": {
-                    "publisher": result["cpu_s"],
-                    "mosquitto": (
-                        None
-                        if mosquitto_after is None or mosquitto_before is None
-                        else mosquitto_after - mosquitto_before
-                    ),
-                },
-            },
+            "recorder": recorder_figures(
+                instance,
+                timeline,
+                backlog_at_end,
+                backlog_after_drain,
+                recorder_caught_up - window_end,
+            ),
+            "cpu_window": cpu_window_figures(
+                window_end - go,
+                cpu_before,
+                cpu_after,
+                result["cpu_s"],
+                mosquitto_before,
+                mosquitto_after,
+            ),
             "timeline": timeline,
             **stall_figures(probe, collections, sampler, slow, go, end),
         }

@@ -80,6 +80,13 @@ async def start(hass: HomeAssistant, entry: MockConfigEntry) -> Any:
     return hub
 
 
+def node_device(hass: HomeAssistant, entry: MockConfigEntry, num: int) -> dr.DeviceEntry | None:
+    """Return the Home Assistant device of node `num`, if it has one."""
+    return dr.async_get(hass).async_get_device(
+        identifiers={(DOMAIN, f"{entry.entry_id}_!{num:08x}")}
+    )
+
+
 async def flush(hass: HomeAssistant, seconds: float = 1.1) -> None:
     async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=seconds))
     await hass.async_block_till_done()
@@ -399,7 +406,7 @@ async def test_deleting_a_node_device_forgets_the_node(
     await publish_scene(hass, broker, hub)
     await flush(hass)
     registry = dr.async_get(hass)
-    device = registry.async_get_device(identifiers={(DOMAIN, f"{entry.entry_id}_!{NEAR:08x}")})
+    device = node_device(hass, entry, NEAR)
     assert device is not None
     client = await hass_ws_client(hass)
     response = await client.remove_device(device.id, entry.entry_id)
@@ -440,7 +447,6 @@ async def test_a_crowd_of_new_nodes_gets_devices_over_the_next_flushes_unheard(
 ) -> None:
     entry = mesh_entry(broker, **{CONF_NODE_POLICY: POLICY_ALL, CONF_MAX_TRACKED_NODES: 20})
     hub = await start(hass, entry)
-    registry = dr.async_get(hass)
     added: list[list[int]] = []
     remove = hub.mesh.async_add_tracked_listener(added.append)
     traffic = MeshTraffic()
@@ -459,10 +465,7 @@ async def test_a_crowd_of_new_nodes_gets_devices_over_the_next_flushes_unheard(
     assert max(len(fresh) for fresh in added) == NEW_DEVICES_PER_FLUSH
     # The crowd, and the gateway that heard it.
     assert sorted(num for fresh in added for num in fresh) == sorted([*crowd, GATEWAY_A])
-    assert all(
-        registry.async_get_device(identifiers={(DOMAIN, f"{entry.entry_id}_!{num:08x}")})
-        for num in crowd
-    )
+    assert all(node_device(hass, entry, num) for num in crowd)
     await hass.config_entries.async_unload(entry.entry_id)
 
 
@@ -733,7 +736,7 @@ async def test_a_device_takes_the_name_the_node_announces_later(
     await until(lambda: late in hub.mesh.state.nodes)
     await flush(hass)
     registry = dr.async_get(hass)
-    device = registry.async_get_device(identifiers={(DOMAIN, f"{entry.entry_id}_!{late:08x}")})
+    device = node_device(hass, entry, late)
     assert device.name == f"!{late:08x}"
     entity_ids = {
         entity.entity_id for entity in er.async_entries_for_device(er.async_get(hass), device.id)
