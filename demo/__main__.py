@@ -14,11 +14,17 @@ from pathlib import Path
 import shutil
 import signal
 import sys
+from types import MappingProxyType
 from typing import Any
 
 from homeassistant.components.onboarding import STORAGE_VERSION as ONBOARDING_STORAGE_VERSION
-from homeassistant.config_entries import STORAGE_KEY, STORAGE_VERSION, STORAGE_VERSION_MINOR
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from homeassistant.config_entries import (
+    SOURCE_USER,
+    STORAGE_KEY,
+    STORAGE_VERSION,
+    STORAGE_VERSION_MINOR,
+    ConfigEntry,
+)
 
 from custom_components.meshbot.const import (
     CONF_CHANNEL_KEYS,
@@ -159,10 +165,18 @@ def prepare(directory: Path, port: int, broker: MosquittoBroker, radio: FakeNode
     stored = stored_entries(storage)
     others = [entry for entry in stored if entry["domain"] != DOMAIN]
     earlier = [entry["entry_id"] for entry in stored if entry["domain"] == DOMAIN]
-    entry = MockConfigEntry(
+    # A plain ConfigEntry, not the test harness's: the demo runs on a Home Assistant newer than
+    # the newest one the harness pins (script/demo --ha newest).
+    entry = ConfigEntry(
         domain=DOMAIN,
         entry_id=earlier[0] if earlier else None,
         title="meshbot demo",
+        source=SOURCE_USER,
+        version=1,
+        minor_version=1,
+        unique_id=None,
+        discovery_keys=MappingProxyType({}),
+        subentries_data=None,
         data={
             "radio": {"connection": "tcp", "host": "127.0.0.1", "port": radio.port},
             "mesh": broker_section,

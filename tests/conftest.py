@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Generator
+import logging
+import platform
 from typing import Any
 from unittest.mock import patch
 
-from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_PORT, CONF_USERNAME
+from homeassistant.const import (
+    CONF_HOST,
+    CONF_PASSWORD,
+    CONF_PORT,
+    CONF_USERNAME,
+    __version__ as HA_VERSION,
+)
 from homeassistant.core import HomeAssistant
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -31,6 +39,7 @@ from custom_components.meshbot.const import (
     LinkKind,
 )
 
+from .support.deprecations import DeprecationReports
 from .support.fake_node import FakeNode
 from .support.mosquitto import (
     HangingListener,
@@ -47,6 +56,30 @@ def pytest_configure(config: pytest.Config) -> None:
     """Fail the run at once, with the fix, when the real parts are missing."""
     if problem := environment_ready():
         raise pytest.UsageError(problem)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    """Say which Home Assistant the run tests against."""
+    return f"Home Assistant {HA_VERSION} on Python {platform.python_version()}"
+
+
+@pytest.fixture(autouse=True)
+def fail_on_deprecation_reports(request: pytest.FixtureRequest) -> Generator[None]:
+    """Fail a test during which Home Assistant reports meshbot using a deprecated API."""
+    if request.node.get_closest_marker("deprecation_reports_expected"):
+        yield
+        return
+    reports = DeprecationReports()
+    root = logging.getLogger()
+    root.addHandler(reports)
+    try:
+        yield
+    finally:
+        root.removeHandler(reports)
+    if reports.reports:
+        pytest.fail(
+            "Home Assistant reported deprecated use by meshbot:\n" + "\n".join(reports.reports)
+        )
 
 
 @pytest.fixture(autouse=True)

@@ -9,6 +9,7 @@ from homeassistant.helpers.typing import ConfigType
 
 from .const import DOMAIN
 from .data import MeshbotConfigEntry, MeshbotRuntime
+from .entity import hub_device_info
 from .frontend import async_register_card
 from .mesh.models import parse_node_id
 from .persistence import async_remove_snapshots
@@ -40,7 +41,11 @@ async def async_setup_entry(hass: HomeAssistant, entry: MeshbotConfigEntry) -> b
         await hub.mesh.async_load()
     if hub.lightning is not None:
         await hub.lightning.async_load()
-    entry.runtime_data = MeshbotRuntime(hub=hub)
+    # Registered before any entity, so that the devices it parents can name it by registry id.
+    hub_device = dr.async_get(hass).async_get_or_create(
+        config_entry_id=entry.entry_id, **hub_device_info(entry)
+    )
+    entry.runtime_data = MeshbotRuntime(hub=hub, hub_device_id=hub_device.id)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     hub.async_start()
     if hub.mesh is not None:

@@ -16,6 +16,8 @@ class MeshbotRuntime:
     """Everything a loaded meshbot entry owns."""
 
     hub: MeshbotHub
+    # The registry id of the entry's hub device, which parents the radio's and the nodes' devices.
+    hub_device_id: str
 
 
 type MeshbotConfigEntry = ConfigEntry[MeshbotRuntime]

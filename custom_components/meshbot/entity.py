@@ -13,6 +13,29 @@ from .mesh.models import node_id
 from .mesh.state import Node
 from .runtime import MeshbotHub
 
+# Home Assistant 2026.8 links a device to its parent by the parent's registry id and deprecates
+# the identifier form (removed in 2027.8); 2026.2, the oldest release meshbot supports, knows
+# only the identifier form.
+VIA_DEVICE_BY_REGISTRY_ID = "via_device_id" in DeviceInfo.__annotations__
+
+
+def hub_device_info(entry: MeshbotConfigEntry) -> DeviceInfo:
+    """Return the entry's own device, which holds the link entities and parents the others."""
+    return DeviceInfo(
+        identifiers={(DOMAIN, entry.entry_id)},
+        name=entry.title,
+        manufacturer="meshbot",
+        model="Mesh and lightning hub",
+        entry_type=DeviceEntryType.SERVICE,
+    )
+
+
+def via_hub(entry: MeshbotConfigEntry) -> DeviceInfo:
+    """Return the device info fields that make a device a child of the entry's hub device."""
+    if VIA_DEVICE_BY_REGISTRY_ID:
+        return DeviceInfo(via_device_id=entry.runtime_data.hub_device_id)  # type: ignore[typeddict-unknown-key]  # 2026.8+
+    return DeviceInfo(via_device=(DOMAIN, entry.entry_id))
+
 
 def radio_device_info(entry: MeshbotConfigEntry) -> DeviceInfo:
     """Return the device of the entry's radio; its names fill in once the radio answers."""
@@ -20,7 +43,7 @@ def radio_device_info(entry: MeshbotConfigEntry) -> DeviceInfo:
         identifiers={(DOMAIN, f"{entry.entry_id}_radio")},
         name="Meshtastic radio",
         manufacturer="Meshtastic",
-        via_device=(DOMAIN, entry.entry_id),
+        **via_hub(entry),
     )
 
 
@@ -35,13 +58,7 @@ class MeshbotEntity(Entity):
         self.entity_description = description
         self.hub: MeshbotHub = entry.runtime_data.hub
         self._attr_unique_id = f"{entry.entry_id}_{description.key}"
-        self._attr_device_info = DeviceInfo(
-            identifiers={(DOMAIN, entry.entry_id)},
-            name=entry.title,
-            manufacturer="meshbot",
-            model="Mesh and lightning hub",
-            entry_type=DeviceEntryType.SERVICE,
-        )
+        self._attr_device_info = hub_device_info(entry)
 
 
 class MeshNodeEntity(Entity):
@@ -68,7 +85,7 @@ class MeshNodeEntity(Entity):
             model=node.hw_model if node else None,
             sw_version=node.firmware_version if node else None,
             serial_number=ident,
-            via_device=(DOMAIN, entry.entry_id),
+            **via_hub(entry),
         )
 
     @property
