@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Generator
 import logging
 import platform
+import socket
 from typing import Any
 from unittest.mock import patch
 
@@ -17,6 +18,7 @@ from homeassistant.const import (
 )
 from homeassistant.core import HomeAssistant
 import pytest
+from pytest_homeassistant_custom_component import plugins as harness_plugins
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 # Imported before the harness puts its own test config folder first on sys.path; without this,
@@ -93,6 +95,18 @@ def fast_backoff() -> Generator[None]:
     fast = {kind: (0.05, 0.2) for kind in LinkKind}
     with patch("custom_components.meshbot.runtime.BACKOFF", fast):
         yield
+
+
+@pytest.fixture
+def name_resolution(socket_enabled: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Resolve host names with the machine's resolver, as on a user's Home Assistant.
+
+    Newer harnesses (0.13.375) refuse every name but localhost with a RuntimeError that no real
+    resolver raises; the names the tests cannot resolve end in .invalid (RFC 2606), which a real
+    resolver always refuses.
+    """
+    if (real := getattr(harness_plugins, "_real_getaddrinfo", None)) is not None:
+        monkeypatch.setattr(socket, "getaddrinfo", real)
 
 
 @pytest.fixture

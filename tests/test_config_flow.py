@@ -220,7 +220,7 @@ FAULTS: dict[str, Callable[[pytest.FixtureRequest], tuple[str, int]]] = {
 
 
 @pytest.fixture
-def fault_address(request: pytest.FixtureRequest, socket_enabled: None) -> tuple[str, int]:
+def fault_address(request: pytest.FixtureRequest, name_resolution: None) -> tuple[str, int]:
     """Return the host and port of a misbehaving peer named by the parameter."""
     return FAULTS[request.param](request)
 

@@ -91,7 +91,7 @@ async def test_links_connect_and_sensors_turn_on(
 
 @pytest.mark.parametrize("target", ["refused", "silent", "hanging", "unresolvable"])
 async def test_setup_never_waits_for_the_network(
-    hass: HomeAssistant, socket_enabled: None, target: str
+    hass: HomeAssistant, name_resolution: None, target: str
 ) -> None:
     listener: SilentListener | HangingListener | None = None
     host = "127.0.0.1"

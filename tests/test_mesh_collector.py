@@ -6,6 +6,7 @@ import asyncio
 import base64
 from collections import Counter
 from datetime import timedelta
+import inspect
 from itertools import pairwise
 import json
 import math
@@ -26,6 +27,7 @@ from pytest_homeassistant_custom_component.components.diagnostics import (
 )
 
 from custom_components.meshbot.collector import NEW_DEVICES_PER_FLUSH
+from custom_components.meshbot.compat import async_entry_device
 from custom_components.meshbot.const import (
     CONF_CHANNEL_KEYS,
     CONF_MAX_TRACKED_NODES,
@@ -82,9 +84,14 @@ async def start(hass: HomeAssistant, entry: MockConfigEntry) -> Any:
 
 def node_device(hass: HomeAssistant, entry: MockConfigEntry, num: int) -> dr.DeviceEntry | None:
     """Return the Home Assistant device of node `num`, if it has one."""
-    return dr.async_get(hass).async_get_device(
-        identifiers={(DOMAIN, f"{entry.entry_id}_!{num:08x}")}
-    )
+    return async_entry_device(hass, entry.entry_id, f"{entry.entry_id}_!{num:08x}")
+
+
+async def remove_device_as_user(client: Any, device_id: str, entry_id: str) -> dict[str, Any]:
+    """Delete a device as its page does: by device alone from 2026.10 on, by entry before."""
+    if len(inspect.signature(client.remove_device).parameters) == 1:
+        return await client.remove_device(device_id)
+    return await client.remove_device(device_id, entry_id)
 
 
 async def flush(hass: HomeAssistant, seconds: float = 1.1) -> None:
@@ -409,12 +416,12 @@ async def test_deleting_a_node_device_forgets_the_node(
     device = node_device(hass, entry, NEAR)
     assert device is not None
     client = await hass_ws_client(hass)
-    response = await client.remove_device(device.id, entry.entry_id)
+    response = await remove_device_as_user(client, device.id, entry.entry_id)
     assert response["success"]
     assert NEAR not in hub.mesh.state.nodes
     assert registry.async_get(device.id) is None
-    hub_device = registry.async_get_device(identifiers={(DOMAIN, entry.entry_id)})
-    response = await client.remove_device(hub_device.id, entry.entry_id)
+    hub_device = async_entry_device(hass, entry.entry_id, entry.entry_id)
+    response = await remove_device_as_user(client, hub_device.id, entry.entry_id)
     assert not response["success"], "the hub device goes only with the entry"
     await hass.config_entries.async_unload(entry.entry_id)
 

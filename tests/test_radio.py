@@ -9,6 +9,7 @@ from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.meshbot.compat import async_entry_device
 from custom_components.meshbot.const import DOMAIN
 
 from .conftest import entry_for, radio_section
@@ -217,7 +218,7 @@ async def test_handshake_fills_the_mesh_and_the_radio_describes_itself(
 ) -> None:
     from datetime import timedelta
 
-    from homeassistant.helpers import device_registry as dr, entity_registry as er
+    from homeassistant.helpers import entity_registry as er
     from homeassistant.util import dt as dt_util
     from meshtastic.protobuf import mesh_pb2, portnums_pb2, telemetry_pb2
     from pytest_homeassistant_custom_component.common import async_fire_time_changed
@@ -227,9 +228,7 @@ async def test_handshake_fills_the_mesh_and_the_radio_describes_itself(
     for num in fake_node.other_nodes:
         assert state.nodes[num].long_name == f"Node {num:08x}"
         assert state.nodes[num].hw_model == "HELTEC_V3"
-    device = dr.async_get(hass).async_get_device(
-        identifiers={(DOMAIN, f"{radio_entry.entry_id}_radio")}
-    )
+    device = async_entry_device(hass, radio_entry.entry_id, f"{radio_entry.entry_id}_radio")
     assert device.name == "Fake Base"
     assert device.sw_version == fake_node.firmware_version
     assert device.serial_number == f"!{fake_node.node_num:08x}"

@@ -7,16 +7,12 @@ from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
 from homeassistant.helpers.entity import Entity, EntityDescription
 
+from .compat import VIA_DEVICE_BY_REGISTRY_ID
 from .const import DOMAIN
 from .data import MeshbotConfigEntry
 from .mesh.models import node_id
 from .mesh.state import Node
 from .runtime import MeshbotHub
-
-# Home Assistant 2026.8 links a device to its parent by the parent's registry id and deprecates
-# the identifier form (removed in 2027.8); 2026.2, the oldest release meshbot supports, knows
-# only the identifier form.
-VIA_DEVICE_BY_REGISTRY_ID = "via_device_id" in DeviceInfo.__annotations__
 
 
 def hub_device_info(entry: MeshbotConfigEntry) -> DeviceInfo:

@@ -28,6 +28,7 @@ from homeassistant.helpers.event import async_track_time_interval
 from homeassistant.util.ssl import client_context, get_default_no_verify_context
 
 from .collector import MeshCollector
+from .compat import async_entry_device
 from .const import (
     ACTIVITY_REFRESH_SECONDS,
     BACKOFF,
@@ -257,7 +258,7 @@ class MeshbotHub:
     @callback
     def _async_describe_radio(self, radio: RadioLink) -> None:
         registry = dr.async_get(self.hass)
-        device = registry.async_get_device(identifiers={(DOMAIN, f"{self.entry.entry_id}_radio")})
+        device = async_entry_device(self.hass, self.entry.entry_id, f"{self.entry.entry_id}_radio")
         if device is None or radio.info.node_num is None:
             return
         node = self.mesh.state.nodes.get(radio.info.node_num) if self.mesh else None
