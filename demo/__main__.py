@@ -41,6 +41,13 @@ from tests.support.mosquitto import MosquittoBroker, free_port
 
 from .simulation import MeshSimulation, StormSimulation, publisher
 
+try:
+    # From 2026.10 Home Assistant keeps its HTTP settings in storage: YAML is imported once, as a
+    # trial that asks to be confirmed and reverts after 5 minutes, and ignored afterwards.
+    from homeassistant.components.http import config as http_storage
+except ImportError:
+    http_storage = None
+
 ROOT = Path(__file__).resolve().parent.parent
 HOME = (46.5197, 6.6323)
 CONFIGURATION = """\
@@ -52,10 +59,7 @@ homeassistant:
   unit_system: metric
   time_zone: Europe/Zurich
   country: CH
-http:
-  server_host: 127.0.0.1
-  server_port: {port}
-frontend:
+{http}frontend:
 config:
 history:
 logbook:
@@ -134,6 +138,31 @@ def skip_onboarding_steps(storage: Path) -> None:
     )
 
 
+def write_http_settings(storage: Path, port: int) -> None:
+    """Store this run's address as the confirmed HTTP settings (Home Assistant 2026.10 on)."""
+    assert http_storage is not None
+    settings = http_storage.HTTP_STORAGE_SCHEMA({"server_host": ["127.0.0.1"], "server_port": port})
+    (storage / http_storage.STORAGE_KEY).write_text(
+        json.dumps(
+            {
+                "version": http_storage.STORAGE_VERSION,
+                "minor_version": http_storage.STORAGE_MINOR_VERSION,
+                "key": http_storage.STORAGE_KEY,
+                "data": {
+                    "stable": {
+                        **settings,
+                        "created_at": None,
+                        "error": None,
+                        "error_message": None,
+                    },
+                    "pending": None,
+                    "yaml_migration_done": True,
+                },
+            }
+        )
+    )
+
+
 def stored_entries(storage: Path) -> list[dict[str, Any]]:
     """Return the config entries of an earlier run, if any."""
     path = storage / STORAGE_KEY
@@ -150,7 +179,9 @@ def prepare(directory: Path, port: int, broker: MosquittoBroker, radio: FakeNode
         CONFIGURATION.format(
             latitude=HOME[0],
             longitude=HOME[1],
-            port=port,
+            http=""
+            if http_storage
+            else f"http:\n  server_host: 127.0.0.1\n  server_port: {port}\n",
             dashboard_url=DASHBOARD_URL,
             # A JSON string is a YAML string, quoted whatever the path holds.
             dashboard_file=json.dumps(str(DASHBOARD)),
@@ -192,6 +223,8 @@ def prepare(directory: Path, port: int, broker: MosquittoBroker, radio: FakeNode
         },
     )
     skip_onboarding_steps(storage)
+    if http_storage is not None:
+        write_http_settings(storage, port)
     (storage / STORAGE_KEY).write_text(
         json.dumps(
             {

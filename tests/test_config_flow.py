@@ -886,9 +886,10 @@ async def test_options_prefilled_and_saved_and_entry_reloads(
     ids=["hash", "plus", "empty", "not-base64", "33-bytes"],
 )
 async def test_options_errors_keep_old_options(
-    hass: HomeAssistant, user_input: dict[str, str], errors: dict[str, str]
+    hass: HomeAssistant, broker: MosquittoBroker, user_input: dict[str, str], errors: dict[str, str]
 ) -> None:
-    entry = entry_for(mesh=broker_section(1883), lightning=broker_section(1883))
+    # A live broker: saving the options reloads the entry, whose links then really connect.
+    entry = entry_for(mesh=broker_section(broker.port), lightning=broker_section(broker.port))
     entry.add_to_hass(hass)
     before = dict(entry.options)
     valid = {
