@@ -12,12 +12,15 @@ import contextlib
 import re
 from typing import TYPE_CHECKING
 
+from awesomeversion import AwesomeVersion
+from homeassistant.const import __version__ as HA_VERSION
 import pytest
 
 from demo.simulation import NAMES
 
 from .support.browser import (
     BLOCKED_ERROR,
+    BRAND_CDN,
     DASHBOARD_PATH,
     ROOT,
     Demo,
@@ -29,6 +32,7 @@ from .support.browser import (
     shows,
     tile_state,
 )
+from .test_brand import LOCAL_BRANDS_SINCE
 
 if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext, Locator, Page, Route
@@ -150,6 +154,29 @@ def test_meshbot_is_set_up_with_devices_and_entities(page: Page, demo: Demo) -> 
     assert not problems, f"the meshbot entry shows {problems}"
     # The entry lists its devices: the simulated nodes.
     assert page.locator("ha-config-entry-device-row").count() >= 5
+
+
+def test_the_integration_page_shows_meshbots_own_icon_where_home_assistant_serves_it(
+    page: Page, demo: Demo
+) -> None:
+    page.goto(demo.url + "/config/integrations/integration/meshbot")
+    icon = page.locator("ha-config-integration-page img[src*='meshbot']").first
+    # Attached, not visible: an icon that fails to load is hidden.
+    icon.wait_for(state="attached")
+    src, loaded = poll(
+        page,
+        "meshbot's icon on its integration page",
+        lambda: icon.evaluate(
+            "img => [img.currentSrc || img.src, img.complete && img.naturalWidth > 0]"
+        ),
+        lambda shown: bool(shown[1]) or shown[0].startswith(BRAND_CDN),
+    )
+    if AwesomeVersion(HA_VERSION) >= LOCAL_BRANDS_SINCE:
+        assert not src.startswith(BRAND_CDN), src
+        assert loaded, f"{src} did not load"
+    else:
+        # Only the brands CDN, which knows no meshbot (and is offline here): a placeholder.
+        assert src.startswith(BRAND_CDN), src
 
 
 def test_the_hub_device_shows_live_mesh_and_lightning_figures(page: Page, demo: Demo) -> None:

@@ -55,8 +55,9 @@ DEEP_TEXT = """element => {
   return parts.join(" ");
 }"""
 MAP_TILES = "basemaps.cartocdn.com"
-BRAND_URL = "https://brands.home-assistant.io/_/meshbot/"
-BRAND_DIR = ROOT / "custom_components" / "meshbot" / "brand"
+# Where the frontend of Home Assistant before 2026.3 takes every integration's icon from; from
+# 2026.3 on Home Assistant serves a custom integration's own brand/ folder itself.
+BRAND_CDN = "https://brands.home-assistant.io/"
 # How Chromium reports the requests refused by block_the_internet().
 BLOCKED = "internetdisconnected"
 BLOCKED_ERROR = "ERR_INTERNET_DISCONNECTED"
@@ -167,12 +168,6 @@ def block_the_internet(context: BrowserContext, base: str, tiles: bool = False) 
         url = route.request.url
         if tiles and MAP_TILES in url:
             route.fulfill(body=OFFLINE_TILE, content_type="image/svg+xml")
-        elif (
-            url.startswith(BRAND_URL)
-            and (icon := BRAND_DIR / url.removeprefix(BRAND_URL)).is_file()
-        ):
-            # The icon Home Assistant 2026.3 and later serve from the integration's own folder.
-            route.fulfill(path=icon)
         else:
             route.abort(BLOCKED)
 
