@@ -385,6 +385,12 @@ def test_a_new_arrival_waits_five_minutes_then_moves_part_of_the_way() -> None:
     share = 1 - math.exp(-0.5)
     assert later.eta == pytest.approx(first_raw.eta + share * (later_raw.eta - first_raw.eta))
 
+    # A clock stepped back starts the estimate over: 5 more minutes before it shows.
+    stepped_back = steady.summary(NOW - 60, target_km=10).trend
+    assert stepped_back is not None and stepped_back.eta is None
+    again = steady.summary(NOW + 240, target_km=10).trend
+    assert again is not None and again.eta is not None
+
 
 @pytest.mark.parametrize(
     "strikes",
