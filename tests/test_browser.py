@@ -141,7 +141,7 @@ def test_meshbot_is_set_up_with_devices_and_entities(page: Page, demo: Demo) -> 
     page.goto(demo.url + "/config/integrations/integration/meshbot")
     entry = page.locator("ha-config-entry-row", has_text="meshbot demo")
     entry.wait_for()
-    # The integration's summary: "51 devices • 1 service • 614 entities".
+    # The integration's summary: "52 devices • 614 entities".
     summary = page.locator("ha-config-integration-page a[href^='/config/']")
     poll(
         page,
@@ -181,8 +181,9 @@ def test_the_integration_page_shows_meshbots_own_icon_where_home_assistant_serve
 
 def test_the_hub_device_shows_live_mesh_and_lightning_figures(page: Page, demo: Demo) -> None:
     page.goto(demo.url + "/config/integrations/integration/meshbot")
-    # The hub is the entry's one service; its page lists the entry-wide sensors.
-    page.get_by_role("link", name=re.compile(r"^\s*1 service\s*$")).first.click()
+    # The hub is a device named after the entry; its page lists the entry-wide sensors.
+    hub_headline = page.locator("div[slot=headline]", has_text=re.compile(r"^\s*meshbot demo\s*$"))
+    page.locator("ha-config-entry-device-row").filter(has=hub_headline).first.click()
     page.wait_for_url(re.compile(r"/config/devices/device/"))
     page.get_by_text("Mesh and lightning hub").first.wait_for()
     nodes = poll(

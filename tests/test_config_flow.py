@@ -9,12 +9,16 @@ from __future__ import annotations
 import asyncio
 import base64
 from collections.abc import AsyncGenerator, Callable
+from ipaddress import ip_address
+from pathlib import Path
 from typing import Any
 from unittest.mock import patch
 
 from homeassistant.config_entries import (
     SOURCE_REAUTH,
+    SOURCE_USB,
     SOURCE_USER,
+    SOURCE_ZEROCONF,
     ConfigEntry,
     ConfigEntryState,
     ConfigFlowResult,
@@ -30,6 +34,9 @@ from homeassistant.const import (
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType, InvalidData
 from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers.service_info.usb import UsbServiceInfo
+from homeassistant.helpers.service_info.zeroconf import ZeroconfServiceInfo
+from homeassistant.helpers.translation import async_get_translations
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -65,6 +72,7 @@ from .support.fake_node import FakeNode
 from .support.mosquitto import UNRESOLVABLE_HOST, MosquittoBroker, refused_port
 
 TIMEOUT_TARGET = "custom_components.meshbot.config_flow.VALIDATION_TIMEOUT"
+SERIAL_BY_ID_TARGET = "custom_components.meshbot.config_flow.SERIAL_BY_ID"
 SHORT_TIMEOUT = 0.5
 LOCALHOST = "127.0.0.1"
 SECOND_NODE_NUM = 0x55667788
@@ -119,6 +127,15 @@ def suggested(result: ConfigFlowResult, field: str) -> Any:
         if key == field:
             return (key.description or {}).get("suggested_value")
     raise AssertionError(f"the form has no field {field}")
+
+
+async def shown_description(
+    hass: HomeAssistant, result: ConfigFlowResult, language: str = "en"
+) -> str:
+    """Return a step's description as the frontend shows it: translated, placeholders filled."""
+    translations = await async_get_translations(hass, language, "config", [DOMAIN])
+    text = translations[f"component.{DOMAIN}.config.step.{result['step_id']}.description"]
+    return text.format(**(result["description_placeholders"] or {}))
 
 
 def form_fields(result: ConfigFlowResult) -> set[str]:
@@ -235,14 +252,21 @@ async def test_menu_offers_links_until_configured_and_finish_once_one_exists(
     assert result["type"] is FlowResultType.MENU
     assert result["step_id"] == "user"
     assert result["menu_options"] == ["radio_tcp", "radio_serial", "mesh", "lightning"]
-    assert result["description_placeholders"] == {"configured": "-"}
+    assert await shown_description(hass, result) == (
+        "Add a first link; you can add more before you finish."
+    )
 
     result = await choose(hass, result, "radio_tcp")
     result = await submit(hass, result, radio_input(fake_node.port))
     assert result["type"] is FlowResultType.MENU
-    assert result["step_id"] == "user"
+    assert result["step_id"] == "add_links"
     assert result["menu_options"] == ["mesh", "lightning", "finish"]
-    assert result["description_placeholders"] == {"configured": "radio"}
+    assert await shown_description(hass, result) == (
+        "Add another link, or finish. Configured so far: radio."
+    )
+    assert await shown_description(hass, result, "fr") == (
+        "Ajoutez un autre lien, ou terminez. Déjà configurés : radio."
+    )
 
     result = await choose(hass, result, "mesh")
     result = await submit(hass, result, mesh_input(broker.port))
@@ -765,6 +789,45 @@ async def test_same_broker_on_another_port_is_not_a_duplicate(
     await unload(hass, entry)
 
 
+async def test_a_link_taken_while_the_menu_was_open_is_refused_at_finish(
+    hass: HomeAssistant, broker: MosquittoBroker
+) -> None:
+    # Two setups in two browser tabs add the same broker; the second to finish is refused.
+    first = await choose(hass, await start_user_flow(hass), "mesh")
+    second = await choose(hass, await start_user_flow(hass), "mesh")
+    first = await submit(hass, first, mesh_input(broker.port))
+    second = await submit(hass, second, mesh_input(broker.port))
+    entry = await finish(hass, first)
+
+    result = await choose(hass, second, "finish")
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+    assert hass.config_entries.async_entries(DOMAIN) == [entry]
+    await unload(hass, entry)
+
+
+async def test_a_link_taken_while_reconfiguring_is_refused_at_save(
+    hass: HomeAssistant, fake_node: FakeNode, broker: MosquittoBroker
+) -> None:
+    entry = entry_for(radio=radio_section(fake_node.port))
+    entry.add_to_hass(hass)
+    before = dict(entry.data)
+    reconfigure = await entry.start_reconfigure_flow(hass)
+    reconfigure = await submit(
+        hass, await choose(hass, reconfigure, "mesh"), mesh_input(broker.port)
+    )
+    other = await submit(
+        hass, await choose(hass, await start_user_flow(hass), "mesh"), mesh_input(broker.port)
+    )
+    other_entry = await finish(hass, other)
+
+    result = await choose(hass, reconfigure, "finish")
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+    assert entry.data == before
+    await unload(hass, other_entry)
+
+
 # Options
 
 
@@ -913,6 +976,71 @@ async def test_options_errors_keep_old_options(
     assert entry.options[CONF_MESH_TOPICS] == ["msh/EU_868/NL"]
     assert entry.options[CONF_CHANNEL_KEYS] == {"LongFast": "AQ=="}
     assert entry.options[CONF_RADIUS_KM] == 300.0
+    await hass.async_block_till_done()
+    await unload(hass, entry)
+
+
+@pytest.mark.parametrize(
+    ("links", "user_input", "errors"),
+    [
+        (
+            {CONF_RADIO},
+            {"tracked_nodes": ["!a1b2c3d4", "alice"]},
+            {"tracked_nodes": "invalid_node_id"},
+        ),
+        (
+            {CONF_LIGHTNING},
+            {CONF_RADIUS_KM: 50, "mesh_alert_targets": ["channel:9"]},
+            {"mesh_alert_targets": "invalid_target"},
+        ),
+    ],
+    ids=["radio-node-id", "lightning-target"],
+)
+async def test_options_of_one_link_refuse_what_is_not_a_node_or_a_channel(
+    hass: HomeAssistant, links: set[str], user_input: dict[str, Any], errors: dict[str, str]
+) -> None:
+    sections = {CONF_RADIO: radio_section(DEFAULT_RADIO_PORT), CONF_LIGHTNING: broker_section(1883)}
+    entry = entry_for(**{link: sections[link] for link in links})
+    entry.add_to_hass(hass)
+    before = dict(entry.options)
+
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await hass.config_entries.options.async_configure(result["flow_id"], user_input)
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == errors
+    assert entry.options == before
+
+
+async def test_options_of_a_radio_only_entry_save_its_node_choices(hass: HomeAssistant) -> None:
+    entry = entry_for(radio=radio_section(DEFAULT_RADIO_PORT))
+    entry.add_to_hass(hass)
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {"node_policy": "chosen", "tracked_nodes": [" !A1B2C3D4 "]}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert entry.options["node_policy"] == "chosen"
+    assert entry.options["tracked_nodes"] == ["!a1b2c3d4"]
+    assert CONF_MESH_TOPICS in entry.options, "what the entry had stays"
+    assert "window_minutes" not in entry.options, "no lightning, no lightning options"
+    await hass.async_block_till_done()
+    await unload(hass, entry)
+
+
+async def test_options_of_a_lightning_only_entry_save_its_alert_targets(
+    hass: HomeAssistant,
+) -> None:
+    entry = entry_for(lightning=broker_section(1883))
+    entry.add_to_hass(hass)
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {CONF_RADIUS_KM: 40, "mesh_alert_targets": ["channel:1", " ", "!a1b2c3d4"]},
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert entry.options["mesh_alert_targets"] == ["channel:1", "!a1b2c3d4"]
+    assert entry.options[CONF_RADIUS_KM] == 40.0
+    assert "node_policy" not in entry.options, "no mesh, no node options"
     await hass.async_block_till_done()
     await unload(hass, entry)
 
@@ -1135,6 +1263,137 @@ async def test_reconfigure_to_link_of_another_entry_is_refused(
     assert result["type"] is FlowResultType.MENU
     assert entry.data == before
     assert entry.state is ConfigEntryState.NOT_LOADED
+
+
+# Discovery
+
+
+def zeroconf_info(port: int, name: str = "Meshtastic_3c4d") -> ZeroconfServiceInfo:
+    """Return what zeroconf reports for a node announcing its API on 127.0.0.1."""
+    return ZeroconfServiceInfo(
+        ip_address=ip_address(LOCALHOST),
+        ip_addresses=[ip_address(LOCALHOST)],
+        port=port,
+        hostname="meshtastic_3c4d.local.",
+        type="_meshtastic._tcp.local.",
+        name=f"{name}._meshtastic._tcp.local.",
+        properties={},
+    )
+
+
+def usb_info(device: str) -> UsbServiceInfo:
+    """Return what USB discovery reports for a RAK4631 on `device`."""
+    return UsbServiceInfo(
+        device=device,
+        vid="239A",
+        pid="8029",
+        serial_number="F1E2D3",
+        manufacturer="RAKwireless",
+        description="WisCore RAK4631 Board",
+    )
+
+
+async def discover(hass: HomeAssistant, source: str, info: Any) -> ConfigFlowResult:
+    """Start the flow Home Assistant starts when it discovers a radio."""
+    return await hass.config_entries.flow.async_init(DOMAIN, context={"source": source}, data=info)
+
+
+def flow_title(hass: HomeAssistant, result: ConfigFlowResult) -> dict[str, str]:
+    """Return the placeholders of the title the discovered flow shows on the integrations page."""
+    (flow,) = [
+        flow
+        for flow in hass.config_entries.flow.async_progress()
+        if flow["flow_id"] == result["flow_id"]
+    ]
+    return flow["context"]["title_placeholders"]
+
+
+async def test_zeroconf_discovery_is_confirmed_then_connects(
+    hass: HomeAssistant, fake_node: FakeNode
+) -> None:
+    info = zeroconf_info(fake_node.port)
+    result = await discover(hass, SOURCE_ZEROCONF, info)
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "discovery_confirm"
+    assert flow_title(hass, result) == {"name": "Meshtastic_3c4d"}
+    assert fake_node.connections == 0, "nothing connects before the user agrees"
+    result = await submit(hass, result, {})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"][CONF_RADIO]["node_num"] == fake_node.node_num
+    entry = result["result"]
+    await hass.async_block_till_done()
+    # The same node announced again is not offered twice.
+    again = await discover(hass, SOURCE_ZEROCONF, info)
+    assert again["type"] is FlowResultType.ABORT
+    assert again["reason"] == "already_configured"
+    await unload(hass, entry)
+
+
+async def test_zeroconf_discovery_of_a_radio_added_by_hand_is_not_offered(
+    hass: HomeAssistant, fake_node: FakeNode
+) -> None:
+    entry_for(radio=radio_section(fake_node.port)).add_to_hass(hass)
+    result = await discover(hass, SOURCE_ZEROCONF, zeroconf_info(fake_node.port))
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+
+
+async def test_discovered_radio_that_does_not_answer_shows_an_error(
+    hass: HomeAssistant, socket_enabled: None
+) -> None:
+    # An announcement without an instance name is titled by its address.
+    result = await discover(hass, SOURCE_ZEROCONF, zeroconf_info(refused_port(), name=""))
+    assert flow_title(hass, result) == {"name": LOCALHOST}
+    result = await submit(hass, result, {})
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "discovery_confirm"
+    assert result["errors"] == {"base": "cannot_connect"}
+    assert hass.config_entries.async_entries(DOMAIN) == []
+
+
+async def test_usb_discovery_is_confirmed_and_stored_by_its_stable_name(
+    hass: HomeAssistant, serial_node: FakeNode, tmp_path: Path
+) -> None:
+    # udev names the board under /dev/serial/by-id/; that name survives re-plugging.
+    stable = tmp_path / "usb-RAKwireless_WisCore_RAK4631_Board_F1E2D3-if00"
+    stable.symlink_to(serial_node.device)
+    (tmp_path / "usb-Other_Board-if00").symlink_to("/dev/null")
+    with patch(SERIAL_BY_ID_TARGET, str(tmp_path / "*")):
+        result = await discover(hass, SOURCE_USB, usb_info(serial_node.device))
+        assert result["step_id"] == "discovery_confirm"
+        assert result["description_placeholders"] == {"target": str(stable)}
+        assert flow_title(hass, result) == {"name": "WisCore RAK4631 Board"}
+        result = await submit(hass, result, {})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"][CONF_RADIO] == {
+        CONF_CONNECTION: CONNECTION_SERIAL,
+        CONF_DEVICE: str(stable),
+        "node_num": serial_node.node_num,
+    }
+    await hass.async_block_till_done()
+    await unload(hass, result["result"])
+
+
+async def test_usb_discovery_of_a_configured_radio_is_not_offered(
+    hass: HomeAssistant, serial_node: FakeNode
+) -> None:
+    info = usb_info(serial_node.device)
+    result = await discover(hass, SOURCE_USB, info)
+    assert result["step_id"] == "discovery_confirm"
+    assert result["description_placeholders"] == {"target": serial_node.device}
+    result = await submit(hass, result, {})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"][CONF_RADIO] == {
+        CONF_CONNECTION: CONNECTION_SERIAL,
+        CONF_DEVICE: serial_node.device,
+        "node_num": serial_node.node_num,
+    }
+    entry = result["result"]
+    await hass.async_block_till_done()
+    again = await discover(hass, SOURCE_USB, info)
+    assert again["type"] is FlowResultType.ABORT
+    assert again["reason"] == "already_configured"
+    await unload(hass, entry)
 
 
 # Reauthentication

@@ -85,8 +85,33 @@ async def test_links_connect_and_sensors_turn_on(
     assert entity.unique_id == f"{init_integration.entry_id}_radio_connectivity"
     device = dr.async_get(hass).async_get(entity.device_id)
     assert device is not None
-    assert device.entry_type is dr.DeviceEntryType.SERVICE
+    assert device.entry_type is None, "a hub device, not a service"
     assert fake_node.handshakes == 1
+
+
+async def test_a_hub_registered_as_a_service_becomes_a_device(
+    hass: HomeAssistant, mock_config_entry: MockConfigEntry
+) -> None:
+    # Earlier versions registered the hub as a service: the integrations page then read
+    # "1 service" for an entry with a radio and its mesh.
+    mock_config_entry.add_to_hass(hass)
+    registry = dr.async_get(hass)
+    registry.async_get_or_create(
+        config_entry_id=mock_config_entry.entry_id,
+        identifiers={(DOMAIN, mock_config_entry.entry_id)},
+        entry_type=dr.DeviceEntryType.SERVICE,
+    )
+    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+
+    hub = registry.async_get_device(identifiers={(DOMAIN, mock_config_entry.entry_id)})
+    assert hub is not None
+    assert hub.entry_type is None
+    assert all(
+        device.entry_type is None
+        for device in dr.async_entries_for_config_entry(registry, mock_config_entry.entry_id)
+    )
+    await hass.config_entries.async_unload(mock_config_entry.entry_id)
 
 
 @pytest.mark.parametrize("target", ["refused", "silent", "hanging", "unresolvable"])

@@ -124,12 +124,13 @@ async def test_strikes_become_sensors_events_and_an_alert(
     nearest = value(hass, "nearest_strike")
     assert float(nearest.state) == pytest.approx(11.0, abs=0.01)
     assert nearest.attributes["unit_of_measurement"] == "km"
-    direction = value(hass, "nearest_strike_direction")
+    direction = value(hass, "strike_direction")
     assert float(direction.state) == pytest.approx(250.0, abs=0.1)
     assert direction.attributes["compass"] == "WSW"
     assert value(hass, "storm_trend").state == "approaching"
     assert float(value(hass, "storm_speed").state) == pytest.approx(1.8 * 60, rel=0.1)
-    assert value(hass, "storm_arrival").state not in ("unknown", "unavailable")
+    # A first arrival estimate is held until estimates came for 5 minutes in a row.
+    assert value(hass, "storm_arrival").state == "unknown"
     assert [round(event["distance_km"], 1) for event in strikes_seen] == [80.0, *closing]
     assert strikes_seen[0]["time"].endswith("+00:00")
     assert {event["config_entry_id"] for event in strikes_seen} == {hub.entry.entry_id}
@@ -322,22 +323,32 @@ async def test_mesh_alert_is_sent_at_most_once_per_half_hour(
     await hass.config_entries.async_unload(entry.entry_id)
 
 
-async def test_strikes_on_the_map_are_capped_and_expire(
-    hass: HomeAssistant, broker: MosquittoBroker
+@pytest.mark.parametrize(
+    ("language", "names"),
+    [
+        ("en", ["Lightning 13 km ESE", "Lightning 14 km SSE", "Lightning 15 km SSW"]),
+        ("fr", ["Foudre à 13 km ESE", "Foudre à 14 km SSE", "Foudre à 15 km SSO"]),
+    ],
+)
+async def test_strikes_on_the_map_are_capped_named_and_expire(
+    hass: HomeAssistant, broker: MosquittoBroker, language: str, names: list[str]
 ) -> None:
+    hass.config.language = language
     clock = Clock(1_800_000_000.0)
     hub = await start(hass, lightning_entry(broker, **{CONF_MAP_STRIKES: 5}), clock)
     home = (hass.config.latitude, hass.config.longitude)
     await hass.async_add_executor_job(
         publish_many,
         broker,
-        [strike(*destination(*home, 10 + i, 10 * i), clock.now - 100 + i) for i in range(8)],
+        [strike(*destination(*home, 10 + i, 40 * i), clock.now - 100 + i) for i in range(8)],
     )
     await until(lambda: hub.lightning.window.count == 8)
     await flush(hass)
     on_map = hass.states.async_all("geo_location")
     assert len(on_map) == 5
     assert {state.attributes["source"] for state in on_map} == {"meshbot_lightning"}
+    by_distance = sorted(on_map, key=lambda state: float(state.state))
+    assert [state.name for state in by_distance][:3] == names
     clock.now += 31 * 60
     await flush(hass)
     assert hass.states.async_all("geo_location") == []

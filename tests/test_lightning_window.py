@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import random
@@ -331,6 +332,64 @@ def test_no_arrival_estimate_beyond_two_hours() -> None:
     assert trend is not None
     assert trend.direction is Direction.APPROACHING
     assert trend.eta is None
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_steady_storm_counts_down_without_jumps(seed: int) -> None:
+    """80 km away and closing at 30 km/h, 8 strikes a minute scattered over ~10 km."""
+    rng = random.Random(seed)
+    speed, start_km, target_km = 0.5, 80.0, 15.0
+    times = sorted(NOW + rng.uniform(0, 90 * 60) for _ in range(90 * 8))
+    strikes = [
+        strike(start_km - speed * (time - NOW) / 60 + rng.gauss(0, 3), time, 200 + rng.gauss(0, 4))
+        for time in times
+    ]
+    storm_window, added, shown = window(), 0, []
+    # The sensor's refresh: once a minute until the storm is 5 minutes from the alert distance.
+    for minute in range(1, 126):
+        now = NOW + minute * 60
+        while added < len(strikes) and strikes[added].time <= now:
+            storm_window.add(strikes[added], now)
+            added += 1
+        trend = storm_window.summary(now, target_km).trend
+        remaining = (start_km - speed * minute - target_km) / speed
+        eta = trend.eta if trend else None
+        if eta is not None:
+            assert (eta - now) / 60 == pytest.approx(remaining, rel=0.35, abs=3), minute
+        shown.append(None if eta is None else (eta - now) / 60)
+
+    steps = [
+        after - before
+        for before, after in itertools.pairwise(shown)
+        if before is not None and after is not None
+    ]
+    minutes_shown = sum(eta is not None for eta in shown)
+    assert minutes_shown >= 30, "the arrival is known for a good part of the approach"
+    # A minute later the storm is a minute closer: never a jump of more than a few minutes.
+    assert all(-1 - 4 <= step <= -1 + 4 for step in steps), steps
+
+
+def test_a_new_arrival_waits_five_minutes_then_moves_part_of_the_way() -> None:
+    steady = filled(storm(1.0, scatter_km=0.5))
+    first_raw = steady.trend(NOW, target_km=10)
+    first = steady.summary(NOW, target_km=10).trend
+    assert first_raw is not None and first_raw.eta is not None
+    assert first is not None and first.direction is Direction.APPROACHING
+    assert first.eta is None, "not settled yet"
+
+    later_raw = steady.trend(NOW + 300, target_km=10)
+    later = steady.summary(NOW + 300, target_km=10).trend
+    assert later_raw is not None and later_raw.eta is not None
+    assert later is not None and later.eta is not None
+    # Five minutes with a 10-minute time constant: 1 - exp(-1/2) of the way to the fresh one.
+    share = 1 - math.exp(-0.5)
+    assert later.eta == pytest.approx(first_raw.eta + share * (later_raw.eta - first_raw.eta))
+
+    # A clock stepped back starts the estimate over: 5 more minutes before it shows.
+    stepped_back = steady.summary(NOW - 60, target_km=10).trend
+    assert stepped_back is not None and stepped_back.eta is None
+    again = steady.summary(NOW + 240, target_km=10).trend
+    assert again is not None and again.eta is not None
 
 
 @pytest.mark.parametrize(

@@ -189,11 +189,11 @@ async def test_envelopes_become_nodes_links_and_sensors(
         return state_obj.state
 
     assert int(value("nodes_known")) == len(state.nodes)
-    assert int(value("links_from_neighbor_reports")) == 2
-    assert int(value("links_from_traceroutes")) == 4
-    assert int(value("links_from_direct_receptions")) >= 1
-    assert value("undecodable_messages") == "1"
-    assert int(value("messages_per_minute")) == SCENE_SIZE
+    assert int(value("neighbor_links")) == 2
+    assert int(value("traceroute_links")) == 4
+    assert int(value("direct_links")) >= 1
+    assert value("undecodable") == "1"
+    assert int(value("message_rate")) == SCENE_SIZE
     assert value("last_message") not in ("unknown", None)
     await hass.config_entries.async_unload(entry.entry_id)
 
@@ -485,7 +485,7 @@ async def test_messages_per_minute_counts_sixty_seconds_not_sixty_flushes(
     hub.mesh.monotonic = lambda: clock[0]
     await publish_scene(hass, broker, hub)
     await flush(hass)
-    rate = "sensor.meshbot_test_messages_per_minute"
+    rate = "sensor.meshbot_test_message_rate"
     assert hass.states.get(rate).state == str(SCENE_SIZE)
     # Flushes come a second apart plus their own run time: 59 more of them span over a minute.
     for _ in range(59):
@@ -611,7 +611,7 @@ async def test_radio_packets_feed_the_mesh_and_the_direct_policy(
         if device.serial_number and (DOMAIN, f"{entry.entry_id}_radio") not in device.identifiers
     }
     assert node_devices == {"Next Door"}
-    assert hass.states.get("sensor.meshbot_test_links_heard_by_the_radio").state == "1"
+    assert hass.states.get("sensor.meshbot_test_radio_heard_links").state == "1"
     await hass.config_entries.async_unload(entry.entry_id)
 
 
@@ -744,10 +744,15 @@ async def test_a_device_takes_the_name_the_node_announces_later(
     await flush(hass)
     registry = dr.async_get(hass)
     device = node_device(hass, entry, late)
-    assert device.name == f"!{late:08x}"
+    # Until the node tells its name, the one its firmware gives it, as the Meshtastic apps show.
+    assert device.name == "Meshtastic 5555"
+    assert device.serial_number == "!55555555"
     entity_ids = {
         entity.entity_id for entity in er.async_entries_for_device(er.async_get(hass), device.id)
     }
+    assert (
+        hass.states.get(min(entity_ids)).attributes["friendly_name"].startswith("Meshtastic 5555 ")
+    )
     writes: Counter[str] = Counter()
 
     def count(event: Event[Any]) -> None:

@@ -247,11 +247,13 @@ def test_node_fields_from_each_observation() -> None:
     assert alice.id == "!a11ce001"
 
 
-def test_unnamed_node_is_called_by_its_id() -> None:
+def test_unnamed_node_has_the_firmware_default_name() -> None:
     state = MeshState()
     state.apply(packet(ALICE), T0)
 
-    assert state.nodes[ALICE].name == "!a11ce001"
+    # What the node's own firmware calls it until its owner names it: the id's last 4 digits.
+    assert state.nodes[ALICE].name == "Meshtastic e001"
+    assert state.nodes[ALICE].id == "!a11ce001"
 
 
 @pytest.mark.parametrize(

@@ -108,6 +108,7 @@ from .runtime import mqtt_settings, radio_settings
 
 SERIAL_BY_ID = "/dev/serial/by-id/*"
 MENU_FINISH = "finish"
+MENU_ADD_LINKS = "add_links"
 MENU_REMOVE = "remove_links"
 LINK_SECTIONS = (CONF_RADIO, CONF_MESH, CONF_LIGHTNING)
 LINK_OPTIONS = {
@@ -252,23 +253,25 @@ class MeshbotConfigFlow(ConfigFlow, domain=DOMAIN):
     # Menus
 
     def _menu(self) -> ConfigFlowResult:
-        step_id = "reconfigure" if self.source == SOURCE_RECONFIGURE else "user"
+        reconfigure = self.source == SOURCE_RECONFIGURE
+        configured = self._configured()
         options = []
-        if CONF_RADIO not in self._data or step_id == "reconfigure":
+        if CONF_RADIO not in self._data or reconfigure:
             options += ["radio_tcp", "radio_serial"]
         options += [
-            name
-            for name in (CONF_MESH, CONF_LIGHTNING)
-            if name not in self._data or step_id == "reconfigure"
+            name for name in (CONF_MESH, CONF_LIGHTNING) if name not in self._data or reconfigure
         ]
-        if step_id == "reconfigure" and len(self._configured()) > 1:
+        if reconfigure and len(configured) > 1:
             options.append(MENU_REMOVE)
-        if self._configured():
-            options.append(MENU_FINISH)
+        if not configured:
+            # A new entry has nothing to list: its own menu text says so in every language,
+            # which a placeholder (never translated) could not.
+            return self.async_show_menu(step_id="user", menu_options=options)
+        options.append(MENU_FINISH)
         return self.async_show_menu(
-            step_id=step_id,
+            step_id="reconfigure" if reconfigure else MENU_ADD_LINKS,
             menu_options=options,
-            description_placeholders={"configured": ", ".join(self._configured()) or "-"},
+            description_placeholders={"configured": ", ".join(configured)},
         )
 
     def _configured(self) -> list[str]:
@@ -278,14 +281,17 @@ class MeshbotConfigFlow(ConfigFlow, domain=DOMAIN):
         """Show the menu of links to add."""
         return self._menu()
 
+    # The menu once a link is configured has its own text; Home Assistant wants a step of the
+    # menu's name, though it only ever calls the steps the menu offers.
+    async_step_add_links = async_step_user
+
     async def async_step_reconfigure(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """Show the menu of links to change, starting from the entry's settings."""
-        if not self._data:
-            entry = self._get_reconfigure_entry()
-            self._data = {key: dict(value) for key, value in entry.data.items()}
-            self._options = dict(entry.options)
+        entry = self._get_reconfigure_entry()
+        self._data = {key: dict(value) for key, value in entry.data.items()}
+        self._options = dict(entry.options)
         return self._menu()
 
     async def async_step_finish(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
@@ -721,10 +727,12 @@ class MeshbotOptionsFlow(OptionsFlowWithReload):
                 options[CONF_RADIUS_KM] = float(user_input[CONF_RADIUS_KM])
                 for key in LIGHTNING_NUMBER_OPTIONS:
                     options[key] = _number(key, user_input[key])
-                targets = [text.strip() for text in user_input.get(CONF_MESH_ALERT_TARGETS, [])]
+                # A blank line the form's list leaves behind is no target, nor an error.
+                typed = (text.strip() for text in user_input.get(CONF_MESH_ALERT_TARGETS, []))
+                targets = [target for target in typed if target]
                 if any(parse_target(target)[0] is None for target in targets):
                     errors[CONF_MESH_ALERT_TARGETS] = "invalid_target"
-                options[CONF_MESH_ALERT_TARGETS] = [target for target in targets if target]
+                options[CONF_MESH_ALERT_TARGETS] = targets
             if has_mesh_state(entry.data):
                 chosen = [text.strip().lower() for text in user_input.get(CONF_TRACKED_NODES, [])]
                 if any(parse_node_id(text) is None for text in chosen):

@@ -1,10 +1,10 @@
-"""Base entity for meshbot: one service device per config entry."""
+"""Base entities for meshbot: the entry's hub device, and one device per mesh node."""
 
 from __future__ import annotations
 
 from homeassistant.core import callback
 from homeassistant.helpers import device_registry as dr
-from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
+from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity import Entity, EntityDescription
 
 from .compat import VIA_DEVICE_BY_REGISTRY_ID
@@ -22,7 +22,10 @@ def hub_device_info(entry: MeshbotConfigEntry) -> DeviceInfo:
         name=entry.title,
         manufacturer="meshbot",
         model="Mesh and lightning hub",
-        entry_type=DeviceEntryType.SERVICE,
+        # A hub that the radio and the nodes hang from, not a web service: the integration page
+        # counts it as a device. None, not left out, clears the "service" earlier versions
+        # registered.
+        entry_type=None,
     )
 
 

@@ -49,15 +49,18 @@ async def async_setup_entry(
 class StrikeOnMap(GeolocationEvent):
     """One strike, where and when it fell."""
 
+    _attr_has_entity_name = True
     _attr_should_poll = False
     _attr_source = SOURCE
     _attr_unit_of_measurement = UnitOfLength.KILOMETERS
-    _attr_icon = "mdi:flash"
 
     def __init__(self, strike: Strike) -> None:
         """Show `strike`."""
         self.key = (strike.time, strike.latitude, strike.longitude)
-        self._attr_name = f"Lightning {strike.distance_km:.0f} km {strike.compass}"
+        # One translation per compass point: a placeholder's value is never translated, and
+        # the points differ between languages (W is O in French).
+        self._attr_translation_key = f"strike_{strike.compass.lower()}"
+        self._attr_translation_placeholders = {"distance": f"{strike.distance_km:.0f}"}
         self._attr_latitude = strike.latitude
         self._attr_longitude = strike.longitude
         self._attr_distance = round(strike.distance_km, 1)

@@ -24,8 +24,13 @@ Storm trend (`StrikeWindow.trend`): whether the strikes come closer or move away
    one either way.
 
 When approaching, the estimated arrival is when the fitted line reaches `target_km` (the alert
-distance), or 0 km if the fitted distance is already within it; beyond 2 hours a 15-minute fit
-says nothing, so there is no estimate.
+distance), or 0 km if the fitted distance is already within it. An arrival is a distance divided
+by the speed, so it is only as good as the speed: there is none while the speed's standard error
+exceeds 15% of it, nor beyond 2 hours. The summary then smooths it (`ArrivalSmoother`): an
+arrival is an instant, which a steady storm keeps, so each fresh estimate moves it only part of
+the way (a 10-minute time constant), and a new one shows only after 5 minutes of estimates in a
+row. A storm at a constant speed then counts down smoothly instead of jumping from 2 hours to
+57 minutes as one minute's strikes replace another's.
 
 Queries walk the window (O(n), O(n log n) for the trend, a few ms at 10,000 strikes): call them
 on a refresh tick, not per strike. `add` and `ingest` cost O(1) for strikes in time order.
@@ -36,7 +41,7 @@ from __future__ import annotations
 import bisect
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 import math
 from operator import attrgetter
@@ -72,6 +77,14 @@ STATIONARY_KM_MIN = 0.1
 # Two-sided 95%: the movement must be this many standard errors (Student's t) from zero.
 SIGNIFICANCE_Z = 1.959964
 MAX_ETA_S = 7200.0
+# A storm's strikes scatter over ~10 km: a 15-minute fit of one at 30 km/h gives a speed, hence
+# an arrival, that wanders by a third from minute to minute. The arrival is given when the speed
+# is known to 15% (one standard error), ...
+ETA_MAX_RELATIVE_ERROR = 0.15
+# ...moves a fresh estimate's share 1 - exp(-dt / 10 min) of the way, ...
+ETA_SMOOTHING_S = 600.0
+# ...and shows once estimates came for 5 minutes in a row.
+ETA_SETTLE_S = 300.0
 STORAGE_FORMAT = 1
 
 # Drop reasons, as counted in WindowCounters.dropped.
@@ -131,6 +144,30 @@ class WindowCounters:
         self.dropped[reason] = self.dropped.get(reason, 0) + count
 
 
+class ArrivalSmoother:
+    """Smooth the arrival of successive trends, and hold a new one until it settles (see module)."""
+
+    def __init__(self) -> None:
+        """Start with no arrival."""
+        self._eta: float | None = None
+        self._since = 0.0
+        self._updated = 0.0
+
+    def smooth(self, trend: StormTrend | None, now: float) -> StormTrend | None:
+        """Return `trend` with its arrival smoothed, or None while it has not settled."""
+        if trend is None or trend.eta is None:
+            self._eta = None
+            return trend
+        if self._eta is None or now < self._updated:
+            self._eta, self._since = trend.eta, now
+        else:
+            share = 1.0 - math.exp(-(now - self._updated) / ETA_SMOOTHING_S)
+            self._eta += share * (trend.eta - self._eta)
+        self._updated = now
+        settled = now - self._since >= ETA_SETTLE_S
+        return replace(trend, eta=max(self._eta, now) if settled else None)
+
+
 class StrikeWindow:
     """The recent strikes within a radius of an observer, oldest first, bounded in size."""
 
@@ -155,6 +192,7 @@ class StrikeWindow:
         # The nearest strike, kept on insert; None with _nearest_stale means "recompute".
         self._nearest: Strike | None = None
         self._nearest_stale = False
+        self.arrival = ArrivalSmoother()
         self.latitude, self.longitude, self.radius_km = _checked(latitude, longitude, radius_km)
 
     def __len__(self) -> int:
@@ -257,6 +295,7 @@ class StrikeWindow:
             self.counters.drop(MOVED_AWAY, dropped)
         self._strikes = kept
         self._nearest, self._nearest_stale = None, True
+        self.arrival = ArrivalSmoother()
         return dropped
 
     def rate_per_10min(self, now: float) -> float:
@@ -310,12 +349,9 @@ class StrikeWindow:
             return StormTrend(Direction.RECEDING, speed, distance, None, len(inliers))
         target = target_km if distance > target_km else 0.0
         eta = now + (distance - target) / speed * 60.0
+        reliable = eta - now <= MAX_ETA_S and standard_error <= ETA_MAX_RELATIVE_ERROR * speed
         return StormTrend(
-            Direction.APPROACHING,
-            speed,
-            distance,
-            eta if eta - now <= MAX_ETA_S else None,
-            len(inliers),
+            Direction.APPROACHING, speed, distance, eta if reliable else None, len(inliers)
         )
 
     def summary(self, now: float, target_km: float = 0.0) -> WindowSummary:
@@ -327,7 +363,7 @@ class StrikeWindow:
             nearest=self.nearest,
             last_time=self.last_time,
             rate_per_10min=self.rate_per_10min(now),
-            trend=self.trend(now, target_km),
+            trend=self.arrival.smooth(self.trend(now, target_km), now),
         )
 
     def to_storage(self) -> dict[str, Any]:

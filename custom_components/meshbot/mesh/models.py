@@ -28,6 +28,13 @@ def node_id(num: int) -> str:
     return f"!{num:08x}"
 
 
+def default_node_name(num: int) -> str:
+    """Return the name Meshtastic firmware gives a node its owner has not named yet."""
+    # The firmware's default long name: "Meshtastic" and the last 4 hex digits of the node id,
+    # which its short name also is and what apps and screens show before the real name.
+    return f"Meshtastic {num & 0xFFFF:04x}"
+
+
 def parse_node_id(text: str) -> int | None:
     """Return the node number of a `!xxxxxxxx` id, or None if it is not one."""
     if len(text) != 9 or text[0] != "!":

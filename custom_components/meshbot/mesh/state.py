@@ -27,6 +27,7 @@ from .models import (
     TelemetryObs,
     TextObs,
     TracerouteObs,
+    default_node_name,
     node_id,
     parse_node_id,
     valid_node,
@@ -88,8 +89,8 @@ class Node:
 
     @property
     def name(self) -> str:
-        """Return the best display name."""
-        return self.long_name or self.short_name or self.id
+        """Return the best display name; until the node tells its own, the firmware's default."""
+        return self.long_name or self.short_name or default_node_name(self.num)
 
 
 class Link(NamedTuple):
