@@ -16,11 +16,12 @@ const SNR_COLOURS = ["#2e7d32", "#9acd32", "#f9a825", "#c62828", "#9e9e9e"];
 const LABEL_FONT = "11px Roboto, Arial, sans-serif";
 const LABEL_HEIGHT = 13;
 const FIT_PADDING = 28;
+const GRAPH_STRETCH = 1.6;
 const MAX_ZOOM = 40;
 // A layout chunk leaves room in a 50 ms frame for the draw that follows it.
-const LAYOUT_CHUNK_MS = 8;
+const LAYOUT_CHUNK_MS = 5;
 // Links drawn per frame, at most: the rest of a frame draws the nodes and the labels.
-const LINK_BUDGET_MS = 12;
+const LINK_BUDGET_MS = 6;
 const GRAPH_ITERATIONS = 300;
 const FREE_NODE_ITERATIONS = 150;
 // Positioned nodes are nudged at least this far apart (in units of the map's span) so that a
@@ -52,7 +53,7 @@ function seededRandom(text) {
 
 function ago(seconds) {
   if (!Number.isFinite(seconds)) return "never";
-  if (seconds < 60) return "just now";
+  if (seconds < 60) return "now";
   if (seconds < 3600) return `${Math.round(seconds / 60)} min ago`;
   if (seconds < 86400) return `${Math.round(seconds / 3600)} h ago`;
   return `${Math.round(seconds / 86400)} d ago`;
@@ -61,6 +62,15 @@ function ago(seconds) {
 function ageLabel(seconds) {
   if (!seconds) return "any time";
   return seconds < 3600 ? `${seconds / 60} min` : `${seconds / 3600} h`;
+}
+
+// Meshtastic's own default short name is the last four hex digits of the node id.
+function labelOf(node) {
+  return node.short_name || node.id.slice(-4);
+}
+
+function formatSnr(snr) {
+  return snr == null ? "? dB" : `${Number(snr.toFixed(1))} dB`;
 }
 
 function epoch(iso) {
@@ -94,11 +104,12 @@ const STYLE = `
     background: var(--secondary-background-color, #f5f5f5); }
   .mbt-wrap canvas { display: block; width: 100%; touch-action: none; cursor: grab; }
   .mbt-wrap canvas.mbt-dragging { cursor: grabbing; }
-  .mbt-panel { position: absolute; top: 8px; right: 8px; max-width: 300px; font-size: 12px;
+  .mbt-panel { position: absolute; top: 8px; right: 8px; max-width: 360px; font-size: 12px;
     background: var(--card-background-color, #fff); color: var(--primary-text-color);
     border: 1px solid var(--divider-color, #ccc); border-radius: 8px; padding: 8px 10px;
     box-shadow: 0 2px 6px rgba(0,0,0,.15); overflow: auto; }
   .mbt-panel[hidden] { display: none; }
+  .mbt-panel.mbt-left { right: auto; left: 8px; }
   .mbt-panel h3 { font-size: 14px; margin: 0 0 2px; font-weight: 500; }
   .mbt-panel .mbt-sub { color: var(--secondary-text-color); margin-bottom: 6px; }
   .mbt-panel table { border-collapse: collapse; width: 100%; }
@@ -136,7 +147,10 @@ class MeshbotTopologyCard extends HTMLElement {
       maxFrameMs: 0,
       layout: null,
       layoutDone: false,
+      settled: false,
       zoom: 1,
+      focus: null,
+      snrBands: [],
     };
     // Home Assistant calls setConfig again when the card is edited: start the card over.
     this._layoutJob = null;
@@ -191,6 +205,16 @@ class MeshbotTopologyCard extends HTMLElement {
   /** What the last frame drew, for tests and for curious users in the console. */
   get stats() {
     return { ...this._stats };
+  }
+
+  /** The ids of the nodes drawn, the best connected first. */
+  get nodeIds() {
+    if (!this._graph) return [];
+    const degree = this._degree;
+    return this._graph.nodes
+      .map((node, i) => [degree[i], node.id])
+      .sort((p, q) => q[0] - p[0] || (p[1] < q[1] ? -1 : 1))
+      .map(([, id]) => id);
   }
 
   /** Where a node is drawn, in client (viewport) pixels, or null when it is not drawn. */
@@ -283,7 +307,6 @@ class MeshbotTopologyCard extends HTMLElement {
     reset.dataset.action = "reset";
     reset.addEventListener("click", () => {
       this._view = { k: 1, x: 0, y: 0 };
-      this._selected = null;
       this._invalidate();
     });
     const bar = element("div", { className: "mbt-bar" }, [
@@ -333,12 +356,21 @@ class MeshbotTopologyCard extends HTMLElement {
       halo: computed.getPropertyValue("--secondary-background-color").trim() || "#f5f5f5",
       accent: computed.getPropertyValue("--accent-color").trim() || "#ff9800",
     };
-    this._buildGraph(this._data || {});
-    this._relayout(true);
+    const graph = this._buildGraph(this._data || {});
+    // Filtering and laying out in a task of their own: with parsing, they could exceed a frame.
+    const generation = (this._generation = (this._generation ?? 0) + 1);
+    setTimeout(() => {
+      if (generation !== this._generation) return;
+      // A refresh that brings the same nodes and pairs keeps the layout where it is.
+      this._sameShape = this._graph?.signature === graph.signature;
+      this._graph = graph;
+      if (this._selected && !graph.index.has(this._selected)) this._selected = null;
+      this._applyFilters(false);
+      this._relayout(true);
+    }, 0);
   }
 
   _buildGraph({ nodes = [], links = [] }) {
-    const previous = this._graph;
     const sorted = [...nodes].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     const index = new Map(sorted.map((node, i) => [node.id, i]));
     const kept = links.filter((link) => index.has(link.from) && index.has(link.to));
@@ -350,7 +382,7 @@ class MeshbotTopologyCard extends HTMLElement {
       if (!pairs.has(key)) pairs.set(key, [Math.min(a, b), Math.max(a, b)]);
     }
     const signature = `${sorted.map((n) => n.id).join(",")}|${[...pairs.keys()].join(",")}`;
-    this._graph = {
+    const graph = {
       nodes: sorted,
       index,
       links: kept.map((link) => ({
@@ -370,13 +402,10 @@ class MeshbotTopologyCard extends HTMLElement {
     measure.font = LABEL_FONT;
     this._labelWidths ??= new Map();
     for (const node of sorted) {
-      const text = node.short_name || node.id;
+      const text = labelOf(node);
       if (!this._labelWidths.has(text)) this._labelWidths.set(text, measure.measureText(text).width);
     }
-    // A refresh that brings the same nodes and pairs keeps the layout where it is.
-    this._sameShape = previous?.signature === signature;
-    if (this._selected && !index.has(this._selected)) this._selected = null;
-    this._applyFilters(false);
+    return graph;
   }
 
   _applyFilters(redraw = true) {
@@ -405,7 +434,9 @@ class MeshbotTopologyCard extends HTMLElement {
     }
     const degree = new Uint16Array(graph.nodes.length);
     const edgeList = [...edges.values()];
+    const bands = [0, 0, 0, 0, 0];
     for (const edge of edgeList) {
+      bands[snrBand(edge.snr)]++;
       edge.stale = now - edge.seen > STALE_SECONDS;
       edge.bucket = snrBand(edge.snr) * 8 + SOURCES.indexOf(edge.source) * 2 + (edge.stale ? 1 : 0);
       degree[edge.a]++;
@@ -414,6 +445,7 @@ class MeshbotTopologyCard extends HTMLElement {
     // Drawn in runs of one look, so that the canvas state changes a few dozen times, not 2,000.
     edgeList.sort((p, q) => p.bucket - q.bucket);
     this._edges = edgeList;
+    this._stats.snrBands = bands;
     this._edgesVersion = (this._edgesVersion ?? 0) + 1;
     this._passing = passing;
     this._degree = degree;
@@ -653,12 +685,16 @@ class MeshbotTopologyCard extends HTMLElement {
       minY = Math.min(minY, y[i]);
       maxY = Math.max(maxY, y[i]);
     }
-    if (!x.length) return { s: 1, ox: width / 2, oy: height / 2 };
-    const s = Math.min(
-      (width - 2 * FIT_PADDING) / (maxX - minX || 1),
-      (height - 2 * FIT_PADDING) / (maxY - minY || 1),
-    );
-    return { s, ox: width / 2 - ((minX + maxX) / 2) * s, oy: height / 2 - ((minY + maxY) / 2) * s };
+    if (!x.length) return { sx: 1, sy: 1, ox: width / 2, oy: height / 2 };
+    const fitX = (width - 2 * FIT_PADDING) / (maxX - minX || 1);
+    const fitY = (height - 2 * FIT_PADDING) / (maxY - minY || 1);
+    const s = Math.min(fitX, fitY);
+    // A graph layout has no shape of its own to keep: stretch it some way towards the card's
+    // shape, where a map must keep its proportions.
+    const stretch = this._world.mode === "graph" ? GRAPH_STRETCH : 1;
+    const sx = Math.min(fitX, s * stretch);
+    const sy = Math.min(fitY, s * stretch);
+    return { sx, sy, ox: width / 2 - ((minX + maxX) / 2) * sx, oy: height / 2 - ((minY + maxY) / 2) * sy };
   }
 
   _zoomAt(px, py, factor) {
@@ -794,7 +830,7 @@ class MeshbotTopologyCard extends HTMLElement {
     const index = graph.index.get(id);
     const node = graph.nodes[index];
     const now = Date.now() / 1000;
-    const name = (i) => graph.nodes[i].short_name || graph.nodes[i].id;
+    const name = (i) => labelOf(graph.nodes[i]);
     const mine = this._passing
       .filter((link) => link.a === index || link.b === index)
       .sort((p, q) => (q.snr ?? -99) - (p.snr ?? -99));
@@ -803,7 +839,7 @@ class MeshbotTopologyCard extends HTMLElement {
       element("h3", { textContent: node.long_name || node.short_name || node.id }),
       element("div", {
         className: "mbt-sub",
-        textContent: `${node.id}${node.short_name ? ` · ${node.short_name}` : ""} · last heard ${ago(now - heard)}`,
+        textContent: `${node.id}${node.short_name ? ` · ${node.short_name}` : ""} · last heard ${ago(now - heard)} · ${mine.length} links`,
       }),
     );
     if (!mine.length) {
@@ -812,7 +848,7 @@ class MeshbotTopologyCard extends HTMLElement {
     }
     const rows = mine.slice(0, PANEL_LINKS).map((link) => {
       const arrow = link.a === index ? `→ ${name(link.b)}` : `← ${name(link.a)}`;
-      const snr = link.snr == null ? "? dB" : `${link.snr} dB`;
+      const snr = formatSnr(link.snr);
       return element("tr", {}, [
         element("td", { textContent: arrow }),
         element("td", { textContent: link.source }),
@@ -864,8 +900,8 @@ class MeshbotTopologyCard extends HTMLElement {
     const sy = new Float32Array(n);
     let inView = 0;
     for (let i = 0; i < n; i++) {
-      sx[i] = (fit.ox + x[i] * fit.s) * view.k + view.x;
-      sy[i] = (fit.oy + y[i] * fit.s) * view.k + view.y;
+      sx[i] = (fit.ox + x[i] * fit.sx) * view.k + view.x;
+      sy[i] = (fit.oy + y[i] * fit.sy) * view.k + view.y;
       if (sx[i] >= 0 && sx[i] <= width && sy[i] >= 0 && sy[i] <= height) inView++;
     }
     this._screen = { x: sx, y: sy };
@@ -888,8 +924,8 @@ class MeshbotTopologyCard extends HTMLElement {
         near[edge.b] = 1;
       }
     }
-    const scale = fit.s * view.k;
-    const transform = [scale, fit.ox * view.k + view.x, fit.oy * view.k + view.y];
+    const scale = fit.sx * view.k;
+    const transform = [scale, fit.sy * view.k, fit.ox * view.k + view.x, fit.oy * view.k + view.y];
     const layer = settling
       ? null
       : this._renderLinks(started, edges, sx, sy, width, height, ratio, transform);
@@ -897,10 +933,13 @@ class MeshbotTopologyCard extends HTMLElement {
     if (layer) {
       // The last complete picture of the links, moved and scaled to the current view until
       // the picture for this view is complete.
+      // Both axes scale alike: the fit's stretch depends only on the card's size, in the key.
       const zoom = scale / layer.transform[0];
-      const dx = transform[1] - layer.transform[1] * zoom;
-      const dy = transform[2] - layer.transform[2] * zoom;
+      const dx = transform[2] - layer.transform[2] * zoom;
+      const dy = transform[3] - layer.transform[3] * zoom;
       ctx.globalAlpha = dim ? 0.12 : 1;
+      // Smoothing a moved picture costs the CPU rasteriser more than the picture is worth.
+      ctx.imageSmoothingEnabled = false;
       ctx.drawImage(layer.canvas, dx, dy, (layer.canvas.width / ratio) * zoom, (layer.canvas.height / ratio) * zoom);
       ctx.globalAlpha = 1;
     }
@@ -943,6 +982,10 @@ class MeshbotTopologyCard extends HTMLElement {
       ctx.stroke();
     }
 
+    if (focus >= 0) {
+      // On the side away from the node, so that the panel does not hide what it describes.
+      this._panel.classList.toggle("mbt-left", sx[focus] > width / 2);
+    }
     const labels = settling ? [] : this._placeLabels(ctx, sx, sy, radius, near, focus, width, height);
     // A plate behind each label keeps it legible over the links; plates are one path, since
     // a halo stroked around each label's glyphs costs as much to draw as all the links.
@@ -972,6 +1015,7 @@ class MeshbotTopologyCard extends HTMLElement {
     stats.lastFrameMs = ms;
     stats.maxFrameMs = Math.max(stats.maxFrameMs, ms);
     stats.zoom = view.k;
+    stats.focus = focusId;
   }
 
   _renderLinks(started, edges, sx, sy, width, height, ratio, transform) {
@@ -985,7 +1029,10 @@ class MeshbotTopologyCard extends HTMLElement {
       const canvas = back?.canvas ?? document.createElement("canvas");
       canvas.width = Math.round(width * ratio);
       canvas.height = Math.round(height * ratio);
-      const ctx = canvas.getContext("2d");
+      // Drawn by the CPU, so that reading one pixel back (below) is cheap and makes the
+      // canvas rasterise what it was given now, inside the budget, and not later in whichever
+      // frame first shows it.
+      const ctx = canvas.getContext("2d", { willReadFrequently: true });
       ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
       ctx.clearRect(0, 0, width, height);
       // One stroke per line, 1 px wide, in runs of one look: Skia rasterises an unfilled 1 px
@@ -1001,7 +1048,10 @@ class MeshbotTopologyCard extends HTMLElement {
     const ctx = back.ctx;
     let look = -1;
     while (back.next < edges.length) {
-      if ((back.next & 63) === 0 && back.next && performance.now() - started > LINK_BUDGET_MS) break;
+      if ((back.next & 31) === 0 && back.next) {
+        ctx.getImageData(0, 0, 1, 1);
+        if (performance.now() - started > LINK_BUDGET_MS) break;
+      }
       const edge = edges[back.next++];
       if (edge.bucket !== look) {
         look = edge.bucket;
@@ -1017,6 +1067,7 @@ class MeshbotTopologyCard extends HTMLElement {
       this._invalidate();
       return front;
     }
+    ctx.getImageData(0, 0, 1, 1);
     this._backLayer = front ?? null;
     this._frontLayer = back;
     return back;
@@ -1065,7 +1116,7 @@ class MeshbotTopologyCard extends HTMLElement {
     }
     const placed = [];
     for (const i of order) {
-      const text = nodes[i].short_name || nodes[i].id;
+      const text = labelOf(nodes[i]);
       let w = this._labelWidths.get(text);
       if (w === undefined) this._labelWidths.set(text, (w = ctx.measureText(text).width));
       const r = radius(i) + 2;
