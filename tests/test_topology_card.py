@@ -10,6 +10,7 @@ chunk, an event handler) by a PerformanceObserver.
 from __future__ import annotations
 
 from collections.abc import Iterator
+import contextlib
 from datetime import UTC, datetime, timedelta
 import json
 import random
@@ -27,7 +28,7 @@ from .support.outside_hass import (  # noqa: F401
 )
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page
+    from playwright.sync_api import Browser, CDPSession, Page
 
 NODES = 200
 LINKS = 2000
@@ -118,10 +119,10 @@ def browser() -> Iterator[Browser]:
         playwright.stop()
 
 
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    """A blank page holding the card's module; it must log no errors."""
-    context = browser.new_context(viewport={"width": 1000, "height": 800})
+@contextlib.contextmanager
+def card_page(browser: Browser, **options: Any) -> Iterator[Page]:
+    """Yield a blank page holding the card's module; fail if it logs errors."""
+    context = browser.new_context(viewport={"width": 1000, "height": 800}, **options)
     tab = context.new_page()
     with collected_console(tab) as errors:
         tab.set_content(PAGE)
@@ -129,6 +130,20 @@ def page(browser: Browser) -> Iterator[Page]:
         yield tab
     context.close()
     assert not errors, f"errors in the browser console: {errors}"
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    """A page for the card, driven by a mouse."""
+    with card_page(browser) as tab:
+        yield tab
+
+
+@pytest.fixture
+def touch_page(browser: Browser) -> Iterator[Page]:
+    """A page for the card, on a touch screen."""
+    with card_page(browser, has_touch=True) as tab:
+        yield tab
 
 
 def mount(page: Page, config: dict[str, Any], topology: dict[str, Any]) -> None:
@@ -224,3 +239,39 @@ def test_200_nodes_and_2000_links_draw_without_a_frame_over_50_ms(page: Page, la
     assert final["maxFrameMs"] < FRAME_BUDGET_MS, final
     assert not [ms for ms in long_tasks if ms > FRAME_BUDGET_MS], long_tasks
     assert final["overlaps"] == 0, final
+
+
+def touch(session: CDPSession, kind: str, points: list[tuple[float, float]]) -> None:
+    """Send a raw touch event with several fingers (Playwright's touchscreen has one)."""
+    touch_points = [{"x": x, "y": y, "id": finger} for finger, (x, y) in enumerate(points)]
+    session.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": touch_points})
+
+
+def test_a_pinch_zooms_and_a_tap_shows_a_node(touch_page: Page) -> None:
+    page = touch_page
+    topology = synthetic_topology(nodes=60, links=300)
+    mount(page, {"layout": "graph"}, topology)
+    box = page.locator(f"{CARD} canvas").bounding_box()
+    assert box is not None
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    # One session: the browser tracks the fingers per session.
+    session = page.context.new_cdp_session(page)
+    touch(session, "touchStart", [(x - 40, y), (x + 40, y)])
+    for step in range(1, 9):
+        touch(session, "touchMove", [(x - 40 - 15 * step, y), (x + 40 + 15 * step, y)])
+        settle(page)
+    touch(session, "touchEnd", [])
+    session.detach()
+    settle(page)
+    # The fingers went from 80 px apart to 320: four times the zoom.
+    assert stats(page)["zoom"] == pytest.approx(4, rel=0.05)
+
+    node_id = busiest_node(topology)
+    page.locator(f"{CARD} [data-action=reset]").tap()
+    settle(page)
+    page.touchscreen.tap(*node_position(page, node_id))
+    settle(page)
+    assert stats(page)["focus"] == node_id
+    panel = page.locator(f"{CARD} .mbt-panel")
+    assert panel.locator("h3").inner_text() == f"Node {int(node_id[1:], 16) - 0x10000000:03d}"
+    assert " dB" in panel.inner_text()

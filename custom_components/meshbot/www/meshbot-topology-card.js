@@ -26,8 +26,8 @@ const GRAPH_ITERATIONS = 300;
 const FREE_NODE_ITERATIONS = 150;
 // Positioned nodes are nudged at least this far apart (in units of the map's span) so that a
 // pile of nodes in one village still shows as separate dots at the fitted zoom.
-const GEO_MIN_SEPARATION = 0.022;
-const SEPARATION_ROUNDS = 30;
+const GEO_MIN_SEPARATION = 0.028;
+const SEPARATION_ROUNDS = 120;
 const TAP_SLOP_PX = 6;
 const PANEL_LINKS = 14;
 
@@ -108,7 +108,7 @@ const STYLE = `
     background: var(--card-background-color, #fff); color: var(--primary-text-color);
     border: 1px solid var(--divider-color, #ccc); border-radius: 8px; padding: 8px 10px;
     box-shadow: 0 2px 6px rgba(0,0,0,.15); overflow: auto; }
-  .mbt-panel[hidden] { display: none; }
+  .mbt-panel[hidden], .mbt-bar [hidden] { display: none; }
   .mbt-panel.mbt-left { right: auto; left: 8px; }
   .mbt-panel h3 { font-size: 14px; margin: 0 0 2px; font-weight: 500; }
   .mbt-panel .mbt-sub { color: var(--secondary-text-color); margin-bottom: 6px; }
@@ -128,7 +128,6 @@ class MeshbotTopologyCard extends HTMLElement {
       throw new Error(`layout must be one of ${LAYOUTS.join(", ")}, not ${layout}`);
     }
     this._config = { max_age: 86400, refresh: 30, height: 420, ...config, layout };
-    this._data = null;
     this._filters = {
       sources: new Set(SOURCES),
       minSnr: config.min_snr ?? SNR_ANY,
@@ -154,6 +153,7 @@ class MeshbotTopologyCard extends HTMLElement {
     };
     // Home Assistant calls setConfig again when the card is edited: start the card over.
     this._layoutJob = null;
+    this._world = null;
     this._frontLayer = this._backLayer = null;
     this._resizeObserver?.disconnect();
     this._resizeObserver = null;
@@ -161,7 +161,8 @@ class MeshbotTopologyCard extends HTMLElement {
       this._root.remove();
       this._root = null;
       this._canvas = null;
-      if (this._hass) this._update();
+      // The options may ask for other data (sources, entry, max_age).
+      if (this._hass) this._fetch();
     }
   }
 
@@ -438,7 +439,8 @@ class MeshbotTopologyCard extends HTMLElement {
     for (const edge of edgeList) {
       bands[snrBand(edge.snr)]++;
       edge.stale = now - edge.seen > STALE_SECONDS;
-      edge.bucket = snrBand(edge.snr) * 8 + SOURCES.indexOf(edge.source) * 2 + (edge.stale ? 1 : 0);
+      // Stale links at the bottom, then from the worst SNR up: the best links are on top.
+      edge.bucket = (edge.stale ? 0 : 64) + (4 - snrBand(edge.snr)) * 8 + SOURCES.indexOf(edge.source);
       degree[edge.a]++;
       degree[edge.b]++;
     }
@@ -450,8 +452,9 @@ class MeshbotTopologyCard extends HTMLElement {
     this._passing = passing;
     this._degree = degree;
     const present = new Set(graph.links.map((link) => link.source));
+    // Only the sources the data carries: a box for a source with no links would do nothing.
     for (const source of SOURCES) {
-      this._sourceBoxes[source].parentElement.style.opacity = present.has(source) ? "1" : "0.45";
+      this._sourceBoxes[source].parentElement.hidden = !present.has(source);
     }
     this._legend.textContent = "";
     this._legend.append(
