@@ -275,3 +275,18 @@ def test_a_pinch_zooms_and_a_tap_shows_a_node(touch_page: Page) -> None:
     panel = page.locator(f"{CARD} .mbt-panel")
     assert panel.locator("h3").inner_text() == f"Node {int(node_id[1:], 16) - 0x10000000:03d}"
     assert " dB" in panel.inner_text()
+
+
+def test_the_graph_layout_is_the_same_on_every_load(browser: Browser) -> None:
+    topology = synthetic_topology(nodes=60, links=300)
+    layouts = []
+    for _ in range(2):
+        with card_page(browser) as page:
+            mount(page, {"layout": "graph"}, topology)
+            layouts.append(
+                page.locator(CARD).evaluate(
+                    "card => card.nodeIds.map(id => [id, card.clientPositionOf(id)])"
+                )
+            )
+    assert len(layouts[0]) == 60
+    assert layouts[0] == layouts[1]

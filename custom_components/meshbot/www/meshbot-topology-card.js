@@ -29,7 +29,8 @@ const FREE_NODE_ITERATIONS = 150;
 const GEO_MIN_SEPARATION = 0.028;
 const SEPARATION_ROUNDS = 120;
 const TAP_SLOP_PX = 6;
-const PANEL_LINKS = 14;
+// Rows of links the panel lists, at most: as many as fit the card's height.
+const PANEL_ROW_PX = 21;
 
 function snrBand(snr) {
   if (snr === null || snr === undefined) return 4;
@@ -519,8 +520,10 @@ class MeshbotTopologyCard extends HTMLElement {
       // A warm start only needs to settle what changed.
       if (known) heat /= 4;
     }
-    const job = { x, y, fixed, spring, heat, iterations, done: 0, pairs: graph.pairs };
-    Object.assign(job, { placed, rounds: 0, random, mode, index: graph.index });
+    const job = {
+      ...{ x, y, fixed, spring, heat, iterations, placed, random, mode },
+      ...{ done: 0, rounds: 0, pairs: graph.pairs, index: graph.index, quiet: false },
+    };
     if (fromData && previous?.mode === mode) {
       // A refresh: the nodes stay where they were while the new layout runs in the
       // background, then move at once, so the links do not blink out every refresh.
@@ -541,7 +544,7 @@ class MeshbotTopologyCard extends HTMLElement {
     if (!fromData) this._view = { k: 1, x: 0, y: 0 };
     this._layoutJob = job;
     // The first chunk too runs in a task of its own, apart from whatever asked for the layout.
-    if (this._layoutJob) setTimeout(() => this._runLayoutChunk(this._layoutJob), 0);
+    setTimeout(() => this._runLayoutChunk(job), 0);
     this._invalidate();
   }
 
@@ -849,7 +852,8 @@ class MeshbotTopologyCard extends HTMLElement {
       panel.append(element("div", { textContent: "No links within the filters." }));
       return;
     }
-    const rows = mine.slice(0, PANEL_LINKS).map((link) => {
+    const room = Math.max(3, Math.floor((this._config.height - 90) / PANEL_ROW_PX));
+    const rows = mine.slice(0, room).map((link) => {
       const arrow = link.a === index ? `→ ${name(link.b)}` : `← ${name(link.a)}`;
       const snr = formatSnr(link.snr);
       return element("tr", {}, [
@@ -864,8 +868,8 @@ class MeshbotTopologyCard extends HTMLElement {
       ]);
     });
     panel.append(element("table", {}, rows));
-    if (mine.length > PANEL_LINKS) {
-      panel.append(element("div", { className: "mbt-sub", textContent: `and ${mine.length - PANEL_LINKS} more` }));
+    if (mine.length > room) {
+      panel.append(element("div", { className: "mbt-sub", textContent: `and ${mine.length - room} more` }));
     }
   }
 
