@@ -24,13 +24,22 @@ from .support.browser import (
     DASHBOARD_PATH,
     ROOT,
     Demo,
+    card_stats,
     collected_console,
+    drawn_at,
     entity_row_state,
     find_chromium,
     logged_in_browser,
     poll,
+    settled_card,
     shows,
     tile_state,
+)
+from .support.outside_hass import (  # noqa: F401
+    auto_enable_custom_integrations,
+    configure_event_loop,
+    enable_event_loop_debug,
+    verify_cleanup,
 )
 from .test_brand import LOCAL_BRANDS_SINCE
 
@@ -48,29 +57,11 @@ ENTRY_PROBLEMS = (
     "Initializing",
 )
 CARD = "meshbot-topology-card"
-
-
-# The harness's autouse fixtures guard an in-process Home Assistant; here it runs in another
-# process. Playwright's sync API also keeps its own event loop marked as running between calls,
-# which the harness's event-loop checks would take for a leak.
-@pytest.fixture(autouse=True)
-def auto_enable_custom_integrations() -> None:
-    """No in-process Home Assistant: nothing to enable."""
-
-
-@pytest.fixture(autouse=True)
-def verify_cleanup() -> None:
-    """Processes are checked when the demo stops instead (see `demo`)."""
-
-
-@pytest.fixture(autouse=True)
-def enable_event_loop_debug() -> None:
-    """No event loop of ours to debug."""
-
-
-@pytest.fixture(autouse=True)
-def configure_event_loop() -> None:
-    """No event loop of ours to configure (the harness of Home Assistant 2026.10 has one)."""
+# The card's data, asked of Home Assistant the way the card asks: to check what it shows.
+GET_TOPOLOGY = """() => document.querySelector("home-assistant").hass.connection
+  .sendMessagePromise({type: "call_service", domain: "meshbot", service: "get_topology",
+    service_data: {max_age: 86400}, return_response: true})
+  .then(result => result.response)"""
 
 
 @pytest.fixture(scope="module")
@@ -268,22 +259,11 @@ def test_the_dashboard_shows_the_mesh_the_storm_and_the_topology(page: Page, dem
 
     page.get_by_role("tab", name="Topology").click()
     card = page.locator(CARD)
-    card.wait_for()
-    nodes = poll(
-        page,
-        "nodes drawn by the topology card",
-        lambda: card.locator("svg circle").count(),
-        lambda count: count >= 20,
-    )
-    links = card.locator("svg line").count()
-    assert links >= 20, f"{links} links drawn for {nodes} nodes"
+    drawn = settled_card(page, card, lambda stats: stats["nodes"] >= 20 and stats["links"] >= 20)
     legend = card.inner_text()
     assert re.search(r"\d+ nodes, \d+ links", legend), legend
     # Links are coloured by SNR: more than one colour means SNRs came through.
-    colours = set(
-        card.locator("svg line").evaluate_all("lines => lines.map(l => l.getAttribute('stroke'))")
-    )
-    assert len(colours) >= 2, colours
+    assert sum(1 for count in drawn["snrBands"] if count) >= 2, drawn
     shoot(page, "dashboard-topology")
 
     page.get_by_role("tab", name="Map").click()
@@ -311,6 +291,75 @@ def test_the_dashboard_shows_the_mesh_the_storm_and_the_topology(page: Page, dem
     shoot(page, "dashboard-map")
 
 
+def test_the_topology_card_is_readable_and_answers_the_pointer(page: Page, demo: Demo) -> None:
+    page.goto(demo.url + DASHBOARD_PATH + "/topology")
+    card = page.locator(CARD)
+    drawn = settled_card(page, card, lambda stats: stats["nodes"] >= 20 and stats["links"] >= 20)
+    # Every demo node has a position, so `layout: auto` is the map.
+    assert drawn["layout"] == "geo", drawn
+    assert drawn["labels"] >= 10, drawn
+    assert drawn["overlaps"] == 0, drawn
+    topology = page.evaluate(GET_TOPOLOGY)
+    names = {node["id"]: node["long_name"] or node["id"] for node in topology["nodes"]}
+
+    # Hovering the best-connected node shows its name and its links' SNRs, and lights it up.
+    busiest = card.evaluate("card => card.nodeIds[0]")
+    page.mouse.move(*drawn_at(card, busiest))
+    panel = card.locator(".mbt-panel")
+    panel.wait_for()
+    assert panel.locator("h3").inner_text() == names[busiest]
+    text = panel.inner_text()
+    assert "last heard" in text, text
+    snrs = [float(value) for value in re.findall(r"(-?\d+(?:\.\d+)?) dB", text)]
+    assert len(snrs) >= 2, text
+    assert card_stats(card)["focus"] == busiest
+
+    # A tap pins the panel: it stays when the pointer leaves the node.
+    page.mouse.click(*drawn_at(card, busiest))
+    box = card.locator("canvas").bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + 3, box["y"] + box["height"] - 3)
+    assert poll(page, "the pinned node", lambda: card_stats(card)["focus"], bool) == busiest
+    assert panel.is_visible()
+
+    # A minimum SNR draws fewer links, and the panel lists only links above it.
+    links = card_stats(card)["links"]
+    card.locator("[data-filter=min-snr]").fill("5")
+    settled_card(page, card, lambda stats: stats["links"] < links)
+    filtered = [float(value) for value in re.findall(r"(-?\d+(?:\.\d+)?) dB", panel.inner_text())]
+    assert all(snr >= 5 for snr in filtered), filtered
+    card.locator("[data-filter=min-snr]").fill("-21")
+    settled_card(page, card, lambda stats: stats["links"] == links)
+
+    # The wheel zooms in around the pointer, a drag pans, the reset button undoes both.
+    fitted = drawn_at(card, busiest)
+    centre = (box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.move(*centre)
+    page.mouse.wheel(0, -600)
+    zoomed = settled_card(page, card, lambda stats: stats["zoom"] > 2)
+    assert zoomed["nodesInView"] < drawn["nodesInView"], zoomed
+    assert zoomed["overlaps"] == 0, zoomed
+    moved = drawn_at(card, busiest)
+    assert moved != fitted
+    page.mouse.down()
+    page.mouse.move(centre[0] + 120, centre[1] + 40, steps=5)
+    page.mouse.up()
+    panned = drawn_at(card, busiest)
+    assert abs(panned[0] - moved[0] - 120) < 2 and abs(panned[1] - moved[1] - 40) < 2
+    shoot(page, "topology-zoomed")
+    card.locator("[data-action=reset]").click()
+    settled_card(page, card, lambda stats: stats["zoom"] == 1)
+    back = drawn_at(card, busiest)
+    assert abs(back[0] - fitted[0]) < 1 and abs(back[1] - fitted[1]) < 1
+
+    # The graph layout, through the card's toggle: still every node, and labels apart.
+    card.locator("[data-layout=graph]").click()
+    graph = settled_card(page, card, lambda stats: stats["layout"] == "graph")
+    assert graph["nodes"] == drawn["nodes"] and graph["labels"] >= 10, graph
+    assert graph["overlaps"] == 0, graph
+    shoot(page, "topology-graph")
+
+
 def test_the_topology_card_appears_when_it_loads_before_the_app(page: Page, demo: Demo) -> None:
     # Home Assistant swaps the custom element registry while its app bundle boots; a card that
     # registered itself before that is invisible to the dashboard ("Configuration error").
@@ -321,5 +370,5 @@ def test_the_topology_card_appears_when_it_loads_before_the_app(page: Page, demo
 
     page.route(re.compile(r"/frontend_latest/app\.[0-9a-f]+\.js$"), hold_back)
     page.goto(demo.url + DASHBOARD_PATH + "/topology")
-    page.locator(CARD).locator("svg circle").first.wait_for()
+    settled_card(page, page.locator(CARD), lambda stats: stats["nodes"] > 0)
     assert not page.locator("hui-error-card").count()

@@ -271,3 +271,29 @@ def tile_state(page: Page, name: str) -> str:
 def deep_text(element: Locator) -> str:
     """Return the text a user reads in an element, shadow roots included."""
     return element.evaluate(DEEP_TEXT)
+
+
+def card_stats(card: Locator) -> dict[str, Any]:
+    """Return what the topology card's last frame drew (its read-only `stats`)."""
+    return card.evaluate("card => card.stats")
+
+
+def settled_card(
+    page: Page, card: Locator, done: Callable[[dict[str, Any]], bool], timeout: float = 60
+) -> dict[str, Any]:
+    """Return the topology card's stats once its layout has settled, its links are drawn for
+    the current view, and done() accepts them."""
+    return poll(
+        page,
+        "the topology card's drawing",
+        lambda: card_stats(card),
+        lambda stats: stats["layoutDone"] and stats["settled"] and done(stats),
+        timeout,
+    )
+
+
+def drawn_at(card: Locator, node_id: str) -> tuple[float, float]:
+    """Return where the topology card draws a node, in page pixels."""
+    position = card.evaluate("(card, id) => card.clientPositionOf(id)", node_id)
+    assert position is not None, f"the card does not draw {node_id}"
+    return position[0], position[1]
