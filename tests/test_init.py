@@ -26,6 +26,7 @@ from pytest_homeassistant_custom_component.components.diagnostics import (
     get_diagnostics_for_config_entry,
 )
 
+from custom_components.meshbot.compat import async_entry_device
 from custom_components.meshbot.const import (
     CONF_LOCATION,
     CONF_LOCATION_MODE,
@@ -104,7 +105,7 @@ async def test_a_hub_registered_as_a_service_becomes_a_device(
     assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
     await hass.async_block_till_done()
 
-    hub = registry.async_get_device(identifiers={(DOMAIN, mock_config_entry.entry_id)})
+    hub = async_entry_device(hass, mock_config_entry.entry_id, mock_config_entry.entry_id)
     assert hub is not None
     assert hub.entry_type is None
     assert all(

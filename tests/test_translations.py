@@ -8,10 +8,11 @@ import re
 from typing import Any
 
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import device_registry as dr, entity_registry as er
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.translation import async_get_translations
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.meshbot.compat import async_entry_device
 from custom_components.meshbot.const import DOMAIN
 from custom_components.meshbot.lightning.strikes import COMPASS_POINTS
 
@@ -58,7 +59,7 @@ def test_every_strike_direction_has_a_name_and_an_icon() -> None:
 async def test_hub_device_entity_names_fit_its_card(
     hass: HomeAssistant, init_integration: MockConfigEntry
 ) -> None:
-    hub = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, init_integration.entry_id)})
+    hub = async_entry_device(hass, init_integration.entry_id, init_integration.entry_id)
     assert hub is not None
     entities = er.async_entries_for_device(
         er.async_get(hass), hub.id, include_disabled_entities=True
