@@ -64,7 +64,7 @@ import threading
 import time
 from typing import Any
 
-from custom_components.meshbot.geo import EARTH_RADIUS_KM, haversine_km
+from custom_components.meshbot.geo.sphere import EARTH_RADIUS_KM, haversine_km
 from custom_components.meshbot.lightning.geohash import BASE32, covering_tiles, encode
 from custom_components.meshbot.lightning.strikes import StrikeCounters, parse_strike
 from custom_components.meshbot.lightning.window import (

@@ -65,7 +65,7 @@ from custom_components.meshbot.const import (
     VALIDATION_TIMEOUT,
     LinkKind,
 )
-from custom_components.meshbot.runtime import mesh_filters
+from custom_components.meshbot.settings import mesh_filters
 
 from .conftest import MESH_PASSWORD, MESH_USER, broker_section, entry_for, radio_section
 from .support.fake_node import FakeNode

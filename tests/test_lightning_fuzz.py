@@ -24,7 +24,7 @@ import struct
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from custom_components.meshbot.geo import EARTH_RADIUS_KM
+from custom_components.meshbot.geo.sphere import EARTH_RADIUS_KM
 from custom_components.meshbot.lightning.alert import (
     AlertSettings,
     LightningAlert,

@@ -9,7 +9,7 @@ import random
 
 import pytest
 
-from custom_components.meshbot.geo import EARTH_RADIUS_KM
+from custom_components.meshbot.geo.sphere import EARTH_RADIUS_KM
 from custom_components.meshbot.lightning.strikes import Strike
 from custom_components.meshbot.lightning.window import Direction, StrikeWindow
 

@@ -48,7 +48,7 @@ from .const import (
     SAVE_DELAY_SECONDS,
 )
 from .flush_timer import async_track_spaced_interval
-from .geo import haversine_km
+from .geo.sphere import haversine_km
 from .mesh.decode import MeshDecoder
 from .mesh.models import (
     BROADCAST,

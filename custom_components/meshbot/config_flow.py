@@ -97,14 +97,14 @@ from .const import (
     NODE_POLICIES,
     VALIDATION_TIMEOUT,
 )
-from .lightning_monitor import parse_target
-from .links.errors import LinkAuthError, LinkError, LinkTimeoutError, LinkTlsError
+from .errors import form_error
+from .links.errors import LinkError
 from .links.mqtt import MqttLink
 from .links.probe import probe
 from .links.stream import RadioLink
 from .mesh.channels import ChannelKeyError, format_channel_keys, parse_channel_keys
 from .mesh.models import parse_node_id
-from .runtime import mqtt_settings, radio_settings
+from .settings import mqtt_settings, parse_target, radio_settings
 
 SERIAL_BY_ID = "/dev/serial/by-id/*"
 MENU_FINISH = "finish"
@@ -176,17 +176,6 @@ def serial_by_id(device: str) -> str:
         if os.path.realpath(candidate) == real:
             return candidate
     return device
-
-
-def error_key(err: LinkError) -> str:
-    """Map a link error to the translated form error shown to the user."""
-    if isinstance(err, LinkAuthError):
-        return "invalid_auth"
-    if isinstance(err, LinkTlsError):
-        return "tls_error"
-    if isinstance(err, LinkTimeoutError):
-        return "timeout_connect"
-    return "cannot_connect"
 
 
 def parse_topics(text: str) -> list[str]:
@@ -377,7 +366,7 @@ class MeshbotConfigFlow(ConfigFlow, domain=DOMAIN):
         try:
             await probe(link, VALIDATION_TIMEOUT)
         except LinkError as err:
-            return {"base": error_key(err)}
+            return {"base": form_error(err)}
         section["node_num"] = link.info.node_num
         # The same radio may be reachable under another address; its node number tells.
         if self._taken(CONF_RADIO, section):
@@ -450,7 +439,7 @@ class MeshbotConfigFlow(ConfigFlow, domain=DOMAIN):
         try:
             await probe(link, VALIDATION_TIMEOUT)
         except LinkError as err:
-            errors["base"] = error_key(err)
+            errors["base"] = form_error(err)
 
     async def async_step_mesh(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Configure the Meshtastic MQTT broker, its root topics and channel keys."""

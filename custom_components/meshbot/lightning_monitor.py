@@ -7,11 +7,12 @@ second becomes one summary event), alert transitions, and mesh alerts through th
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import ATTR_LATITUDE, ATTR_LONGITUDE
 from homeassistant.core import CALLBACK_TYPE, Event, EventStateChangedData, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
@@ -48,14 +49,13 @@ from .lightning.geohash import Circle, covering_topics, moved_enough
 from .lightning.strikes import Strike
 from .lightning.window import StrikeWindow, WindowSummary
 from .links.mqtt import MqttLink
-from .mesh.models import BROADCAST, parse_node_id
+from .links.stream import SendResult
 from .mesh.state import iso
 from .persistence import SnapshotStore, snapshot_key
-
-if TYPE_CHECKING:
-    from .runtime import MeshbotHub
+from .settings import parse_target
 
 _LOGGER = logging.getLogger(__name__)
+type SendText = Callable[[str, int, int, bool], Awaitable[SendResult]]
 # In quiet times the sensors are refreshed this often anyway, so the rate, trend and expiry move.
 QUIET_REFRESH_SECONDS = 60.0
 
@@ -89,15 +89,19 @@ class LightningMonitor:
 
     def __init__(
         self,
-        hub: MeshbotHub,
+        hass: HomeAssistant,
+        entry: ConfigEntry,
         link: MqttLink,
         section: dict[str, Any],
         options: dict[str, Any],
         location: tuple[float, float],
+        send_text: SendText,
     ) -> None:
         """Watch `location` within the configured radius; subscribe the link to its tiles."""
-        self.hass: HomeAssistant = hub.hass
-        self.hub = hub
+        self.hass = hass
+        self.entry = entry
+        # The radio's sender, for mesh alerts: an entry may have no radio, and then it raises.
+        self.send_text = send_text
         self.link = link
         self.section = section
         self.options = options
@@ -127,7 +131,7 @@ class LightningMonitor:
         self._strike_listeners: list[Callable[[list[Strike]], None]] = []
         self._store = SnapshotStore(
             self.hass,
-            snapshot_key(hub.entry.entry_id, "lightning"),
+            snapshot_key(entry.entry_id, "lightning"),
             self._data_to_save,
             SAVE_DELAY_SECONDS,
         )
@@ -232,7 +236,7 @@ class LightningMonitor:
             and 0 <= now - self._published_at < QUIET_REFRESH_SECONDS
         ):
             return
-        entry_id = {"config_entry_id": self.hub.entry.entry_id}
+        entry_id = {"config_entry_id": self.entry.entry_id}
         for strike in fresh[:MAX_STRIKE_EVENTS_PER_SECOND]:
             self.hass.bus.async_fire(EVENT_LIGHTNING_STRIKE, {**strike_data(strike), **entry_id})
         self.events_fired += min(len(fresh), MAX_STRIKE_EVENTS_PER_SECOND)
@@ -262,7 +266,7 @@ class LightningMonitor:
         summary = self.summary
         data: dict[str, Any] = {
             "state": str(change),
-            "config_entry_id": self.hub.entry.entry_id,
+            "config_entry_id": self.entry.entry_id,
             "alert_distance_km": self.alert_settings.distance_km,
             "strikes": summary.count,
             "strikes_within_alert_distance": sum(
@@ -275,7 +279,7 @@ class LightningMonitor:
         self.hass.bus.async_fire(EVENT_LIGHTNING_ALERT, data)
         self._store.schedule()
         if change is AlertChange.STARTED and self.options.get(CONF_MESH_ALERT_TARGETS):
-            self.hub.entry.async_create_background_task(
+            self.entry.async_create_background_task(
                 self.hass, self._async_mesh_alert(), "meshbot lightning mesh alert"
             )
 
@@ -287,7 +291,7 @@ class LightningMonitor:
             if destination is None or not self.throttle.allow(target, now):
                 continue
             try:
-                await self.hub.async_send_text(text, destination, channel, False)
+                await self.send_text(text, destination, channel, False)
             except HomeAssistantError as err:
                 _LOGGER.warning("Could not send the lightning alert to %s: %s", target, err)
 
@@ -304,12 +308,3 @@ class LightningMonitor:
         """Call `listener` once a second with the strikes that arrived."""
         self._strike_listeners.append(listener)
         return lambda: self._strike_listeners.remove(listener)
-
-
-def parse_target(target: str) -> tuple[int | None, int]:
-    """Return (destination, channel) for 'channel:N' or a node id; (None, 0) if neither."""
-    text = target.strip().lower()
-    if text.startswith("channel:"):
-        index = text.partition(":")[2]
-        return (BROADCAST, int(index)) if index.isdigit() and int(index) < 8 else (None, 0)
-    return parse_node_id(text), 0

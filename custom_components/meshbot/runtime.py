@@ -6,61 +6,37 @@ network: the supervisors run as background tasks of the entry and connect on the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
 from datetime import timedelta
-import ssl
 from typing import Any
 
-from homeassistant.const import (
-    ATTR_LATITUDE,
-    ATTR_LONGITUDE,
-    CONF_HOST,
-    CONF_LATITUDE,
-    CONF_LONGITUDE,
-    CONF_PASSWORD,
-    CONF_PORT,
-    CONF_USERNAME,
-)
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
-from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import device_registry as dr, issue_registry as ir
 from homeassistant.helpers.event import async_track_time_interval
-from homeassistant.util.ssl import client_context, get_default_no_verify_context
 
 from .collector import MeshCollector
 from .compat import async_entry_device
 from .const import (
     ACTIVITY_REFRESH_SECONDS,
     BACKOFF,
-    CONF_CA_CERT,
-    CONF_CONNECTION,
-    CONF_DEVICE,
-    CONF_FOLLOW_ENTITY,
     CONF_LIGHTNING,
-    CONF_LOCATION,
-    CONF_LOCATION_MODE,
     CONF_MESH,
     CONF_MESH_TOPICS,
     CONF_RADIO,
-    CONF_TLS,
-    CONF_VERIFY_TLS,
-    CONNECTION_SERIAL,
     DEFAULT_MESH_TOPICS,
-    DEFAULT_RADIO_PORT,
     DOMAIN,
-    LOCATION_ENTITY,
-    LOCATION_FIXED,
     LOGGER,
     LinkKind,
 )
 from .data import MeshbotConfigEntry
+from .errors import no_radio, send_error
 from .lightning_monitor import LightningMonitor
 from .links.backoff import Backoff
-from .links.errors import LinkError, LinkTimeoutError
-from .links.mqtt import MqttLink, MqttSettings
-from .links.stream import RadioLink, RadioSettings, SendResult, TextTooLongError
+from .links.errors import LinkError
+from .links.mqtt import MqttLink
+from .links.stream import RadioLink, SendResult, TextTooLongError
 from .links.supervisor import Supervisor
 from .mesh.models import node_id
+from .settings import lightning_location, mesh_filters, mqtt_settings, radio_settings
 
 LINK_TITLES = {
     LinkKind.RADIO: "Radio link",
@@ -69,62 +45,6 @@ LINK_TITLES = {
 }
 
 type AnyLink = MqttLink | RadioLink
-
-
-def ssl_context_factory(
-    settings: Mapping[str, Any],
-) -> Callable[[], ssl.SSLContext] | None:
-    """Return how to build the TLS context a broker section asks for, or None for plain TCP."""
-    if not settings.get(CONF_TLS):
-        return None
-    if not settings.get(CONF_VERIFY_TLS, True):
-        return get_default_no_verify_context
-    if ca_cert := settings.get(CONF_CA_CERT):
-
-        def with_private_ca() -> ssl.SSLContext:
-            context = ssl.create_default_context(cafile=ca_cert)
-            return context
-
-        return with_private_ca
-    return client_context
-
-
-def mqtt_settings(section: Mapping[str, Any], client_id: str) -> MqttSettings:
-    """Build link settings from a broker section of the entry data."""
-    return MqttSettings(
-        host=section[CONF_HOST],
-        port=section[CONF_PORT],
-        username=section.get(CONF_USERNAME) or None,
-        password=section.get(CONF_PASSWORD) or None,
-        client_id=client_id,
-        ssl_context_factory=ssl_context_factory(section),
-    )
-
-
-def radio_settings(section: Mapping[str, Any]) -> RadioSettings:
-    """Build link settings from the radio section of the entry data."""
-    if section.get(CONF_CONNECTION) == CONNECTION_SERIAL:
-        return RadioSettings(device=section[CONF_DEVICE])
-    return RadioSettings(host=section[CONF_HOST], port=section.get(CONF_PORT, DEFAULT_RADIO_PORT))
-
-
-def mesh_filters(topics: list[str]) -> set[str]:
-    """Return the filters for the encrypted envelopes and map reports under each root."""
-    return {f"{root}/2/{kind}/#" for root in topics for kind in ("e", "map")}
-
-
-def lightning_location(hass: HomeAssistant, section: Mapping[str, Any]) -> tuple[float, float]:
-    """Return the coordinates the lightning monitor watches right now."""
-    mode = section.get(CONF_LOCATION_MODE)
-    if mode == LOCATION_FIXED:
-        location = section[CONF_LOCATION]
-        return location[CONF_LATITUDE], location[CONF_LONGITUDE]
-    if mode == LOCATION_ENTITY and (state := hass.states.get(section[CONF_FOLLOW_ENTITY])):
-        latitude = state.attributes.get(ATTR_LATITUDE)
-        longitude = state.attributes.get(ATTR_LONGITUDE)
-        if isinstance(latitude, (int, float)) and isinstance(longitude, (int, float)):
-            return float(latitude), float(longitude)
-    return hass.config.latitude, hass.config.longitude
 
 
 class MeshbotHub:
@@ -160,7 +80,13 @@ class MeshbotHub:
                 self._on_strike_message,
             )
             self.lightning = LightningMonitor(
-                self, link, dict(lightning), dict(options), lightning_location(hass, lightning)
+                hass,
+                entry,
+                link,
+                dict(lightning),
+                dict(options),
+                lightning_location(hass, lightning),
+                self.async_send_text,
             )
             self._add(LinkKind.LIGHTNING, link)
 
@@ -234,26 +160,11 @@ class MeshbotHub:
         """Send a text through the radio; raise HomeAssistantError with a translated reason."""
         radio = self.links.get(LinkKind.RADIO)
         if not isinstance(radio, RadioLink):
-            raise ServiceValidationError(translation_domain=DOMAIN, translation_key="no_radio")
+            raise no_radio()
         try:
             return await radio.send_text(text, destination, channel, want_ack)
-        except TextTooLongError as err:
-            raise ServiceValidationError(
-                translation_domain=DOMAIN,
-                translation_key="text_too_long",
-                translation_placeholders={"size": str(err.size), "limit": str(err.limit)},
-            ) from err
-        except LinkTimeoutError as err:
-            raise HomeAssistantError(
-                translation_domain=DOMAIN, translation_key="radio_timeout"
-            ) from err
-        except LinkError as err:
-            key = "radio_not_connected" if not radio.connected else "radio_refused"
-            raise HomeAssistantError(
-                translation_domain=DOMAIN,
-                translation_key=key,
-                translation_placeholders={"reason": str(err)},
-            ) from err
+        except (TextTooLongError, LinkError) as err:
+            raise send_error(err, radio.connected) from err
 
     @callback
     def _async_describe_radio(self, radio: RadioLink) -> None:

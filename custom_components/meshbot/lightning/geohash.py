@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
-from ..geo import EARTH_RADIUS_KM, haversine_km
+from ..geo.sphere import EARTH_RADIUS_KM, haversine_km
 
 BASE32 = "0123456789bcdefghjkmnpqrstuvwxyz"
 MAX_TILES = 9

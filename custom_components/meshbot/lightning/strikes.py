@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import json
 import math
 
-from ..geo import distance_bearing
+from ..geo.sphere import distance_bearing
 
 # Real payloads are about 100 bytes; relays that still send the old per-station fields reach a
 # few KiB. Anything larger is not a strike and only costs parse time.

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 import math
 from typing import Any, NamedTuple
 
-from ..geo import haversine_km
+from ..geo.sphere import haversine_km
 from .models import (
     DecodedPacket,
     LinkSource,
