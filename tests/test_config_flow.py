@@ -1011,8 +1011,11 @@ async def test_options_of_one_link_refuse_what_is_not_a_node_or_a_channel(
     assert entry.options == before
 
 
-async def test_options_of_a_radio_only_entry_save_its_node_choices(hass: HomeAssistant) -> None:
-    entry = entry_for(radio=radio_section(DEFAULT_RADIO_PORT))
+async def test_options_of_a_radio_only_entry_save_its_node_choices(
+    hass: HomeAssistant, fake_node: FakeNode
+) -> None:
+    # The options flow reloads the entry, which connects: to a real node.
+    entry = entry_for(radio=radio_section(fake_node.port))
     entry.add_to_hass(hass)
     result = await hass.config_entries.options.async_init(entry.entry_id)
     result = await hass.config_entries.options.async_configure(
@@ -1028,9 +1031,10 @@ async def test_options_of_a_radio_only_entry_save_its_node_choices(hass: HomeAss
 
 
 async def test_options_of_a_lightning_only_entry_save_its_alert_targets(
-    hass: HomeAssistant,
+    hass: HomeAssistant, broker: MosquittoBroker
 ) -> None:
-    entry = entry_for(lightning=broker_section(1883))
+    # The options flow reloads the entry, which connects: to a real broker.
+    entry = entry_for(lightning=broker_section(broker.port))
     entry.add_to_hass(hass)
     result = await hass.config_entries.options.async_init(entry.entry_id)
     result = await hass.config_entries.options.async_configure(
