@@ -910,7 +910,7 @@ async def sample_timeline(
     Only in-memory reads: file reads on the loop release and retake the GIL, and while the
     recorder is busy each retake waits up to the switch interval (5 ms).
     """
-    hub = entry.runtime_data.hub
+    hub = entry.runtime_data
     link = hub.links[LinkKind.MESH]
     loop = asyncio.get_running_loop()
     while True:
@@ -988,7 +988,7 @@ async def feed_hass(
     without_meshbot = tracked_by_type()
     began = time.perf_counter()
     entry = await start_meshbot(hass, broker.port, args.max_devices)
-    hub = entry.runtime_data.hub
+    hub = entry.runtime_data
     mesh = hub.mesh
     link = hub.links[LinkKind.MESH]
     store_file = Path(hass.config.path(".storage", f"{DOMAIN}.{entry.entry_id}.mesh"))

@@ -55,7 +55,7 @@ from custom_components.meshbot.const import (
     LinkKind,
 )
 from custom_components.meshbot.lightning.geohash import Circle, covering_topics
-from custom_components.meshbot.lightning_monitor import LightningMonitor
+from custom_components.meshbot.lightning_coordinator import LightningCoordinator
 from tests.conftest import broker_section, entry_for
 from tests.support.mosquitto import MosquittoBroker
 
@@ -142,24 +142,24 @@ class FlushTimer:
 
     @contextlib.contextmanager
     def installed(self) -> Iterator[None]:
-        """Wrap LightningMonitor._async_flush while the block runs."""
-        original = LightningMonitor._async_flush
+        """Wrap LightningCoordinator._async_flush while the block runs."""
+        original = LightningCoordinator._async_flush
         runs = self.runs
         clock = time.monotonic
 
         @callback
-        def timed_flush(monitor: LightningMonitor, now: Any = None) -> None:
+        def timed_flush(monitor: LightningCoordinator, now: Any = None) -> None:
             start = clock()
             try:
                 original(monitor, now)
             finally:
                 runs.append((start, clock() - start))
 
-        LightningMonitor._async_flush = timed_flush  # type: ignore[method-assign]
+        LightningCoordinator._async_flush = timed_flush  # type: ignore[method-assign]
         try:
             yield
         finally:
-            LightningMonitor._async_flush = original  # type: ignore[method-assign]
+            LightningCoordinator._async_flush = original  # type: ignore[method-assign]
 
     def containing(self, when: float) -> tuple[float, float] | None:
         """Return the run during which monotonic time `when` fell, if any."""
@@ -330,7 +330,7 @@ async def start_lightning(
         raise EndToEndError(f"meshbot is {entry.state}, not loaded")
     if await wait_links(entry, 1, SUBSCRIBE_TIMEOUT_S) < 1:
         raise EndToEndError("the lightning link did not connect to the broker within 10 s")
-    link = entry.runtime_data.hub.links[LinkKind.LIGHTNING]
+    link = entry.runtime_data.links[LinkKind.LIGHTNING]
     deadline = time.monotonic() + SUBSCRIBE_TIMEOUT_S
     # Every SUBSCRIBE acknowledged (the tests wait the same way).
     while link._protocol is None or link._protocol.acks:
@@ -421,7 +421,7 @@ async def feed_hass(
     instance = await start_recorder(hass, database)
     entry = await start_lightning(hass, broker.port, args, alert)
     figures["setup_s"] = time.perf_counter() - began
-    hub = entry.runtime_data.hub
+    hub = entry.runtime_data
     link = hub.links[LinkKind.LIGHTNING]
     filters = sorted(link.filters)
     figures["filters"] = filters
@@ -451,7 +451,7 @@ async def run_burst(
 ) -> None:
     """Measure idle, let the publisher go, wait for it, drain meshbot and the recorder."""
     loop = asyncio.get_running_loop()
-    hub = entry.runtime_data.hub
+    hub = entry.runtime_data
     monitor = hub.lightning
     link = hub.links[LinkKind.LIGHTNING]
     window = monitor.window
@@ -555,8 +555,8 @@ async def run_burst(
                 "oversized": link.counters.oversized,
                 "bad_topics": link.counters.bad_topics,
                 "handler_errors": link.counters.handler_errors,
-                "reconnects": hub.supervisors[LinkKind.LIGHTNING].state.reconnects,
-                "message_counts": hub.message_counts[LinkKind.LIGHTNING],
+                "reconnects": hub.links[LinkKind.LIGHTNING].supervisor.state.reconnects,
+                "message_counts": hub.links[LinkKind.LIGHTNING].messages,
             },
             "parse_counters": {
                 "payloads": counters.payloads,

@@ -306,8 +306,8 @@ def own_tcp_sockets() -> dict[int, int]:
 
 def links_up(entry: ConfigEntry) -> int:
     """Return how many of the entry's links are connected right now."""
-    hub = entry.runtime_data.hub
-    return sum(supervisor.state.connected for supervisor in hub.supervisors.values())
+    hub = entry.runtime_data
+    return sum(link.supervisor.state.connected for link in hub.links.values())
 
 
 async def wait_links(entry: ConfigEntry, expected: int, settle: float) -> int:

@@ -93,7 +93,7 @@ def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
 def fast_backoff() -> Generator[None]:
     """Reconnect within a fraction of a second so tests do not wait for real back-off."""
     fast = {kind: (0.05, 0.2) for kind in LinkKind}
-    with patch("custom_components.meshbot.runtime.BACKOFF", fast):
+    with patch("custom_components.meshbot.coordinator.BACKOFF", fast):
         yield
 
 

@@ -891,7 +891,7 @@ async def test_options_prefilled_and_saved_and_entry_reloads(
     hass: HomeAssistant, init_integration: MockConfigEntry
 ) -> None:
     entry = init_integration
-    old_hub = entry.runtime_data.hub
+    old_hub = entry.runtime_data
     result = await hass.config_entries.options.async_init(entry.entry_id)
     assert suggested(result, CONF_MESH_TOPICS) == "msh/EU_868"
     assert suggested(result, CONF_CHANNEL_KEYS) == "LongFast = AQ=="
@@ -931,9 +931,9 @@ async def test_options_prefilled_and_saved_and_entry_reloads(
     }
     assert isinstance(entry.options[CONF_RADIUS_KM], float)
     assert entry.state is ConfigEntryState.LOADED
-    hub = entry.runtime_data.hub
+    hub = entry.runtime_data
     assert hub is not old_hub
-    assert hub.links[LinkKind.MESH].filters == mesh_filters(["msh/US", "msh/EU_868/DE"])
+    assert hub.links[LinkKind.MESH].link.filters == mesh_filters(["msh/US", "msh/EU_868/DE"])
     await unload(hass, entry)
 
 
@@ -1221,7 +1221,7 @@ async def test_reconfigure_remove_links(
     assert entry.options == {}, "the removed links' settings go with them"
     assert entry.title == "meshbot: radio 127.0.0.1"
     assert entry.state is ConfigEntryState.LOADED
-    assert set(entry.runtime_data.hub.links) == {LinkKind.RADIO}
+    assert set(entry.runtime_data.links) == {LinkKind.RADIO}
     await unload(hass, entry)
 
 

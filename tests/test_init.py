@@ -140,10 +140,10 @@ async def test_setup_never_waits_for_the_network(
     try:
         assert await hass.config_entries.async_setup(entry.entry_id)
         assert entry.state is ConfigEntryState.LOADED
-        hub = entry.runtime_data.hub
+        hub = entry.runtime_data
         if target in ("silent", "hanging"):
             # Setup finished while every first attempt is still waiting on its peer.
-            assert all(s.state.last_error is None for s in hub.supervisors.values())
+            assert all(c.supervisor.state.last_error is None for c in hub.links.values())
         await hass.async_block_till_done()
         for sensor in ALL_SENSORS:
             assert state_of(hass, sensor) == STATE_OFF, "available and off, not unavailable"
@@ -196,8 +196,8 @@ async def test_link_outages_are_logged_once(
     await until(lambda: state_of(hass, MESH) == STATE_ON)
     caplog.clear()
     await hass.async_add_executor_job(broker.stop)
-    hub = init_integration.runtime_data.hub
-    await until(lambda: hub.supervisors[LinkKind.MESH].state.reconnects >= 4)
+    hub = init_integration.runtime_data
+    await until(lambda: hub.links[LinkKind.MESH].supervisor.state.reconnects >= 4)
     await hass.async_add_executor_job(broker.start)
     await until(lambda: state_of(hass, MESH) == STATE_ON)
     mesh_lines = [
@@ -219,7 +219,7 @@ async def test_rejected_credentials_start_reauthentication(
     flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
     assert [flow["context"]["source"] for flow in flows] == [SOURCE_REAUTH]
     assert flows[0]["context"]["entry_id"] == entry.entry_id
-    supervisor = entry.runtime_data.hub.supervisors[LinkKind.MESH]
+    supervisor = entry.runtime_data.links[LinkKind.MESH].supervisor
     assert supervisor.state.auth_failed
     reconnects = supervisor.state.reconnects
     await asyncio.sleep(0.5)
@@ -299,13 +299,13 @@ async def test_messages_arrive_on_the_subscribed_topics(
         )
     await hass.async_add_executor_job(publish, broker, "msh/EU_868/2/e/LongFast/!0000abcd", b"\x0a")
     await hass.async_add_executor_job(publish, broker, "msh/US/2/e/LongFast/!0000abcd", b"\x0a")
-    hub = init_integration.runtime_data.hub
+    hub = init_integration.runtime_data
     await until(
-        lambda: hub.message_counts[LinkKind.LIGHTNING] and hub.message_counts[LinkKind.MESH]
+        lambda: hub.links[LinkKind.LIGHTNING].messages and hub.links[LinkKind.MESH].messages
     )
     await asyncio.sleep(0.3)
-    assert hub.message_counts[LinkKind.LIGHTNING] == 1, "only tiles around home"
-    assert hub.message_counts[LinkKind.MESH] == 1, "only the configured root topic"
+    assert hub.links[LinkKind.LIGHTNING].messages == 1, "only tiles around home"
+    assert hub.links[LinkKind.MESH].messages == 1, "only the configured root topic"
     # The last-message attribute is refreshed once a minute, not on every message.
     assert hass.states.get(LIGHTNING).attributes["last_message"] is None
     async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=61))

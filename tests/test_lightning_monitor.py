@@ -67,11 +67,11 @@ async def start(hass: HomeAssistant, entry: MockConfigEntry, clock: Clock | None
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
-    hub = entry.runtime_data.hub
+    hub = entry.runtime_data
     if clock is not None:
         hub.lightning.clock = clock
-    await until(lambda: hub.links["lightning"].connected)
-    await until(lambda: not hub.links["lightning"]._protocol.acks)  # subscriptions acknowledged
+    await until(lambda: hub.links["lightning"].link.connected)
+    await until(lambda: not hub.links["lightning"].link._protocol.acks)  # subscriptions acknowledged
     return hub
 
 
@@ -85,8 +85,8 @@ def lightning_entry(broker: MosquittoBroker, **options: Any) -> MockConfigEntry:
 async def flush(hass: HomeAssistant) -> None:
     hass.data[DOMAIN + "_test_flush"] = True
     for entry in hass.config_entries.async_entries(DOMAIN):
-        if entry.runtime_data and entry.runtime_data.hub.lightning:
-            entry.runtime_data.hub.lightning._async_flush()
+        if entry.runtime_data and entry.runtime_data.lightning:
+            entry.runtime_data.lightning._async_flush()
     await hass.async_block_till_done()
 
 
@@ -133,7 +133,7 @@ async def test_strikes_become_sensors_events_and_an_alert(
     assert value(hass, "storm_arrival").state == "unknown"
     assert [round(event["distance_km"], 1) for event in strikes_seen] == [80.0, *closing]
     assert strikes_seen[0]["time"].endswith("+00:00")
-    assert {event["config_entry_id"] for event in strikes_seen} == {hub.entry.entry_id}
+    assert {event["config_entry_id"] for event in strikes_seen} == {hub.lightning.entry.entry_id}
     assert hass.states.get("binary_sensor.meshbot_test_lightning_nearby").state == "on"
     assert [alert["state"] for alert in alerts] == ["started"]
     event_entity = hass.states.get("event.meshbot_test_lightning_strike")
@@ -149,7 +149,7 @@ async def test_strikes_become_sensors_events_and_an_alert(
     await flush(hass)
     assert value(hass, "strikes_in_window").state == "0"
     assert value(hass, "nearest_strike").state == "unknown"
-    await hass.config_entries.async_unload(hub.entry.entry_id)
+    await hass.config_entries.async_unload(hub.lightning.entry.entry_id)
 
 
 async def test_quiet_times_refresh_the_sensors_once_a_minute(
@@ -180,7 +180,7 @@ async def test_quiet_times_refresh_the_sensors_once_a_minute(
     clock.now += 1.003
     await flush(hass)
     assert "sensor.meshbot_test_strikes_in_window" in writes
-    await hass.config_entries.async_unload(hub.entry.entry_id)
+    await hass.config_entries.async_unload(hub.lightning.entry.entry_id)
 
 
 async def test_strike_events_are_bounded_per_second(
@@ -201,7 +201,7 @@ async def test_strike_events_are_bounded_per_second(
     assert len(events) == MAX_STRIKE_EVENTS_PER_SECOND + 1
     assert events[-1]["summarised"] == 200 - MAX_STRIKE_EVENTS_PER_SECOND
     assert value(hass, "strikes_in_window").state == "200", "no strike is lost"
-    await hass.config_entries.async_unload(hub.entry.entry_id)
+    await hass.config_entries.async_unload(hub.lightning.entry.entry_id)
 
 
 async def test_distances_follow_the_unit_system(
@@ -219,7 +219,7 @@ async def test_distances_follow_the_unit_system(
     nearest = value(hass, "nearest_strike")
     assert nearest.attributes["unit_of_measurement"] == "mi"
     assert float(nearest.state) == pytest.approx(10.0, abs=0.01)
-    await hass.config_entries.async_unload(hub.entry.entry_id)
+    await hass.config_entries.async_unload(hub.lightning.entry.entry_id)
 
 
 async def test_following_a_person_moves_the_subscriptions(
@@ -241,7 +241,7 @@ async def test_following_a_person_moves_the_subscriptions(
     )
     clock = Clock(1_800_000_000.0)
     hub = await start(hass, entry, clock)
-    link = hub.links["lightning"]
+    link = hub.links["lightning"].link
     paris = set(link.filters)
     assert "blitzortung/1.1/u/0/9/#" in paris
     # A short walk (under a quarter of the radius) changes nothing.
@@ -278,7 +278,7 @@ async def test_restart_keeps_the_window(hass: HomeAssistant, broker: MosquittoBr
     await until(lambda: hub.lightning.window.count == 3)
     assert await hass.config_entries.async_reload(entry.entry_id)
     await hass.async_block_till_done()
-    assert entry.runtime_data.hub.lightning.window.count == 3
+    assert entry.runtime_data.lightning.window.count == 3
     assert value(hass, "strikes_in_window").state == "3"
     await hass.config_entries.async_unload(entry.entry_id)
 
@@ -295,7 +295,7 @@ async def test_mesh_alert_is_sent_at_most_once_per_half_hour(
     )
     clock = Clock(1_800_000_000.0)
     hub = await start(hass, entry, clock)
-    await until(lambda: hub.links["radio"].connected)
+    await until(lambda: hub.links["radio"].link.connected)
     home = (hass.config.latitude, hass.config.longitude)
 
     async def storm() -> None:
@@ -352,7 +352,7 @@ async def test_strikes_on_the_map_are_capped_named_and_expire(
     clock.now += 31 * 60
     await flush(hass)
     assert hass.states.async_all("geo_location") == []
-    await hass.config_entries.async_unload(hub.entry.entry_id)
+    await hass.config_entries.async_unload(hub.lightning.entry.entry_id)
 
 
 async def test_the_relay_is_never_retried_faster_than_once_a_minute(
@@ -381,12 +381,12 @@ async def test_the_relay_is_never_retried_faster_than_once_a_minute(
 
     entry = entry_for(lightning=broker_section(refused_port()))
     with (
-        patch("custom_components.meshbot.runtime.BACKOFF", BACKOFF),
+        patch("custom_components.meshbot.coordinator.BACKOFF", BACKOFF),
         patch.object(supervisor_module.asyncio, "sleep", record),
     ):
         entry.add_to_hass(hass)
         assert await hass.config_entries.async_setup(entry.entry_id)
-        supervisor = entry.runtime_data.hub.supervisors[LinkKind.LIGHTNING]
+        supervisor = entry.runtime_data.links[LinkKind.LIGHTNING].supervisor
         await until(lambda: len(delays) >= 12)
         assert await hass.config_entries.async_unload(entry.entry_id)
     assert min(delays) >= 60
@@ -404,13 +404,13 @@ async def test_a_new_radius_changes_the_subscriptions(
     entry = lightning_entry(broker)
     hub = await start(hass, entry)
     home = (hass.config.latitude, hass.config.longitude)
-    assert hub.links["lightning"].filters == covering_topics(Circle(*home, 100.0))
+    assert hub.links["lightning"].link.filters == covering_topics(Circle(*home, 100.0))
     hass.config_entries.async_update_entry(entry, options={**entry.options, CONF_RADIUS_KM: 10.0})
     assert await hass.config_entries.async_reload(entry.entry_id)
-    hub = entry.runtime_data.hub
-    await until(lambda: hub.links["lightning"].connected)
-    assert hub.links["lightning"].filters == covering_topics(Circle(*home, 10.0))
-    assert len(next(iter(hub.links["lightning"].filters)).split("/")) == 2 + 4 + 1, "finer tiles"
+    hub = entry.runtime_data
+    await until(lambda: hub.links["lightning"].link.connected)
+    assert hub.links["lightning"].link.filters == covering_topics(Circle(*home, 10.0))
+    assert len(next(iter(hub.links["lightning"].link.filters)).split("/")) == 2 + 4 + 1, "finer tiles"
     far = destination(*home, 50.0, 0.0)
     near = destination(*home, 5.0, 0.0)
     await hass.async_add_executor_job(

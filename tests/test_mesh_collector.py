@@ -26,7 +26,7 @@ from pytest_homeassistant_custom_component.components.diagnostics import (
     get_diagnostics_for_config_entry,
 )
 
-from custom_components.meshbot.collector import NEW_DEVICES_PER_FLUSH
+from custom_components.meshbot.mesh_coordinator import NEW_DEVICES_PER_FLUSH
 from custom_components.meshbot.compat import async_entry_device
 from custom_components.meshbot.const import (
     CONF_CHANNEL_KEYS,
@@ -75,10 +75,10 @@ async def start(hass: HomeAssistant, entry: MockConfigEntry) -> Any:
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
-    hub = entry.runtime_data.hub
-    await until(lambda: hub.supervisors["mesh"].state.connected)
+    hub = entry.runtime_data
+    await until(lambda: hub.links["mesh"].supervisor.state.connected)
     # Let the SUBACK land before anything is published.
-    await until(lambda: hub.links["mesh"].filters and hub.links["mesh"].connected)
+    await until(lambda: hub.links["mesh"].link.filters and hub.links["mesh"].link.connected)
     return hub
 
 
@@ -310,12 +310,12 @@ async def test_discovery_events_fire_once_per_node_even_across_restarts(
     }
     assert await hass.config_entries.async_reload(entry.entry_id)
     await hass.async_block_till_done()
-    hub = entry.runtime_data.hub
+    hub = entry.runtime_data
     assert set(hub.mesh.state.nodes) == nodes_before, "the mesh survives a restart"
     assert {
         (link.source_node, link.target_node, link.source) for link in hub.mesh.state.iter_links()
     } == links_before
-    await until(lambda: hub.links["mesh"].connected)
+    await until(lambda: hub.links["mesh"].link.connected)
     await hass.async_add_executor_job(publish_many, broker, messages[:3])
     await until(lambda: hub.mesh.decoder.counters.envelopes == 3)
     await flush(hass)
@@ -455,7 +455,12 @@ async def test_a_crowd_of_new_nodes_gets_devices_over_the_next_flushes_unheard(
     entry = mesh_entry(broker, **{CONF_NODE_POLICY: POLICY_ALL, CONF_MAX_TRACKED_NODES: 20})
     hub = await start(hass, entry)
     added: list[list[int]] = []
-    remove = hub.mesh.async_add_tracked_listener(added.append)
+
+    def record_new_devices() -> None:
+        if new_devices := hub.mesh.data.new_devices:
+            added.append(list(new_devices))
+
+    remove = hub.mesh.async_add_listener(record_new_devices)
     traffic = MeshTraffic()
     crowd = [0x44440000 + index for index in range(NEW_DEVICES_PER_FLUSH * 2 + 1)]
     # Each node is heard once, then never again.
@@ -576,8 +581,8 @@ async def test_radio_packets_feed_the_mesh_and_the_direct_policy(
     )
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
-    hub = entry.runtime_data.hub
-    await until(lambda: hub.supervisors["radio"].state.connected)
+    hub = entry.runtime_data
+    await until(lambda: hub.links["radio"].supervisor.state.connected)
 
     def heard(sender: int, hop_limit: int, name: str) -> mesh_pb2.FromRadio:
         user = mesh_pb2.User(id=f"!{sender:08x}", long_name=name, short_name=name[:4])
@@ -674,7 +679,7 @@ async def test_get_topology_needs_one_mesh_entry(
     assert error.value.translation_key == "choose_entry"
     await hass.async_add_executor_job(publish_many, broker, scene(MeshTraffic()))
     await until(lambda: first.mesh.decoder.counters.envelopes == SCENE_SIZE)
-    chosen = await call(config_entry_id=first.entry.entry_id)
+    chosen = await call(config_entry_id=first.mesh.entry.entry_id)
     assert {node["id"] for node in chosen["nodes"]} >= {f"!{NEAR:08x}"}
     with pytest.raises(ServiceValidationError) as error:
         await call(config_entry_id=lightning_only.entry_id)
@@ -689,7 +694,7 @@ async def test_the_mesh_is_saved_during_steady_traffic(
     from unittest.mock import patch
 
     save_delay = 3
-    with patch("custom_components.meshbot.collector.SAVE_DELAY_SECONDS", save_delay):
+    with patch("custom_components.meshbot.mesh_coordinator.SAVE_DELAY_SECONDS", save_delay):
         entry = mesh_entry(broker)
         hub = await start(hass, entry)
         key = f"{DOMAIN}.{entry.entry_id}.mesh"
@@ -713,7 +718,7 @@ async def test_the_mesh_is_saved_during_steady_traffic(
 async def test_a_first_connection_to_a_busy_feed_spreads_discovery_events(
     hass: HomeAssistant, broker: MosquittoBroker
 ) -> None:
-    from custom_components.meshbot.collector import DISCOVERIES_PER_FLUSH
+    from custom_components.meshbot.mesh_coordinator import DISCOVERIES_PER_FLUSH
 
     events: list[Event] = []
     hass.bus.async_listen(EVENT_NODE_DISCOVERED, callback(lambda event: events.append(event)))

@@ -22,7 +22,7 @@ async def radio_entry(hass: HomeAssistant, fake_node: FakeNode) -> MockConfigEnt
     entry = entry_for(radio=radio_section(fake_node.port))
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
-    await until(lambda: entry.runtime_data.hub.supervisors["radio"].state.connected)
+    await until(lambda: entry.runtime_data.links["radio"].supervisor.state.connected)
     yield entry
     await hass.config_entries.async_unload(entry.entry_id)
 
@@ -75,7 +75,7 @@ async def test_send_text_fails_at_once_without_a_radio_or_with_a_full_queue(
         await send(hass, message="busy")
     assert error.value.translation_key == "radio_refused"
     await fake_node.stop()
-    await until(lambda: not radio_entry.runtime_data.hub.links["radio"].connected)
+    await until(lambda: not radio_entry.runtime_data.links["radio"].link.connected)
     with pytest.raises(HomeAssistantError) as error:
         await send(hass, message="anyone?")
     assert error.value.translation_key == "radio_not_connected"
@@ -145,18 +145,18 @@ async def test_messages_fire_events_once_even_after_reconnects_and_restarts(
     assert state.attributes["text"] == "psst"
 
     # The node replays its queue to a reconnecting client: nothing fires twice.
-    hub = radio_entry.runtime_data.hub
+    hub = radio_entry.runtime_data
     fake_node.close_clients()
-    await until(lambda: not hub.links["radio"].connected)
-    await until(lambda: hub.links["radio"].connected)
+    await until(lambda: not hub.links["radio"].link.connected)
+    await until(lambda: hub.links["radio"].link.connected)
     fake_node.broadcast(text_frame(0x0000CAFE, 11, "hello all", channel=1))
     fake_node.broadcast(text_frame(0x0000CAFE, 13, "new one"))
     await until(lambda: len(events) == 3)
     assert events[-1].data["text"] == "new one"
 
     assert await hass.config_entries.async_reload(radio_entry.entry_id)
-    hub = radio_entry.runtime_data.hub
-    await until(lambda: hub.links["radio"].connected)
+    hub = radio_entry.runtime_data
+    await until(lambda: hub.links["radio"].link.connected)
     fake_node.broadcast(text_frame(0x0000CAFE, 13, "new one"))
     fake_node.broadcast(text_frame(0x0000CAFE, 14, "after restart"))
     await until(lambda: len(events) == 4)
@@ -194,7 +194,7 @@ async def test_a_rival_client_raises_a_repair_issue_and_meshbot_backs_off(
         patch("custom_components.meshbot.links.supervisor.CONTENTION_CLEARS_AFTER", 1.0),
     ):
         assert await hass.config_entries.async_setup(entry.entry_id)
-        supervisor = entry.runtime_data.hub.supervisors["radio"]
+        supervisor = entry.runtime_data.links["radio"].supervisor
         await until(lambda: supervisor.state.connected)
         fighting = asyncio.create_task(rival())
         try:
@@ -223,7 +223,7 @@ async def test_handshake_fills_the_mesh_and_the_radio_describes_itself(
     from meshtastic.protobuf import mesh_pb2, portnums_pb2, telemetry_pb2
     from pytest_homeassistant_custom_component.common import async_fire_time_changed
 
-    hub = radio_entry.runtime_data.hub
+    hub = radio_entry.runtime_data
     state = hub.mesh.state
     for num in fake_node.other_nodes:
         assert state.nodes[num].long_name == f"Node {num:08x}"
@@ -325,7 +325,7 @@ async def test_every_kind_of_radio_packet_reaches_the_mesh(
             request_id=77,
         )
     )
-    state = radio_entry.runtime_data.hub.mesh.state
+    state = radio_entry.runtime_data.mesh.state
     await until(lambda: any(key[2] == "traceroute" for key in state.links))
     assert state.nodes[reporter].latitude == pytest.approx(48.8566)
     assert state.nodes[reporter].precision_bits == 16

@@ -2,19 +2,37 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import config_validation as cv, device_registry as dr
 from homeassistant.helpers.typing import ConfigType
 
-from .const import DOMAIN
-from .data import MeshbotConfigEntry, MeshbotRuntime
+from .const import (
+    CONF_LIGHTNING,
+    CONF_MESH,
+    CONF_MESH_TOPICS,
+    CONF_RADIO,
+    DEFAULT_MESH_TOPICS,
+    DOMAIN,
+    LinkKind,
+)
+from .coordinator import LinkCoordinator, RadioCoordinator, async_no_radio
+from .data import MeshbotConfigEntry, MeshbotData
 from .entity import hub_device_info
 from .frontend import async_register_card
+from .lightning_coordinator import LightningCoordinator
+from .links.mqtt import MqttLink
+from .links.stream import RadioLink
 from .mesh.models import parse_node_id
+from .mesh_coordinator import MeshCoordinator
 from .persistence import async_remove_snapshots
-from .runtime import MeshbotHub
 from .services import async_setup_services
+from .settings import lightning_location, mesh_filters, mqtt_settings, radio_settings
+
+if TYPE_CHECKING:
+    from meshtastic.protobuf import mesh_pb2
 
 PLATFORMS: list[Platform] = [
     Platform.BINARY_SENSOR,
@@ -35,23 +53,53 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
 
 async def async_setup_entry(hass: HomeAssistant, entry: MeshbotConfigEntry) -> bool:
     """Set up meshbot; the links connect in the background, never before this returns."""
-    hub = MeshbotHub(hass, entry)
+    data, options = entry.data, entry.options
+    client_prefix = f"meshbot-{entry.entry_id[:12]}"
+    # The radio and the mesh broker feed one shared picture of the mesh.
+    mesh = MeshCoordinator(hass, entry) if CONF_RADIO in data or CONF_MESH in data else None
+    radio = mesh_link = lightning_link = lightning = None
+    if mesh is not None and (section := data.get(CONF_RADIO)):
+
+        def on_frame(frame: mesh_pb2.FromRadio, mesh: MeshCoordinator = mesh) -> None:
+            mesh.on_radio_frame(frame, radio_link.info.node_num)
+
+        radio_link = RadioLink(radio_settings(section), on_frame)
+        radio = RadioCoordinator(hass, entry, radio_link, mesh)
+    if mesh is not None and (section := data.get(CONF_MESH)):
+        link = MqttLink(mqtt_settings(section, f"{client_prefix}-mesh"), mesh.on_envelope)
+        link.set_filters(mesh_filters(options.get(CONF_MESH_TOPICS, DEFAULT_MESH_TOPICS)))
+        mesh_link = LinkCoordinator(hass, entry, LinkKind.MESH, link)
+    if section := data.get(CONF_LIGHTNING):
+        lightning = LightningCoordinator(
+            hass,
+            entry,
+            mqtt_settings(section, f"{client_prefix}-lightning"),
+            lightning_location(hass, section),
+            radio.async_send_text if radio is not None else async_no_radio,
+        )
+        lightning_link = LinkCoordinator(hass, entry, LinkKind.LIGHTNING, lightning.link)
     # Local disk only; the links have not started and nothing waits on the network.
-    if hub.mesh is not None:
-        await hub.mesh.async_load()
-    if hub.lightning is not None:
-        await hub.lightning.async_load()
+    for part in (mesh, lightning):
+        if part is not None:
+            await part.async_load()
     # Registered before any entity, so that the devices it parents can name it by registry id.
     hub_device = dr.async_get(hass).async_get_or_create(
         config_entry_id=entry.entry_id, **hub_device_info(entry)
     )
-    entry.runtime_data = MeshbotRuntime(hub=hub, hub_device_id=hub_device.id)
+    entry.runtime_data = runtime = MeshbotData(
+        hub_device_id=hub_device.id,
+        radio=radio,
+        mesh_link=mesh_link,
+        lightning_link=lightning_link,
+        mesh=mesh,
+        lightning=lightning,
+    )
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
-    hub.async_start()
-    if hub.mesh is not None:
-        hub.mesh.async_start(entry.async_on_unload)
-    if hub.lightning is not None:
-        hub.lightning.async_start(entry.async_on_unload)
+    for link_coordinator in runtime.links.values():
+        link_coordinator.async_start()
+    for part in (mesh, lightning):
+        if part is not None:
+            part.async_start()
     return True
 
 
@@ -59,8 +107,8 @@ async def async_unload_entry(hass: HomeAssistant, entry: MeshbotConfigEntry) -> 
     """Unload meshbot; the entry cancels the link tasks, which close their sockets."""
     unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
     if unloaded:
-        hub = entry.runtime_data.hub
-        for part in (hub.mesh, hub.lightning):
+        runtime = entry.runtime_data
+        for part in (runtime.mesh, runtime.lightning):
             if part is not None:
                 await part.async_save()
     return unloaded
@@ -75,7 +123,7 @@ async def async_remove_config_entry_device(
     hass: HomeAssistant, entry: MeshbotConfigEntry, device: dr.DeviceEntry
 ) -> bool:
     """Let the user delete a node's device; the hub device stays while the entry exists."""
-    mesh = entry.runtime_data.hub.mesh
+    mesh = entry.runtime_data.mesh
     for domain, identifier in device.identifiers:
         if domain != DOMAIN or identifier == entry.entry_id:
             continue

@@ -17,8 +17,10 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .const import LinkKind
+from .coordinator import LinkCoordinator
 from .data import MeshbotConfigEntry
 from .entity import MeshbotEntity
+from .lightning_coordinator import LightningCoordinator
 
 PARALLEL_UPDATES = 0
 
@@ -55,77 +57,61 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add a connectivity sensor for every configured link."""
-    hub = entry.runtime_data.hub
+    runtime = entry.runtime_data
+    links = runtime.links
     async_add_entities(
-        LinkConnectivitySensor(entry, description)
+        LinkConnectivitySensor(entry, links[description.link], description)
         for description in CONNECTIVITY_DESCRIPTIONS
-        if description.link in hub.supervisors
+        if description.link in links
     )
-    if hub.lightning is not None:
-        async_add_entities([LightningNearbySensor(entry, NEARBY)])
+    if runtime.lightning is not None:
+        async_add_entities([LightningNearbySensor(entry, runtime.lightning, NEARBY)])
 
 
 def _timestamp(value: float | None) -> str | None:
     return datetime.fromtimestamp(value, UTC).isoformat() if value is not None else None
 
 
-class LinkConnectivitySensor(MeshbotEntity, BinarySensorEntity):
+class LinkConnectivitySensor(MeshbotEntity[LinkCoordinator[Any]], BinarySensorEntity):
     """Whether a link is connected, with why it is not and when it last heard something."""
 
     entity_description: LinkConnectivityDescription
     # Refreshed every minute while traffic flows: history of it would only fill the database.
     _unrecorded_attributes = frozenset({"last_message"})
 
-    async def async_added_to_hass(self) -> None:
-        """Follow the link's state changes."""
-        await super().async_added_to_hass()
-        self.async_on_remove(
-            self.hub.async_add_listener(self.entity_description.link, self.async_write_ha_state)
-        )
-
     @property
     def is_on(self) -> bool:
         """Return whether the link is connected."""
-        return self.hub.supervisors[self.entity_description.link].state.connected
+        return self.coordinator.data.connected
 
     @property
     def extra_state_attributes(self) -> Mapping[str, Any]:
         """Return the last error, the last message time and the reconnect count."""
-        kind = self.entity_description.link
-        state = self.hub.supervisors[kind].state
+        status = self.coordinator.data
         return {
-            "last_error": state.last_error,
-            "last_message": _timestamp(self.hub.links[kind].last_message_at),
-            "connected_since": _timestamp(state.connected_since),
-            "reconnects": state.reconnects,
+            "last_error": status.last_error,
+            "last_message": _timestamp(status.last_message_at),
+            "connected_since": _timestamp(status.connected_since),
+            "reconnects": status.reconnects,
         }
 
 
-class LightningNearbySensor(MeshbotEntity, BinarySensorEntity):
+class LightningNearbySensor(MeshbotEntity[LightningCoordinator], BinarySensorEntity):
     """On while lightning is nearby: N strikes within the alert distance in M minutes."""
-
-    async def async_added_to_hass(self) -> None:
-        """Follow the lightning monitor."""
-        await super().async_added_to_hass()
-        assert self.hub.lightning is not None
-        self.async_on_remove(self.hub.lightning.async_add_listener(self.async_write_ha_state))
 
     @property
     def is_on(self) -> bool:
         """Return whether the alert is on."""
-        assert self.hub.lightning is not None
-        return self.hub.lightning.alert.active
+        return self.coordinator.data.alert_active
 
     @property
     def extra_state_attributes(self) -> Mapping[str, Any]:
         """Return the alert's settings and when it started."""
-        monitor = self.hub.lightning
-        assert monitor is not None
-        settings = monitor.alert_settings
+        settings = self.coordinator.alert_settings
         return {
             "alert_distance_km": settings.distance_km,
             "strikes_needed": settings.strikes,
             "period_minutes": settings.period_s / 60,
             "quiet_minutes": settings.quiet_s / 60,
-            "since": _timestamp(monitor.alert.since),
+            "since": _timestamp(self.coordinator.data.alert_since),
         }

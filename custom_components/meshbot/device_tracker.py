@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from homeassistant.components.device_tracker import (
     SourceType,
     TrackerEntity,
@@ -34,16 +36,16 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add a tracker per tracked node, if the privacy switch allows positions."""
-    mesh = entry.runtime_data.hub.mesh
+    mesh = entry.runtime_data.mesh
     if mesh is None or not entry.options.get(CONF_TRACK_POSITIONS, DEFAULT_TRACK_POSITIONS):
         return
 
     @callback
-    def add_nodes(nums: list[int]) -> None:
-        async_add_entities(NodeTracker(entry, num, POSITION) for num in nums)
+    def add_nodes(nums: Iterable[int]) -> None:
+        async_add_entities(NodeTracker(entry, mesh, num, POSITION) for num in nums)
 
     add_nodes(sorted(mesh.tracked))
-    entry.async_on_unload(mesh.async_add_tracked_listener(add_nodes))
+    entry.async_on_unload(mesh.async_add_listener(lambda: add_nodes(mesh.data.new_devices)))
 
 
 class NodeTracker(MeshNodeEntity, TrackerEntity):

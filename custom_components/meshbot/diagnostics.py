@@ -35,14 +35,14 @@ async def async_get_config_entry_diagnostics(
     hass: HomeAssistant, entry: MeshbotConfigEntry
 ) -> dict[str, Any]:
     """Return the entry's settings and the state of each link."""
-    hub = entry.runtime_data.hub
+    runtime = entry.runtime_data
     links: dict[str, Any] = {}
-    for kind, supervisor in hub.supervisors.items():
-        link = hub.links[kind]
+    for kind, coordinator in runtime.links.items():
+        link = coordinator.link
         report: dict[str, Any] = {
             "target": link.describe(),
-            "state": asdict(supervisor.state),
-            "messages": hub.message_counts[kind],
+            "state": asdict(coordinator.supervisor.state),
+            "messages": coordinator.messages,
         }
         if isinstance(link, MqttLink):
             report["counters"] = asdict(link.counters)
@@ -53,7 +53,7 @@ async def async_get_config_entry_diagnostics(
             report["bad_frames"] = link.bad_frames
         links[kind] = report
     mesh_report: dict[str, Any] | None = None
-    if (mesh := hub.mesh) is not None:
+    if (mesh := runtime.mesh) is not None:
         topology = mesh.state.topology(time.time())
         mesh_report = {
             "decoder": asdict(mesh.decoder.counters),

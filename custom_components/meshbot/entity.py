@@ -1,18 +1,26 @@
-"""Base entities for meshbot: the entry's hub device, and one device per mesh node."""
+"""Base entities for meshbot: the entry's hub device, and one device per mesh node.
+
+Entities of a whole part (a link, the mesh, the lightning) follow its coordinator and read its
+snapshot; entities of a node follow that node alone through the mesh coordinator's keyed
+subscription, so that one node's packet never rewrites another node's entities.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 from homeassistant.core import callback
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity import Entity, EntityDescription
+from homeassistant.helpers.update_coordinator import CoordinatorEntity, DataUpdateCoordinator
 
 from .compat import VIA_DEVICE_BY_REGISTRY_ID
 from .const import DOMAIN
 from .data import MeshbotConfigEntry
 from .mesh.models import node_id
 from .mesh.state import Node
-from .runtime import MeshbotHub
+from .mesh_coordinator import MeshCoordinator
 
 
 def hub_device_info(entry: MeshbotConfigEntry) -> DeviceInfo:
@@ -32,7 +40,8 @@ def hub_device_info(entry: MeshbotConfigEntry) -> DeviceInfo:
 def via_hub(entry: MeshbotConfigEntry) -> DeviceInfo:
     """Return the device info fields that make a device a child of the entry's hub device."""
     if VIA_DEVICE_BY_REGISTRY_ID:
-        return DeviceInfo(via_device_id=entry.runtime_data.hub_device_id)  # type: ignore[typeddict-unknown-key]  # 2026.8+
+        # The key is new in Home Assistant 2026.8; the oldest supported one's DeviceInfo lacks it.
+        return DeviceInfo(via_device_id=entry.runtime_data.hub_device_id)  # type: ignore[typeddict-unknown-key]
     return DeviceInfo(via_device=(DOMAIN, entry.entry_id))
 
 
@@ -46,18 +55,23 @@ def radio_device_info(entry: MeshbotConfigEntry) -> DeviceInfo:
     )
 
 
-class MeshbotEntity(Entity):
-    """An entity of the meshbot hub device."""
+class MeshbotEntity[CoordinatorT: DataUpdateCoordinator[Any]](CoordinatorEntity[CoordinatorT]):
+    """An entity of a whole part, on the entry's hub device unless told otherwise."""
 
     _attr_has_entity_name = True
-    _attr_should_poll = False
 
-    def __init__(self, entry: MeshbotConfigEntry, description: EntityDescription) -> None:
-        """Attach the entity to the entry's hub device."""
+    def __init__(
+        self,
+        entry: MeshbotConfigEntry,
+        coordinator: CoordinatorT,
+        description: EntityDescription,
+        device_info: DeviceInfo | None = None,
+    ) -> None:
+        """Follow `coordinator`, whose snapshot the entity shows."""
+        super().__init__(coordinator)
         self.entity_description = description
-        self.hub: MeshbotHub = entry.runtime_data.hub
         self._attr_unique_id = f"{entry.entry_id}_{description.key}"
-        self._attr_device_info = hub_device_info(entry)
+        self._attr_device_info = device_info or hub_device_info(entry)
 
 
 class MeshNodeEntity(Entity):
@@ -66,15 +80,19 @@ class MeshNodeEntity(Entity):
     _attr_has_entity_name = True
     _attr_should_poll = False
 
-    def __init__(self, entry: MeshbotConfigEntry, num: int, description: EntityDescription) -> None:
+    def __init__(
+        self,
+        entry: MeshbotConfigEntry,
+        mesh: MeshCoordinator,
+        num: int,
+        description: EntityDescription,
+    ) -> None:
         """Attach the entity to the node's device."""
         self.entity_description = description
-        self.hub: MeshbotHub = entry.runtime_data.hub
-        assert self.hub.mesh is not None
-        self.mesh = self.hub.mesh
+        self.mesh = mesh
         self.num = num
         self._last_fingerprint: object = None
-        node = self.mesh.state.nodes.get(num)
+        node = mesh.state.nodes.get(num)
         ident = node_id(num)
         self._attr_unique_id = f"{entry.entry_id}_{ident}_{description.key}"
         self._attr_device_info = DeviceInfo(
@@ -100,7 +118,7 @@ class MeshNodeEntity(Entity):
     async def async_added_to_hass(self) -> None:
         """Follow the node's changes."""
         await super().async_added_to_hass()
-        self.async_on_remove(self.mesh.async_add_node_listener(self.num, self._async_node_changed))
+        self.async_on_remove(self.mesh.async_subscribe(self.num, self._async_node_changed))
 
     def _fingerprint(self) -> object:
         """Return what the entity shows; a write is skipped when it did not change."""

@@ -22,7 +22,7 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Keep one map entity per recent strike, up to the configured number."""
-    monitor = entry.runtime_data.hub.lightning
+    monitor = entry.runtime_data.lightning
     cap = int(entry.options.get(CONF_MAP_STRIKES, DEFAULT_MAP_STRIKES))
     if monitor is None or cap <= 0:
         return

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -27,13 +27,13 @@ from homeassistant.const import (
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .collector import MeshCollector
-from .const import LinkKind
 from .data import MeshbotConfigEntry
 from .entity import MeshbotEntity, MeshNodeEntity, radio_device_info
 from .lightning.window import Direction, WindowSummary
+from .lightning_coordinator import LightningCoordinator
 from .mesh.models import LinkSource
 from .mesh.state import MeshState, Node
+from .mesh_coordinator import MeshCoordinator, MeshSnapshot
 
 PARALLEL_UPDATES = 0
 
@@ -44,9 +44,9 @@ def _time(value: float | None) -> datetime | None:
 
 @dataclass(frozen=True, kw_only=True)
 class MeshSensorDescription(SensorEntityDescription):
-    """Describe a sensor of the mesh as a whole."""
+    """Describe a sensor of the mesh as a whole, or of the local radio."""
 
-    value_fn: Callable[[MeshCollector], Any]
+    value_fn: Callable[[MeshSnapshot], Any]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,8 +56,8 @@ class NodeSensorDescription(SensorEntityDescription):
     value_fn: Callable[[Node, MeshState], Any]
 
 
-def _links(source: LinkSource) -> Callable[[MeshCollector], int]:
-    return lambda mesh: mesh.state.links_by_source.get(source, 0)
+def _links(source: LinkSource) -> Callable[[MeshSnapshot], int]:
+    return lambda mesh: mesh.links_by_source.get(source, 0)
 
 
 MESH_SENSORS = (
@@ -65,13 +65,13 @@ MESH_SENSORS = (
         key="nodes_known",
         translation_key="nodes_known",
         state_class=SensorStateClass.MEASUREMENT,
-        value_fn=lambda mesh: len(mesh.state.nodes),
+        value_fn=lambda mesh: mesh.nodes_known,
     ),
     MeshSensorDescription(
         key="nodes_active",
         translation_key="nodes_active",
         state_class=SensorStateClass.MEASUREMENT,
-        value_fn=lambda mesh: mesh.nodes_active(),
+        value_fn=lambda mesh: mesh.nodes_active,
     ),
     *(
         MeshSensorDescription(
@@ -94,7 +94,7 @@ MESH_SENSORS = (
         translation_key="undecodable_messages",
         state_class=SensorStateClass.TOTAL_INCREASING,
         entity_category=EntityCategory.DIAGNOSTIC,
-        value_fn=lambda mesh: mesh.decoder.counters.rejected_total,
+        value_fn=lambda mesh: mesh.undecodable,
     ),
     MeshSensorDescription(
         key="last_message",
@@ -195,69 +195,69 @@ NODE_SENSORS = (
 )
 
 
-@dataclass(frozen=True, kw_only=True)
-class RadioSensorDescription(SensorEntityDescription):
-    """Describe a sensor of the local radio, read from its own node record."""
+def _radio(
+    telemetry_key: str, scale: Callable[[float], Any] = round
+) -> Callable[[MeshSnapshot], Any]:
+    """Read a figure from the radio's own node record, if it sent one."""
 
-    telemetry_key: str
-    scale: Callable[[float], Any] = round
+    def value(mesh: MeshSnapshot) -> Any:
+        raw = mesh.radio_telemetry.get(telemetry_key)
+        return None if raw is None else scale(raw)
+
+    return value
 
 
 RADIO_SENSORS = (
-    RadioSensorDescription(
+    MeshSensorDescription(
         key="radio_battery",
-        telemetry_key="battery_level",
         device_class=SensorDeviceClass.BATTERY,
         native_unit_of_measurement=PERCENTAGE,
         state_class=SensorStateClass.MEASUREMENT,
-        scale=lambda level: min(round(level), 100),
+        value_fn=_radio("battery_level", lambda level: min(round(level), 100)),
     ),
-    RadioSensorDescription(
+    MeshSensorDescription(
         key="radio_voltage",
-        telemetry_key="voltage",
         device_class=SensorDeviceClass.VOLTAGE,
         native_unit_of_measurement=UnitOfElectricPotential.VOLT,
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=2,
         entity_registry_enabled_default=False,
-        scale=float,
+        value_fn=_radio("voltage", float),
     ),
-    RadioSensorDescription(
+    MeshSensorDescription(
         key="radio_channel_utilization",
         translation_key="channel_utilization",
-        telemetry_key="channel_utilization",
         native_unit_of_measurement=PERCENTAGE,
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=1,
-        scale=float,
+        value_fn=_radio("channel_utilization", float),
     ),
-    RadioSensorDescription(
+    MeshSensorDescription(
         key="radio_air_util_tx",
         translation_key="air_util_tx",
-        telemetry_key="air_util_tx",
         native_unit_of_measurement=PERCENTAGE,
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=1,
         entity_registry_enabled_default=False,
-        scale=float,
+        value_fn=_radio("air_util_tx", float),
     ),
-    RadioSensorDescription(
+    MeshSensorDescription(
         key="radio_uptime",
         translation_key="uptime",
-        telemetry_key="uptime_seconds",
         device_class=SensorDeviceClass.DURATION,
         native_unit_of_measurement=UnitOfTime.SECONDS,
         entity_category=EntityCategory.DIAGNOSTIC,
         entity_registry_enabled_default=False,
+        value_fn=_radio("uptime_seconds"),
     ),
     *(
-        RadioSensorDescription(
+        MeshSensorDescription(
             key=f"radio_{name}",
             translation_key=name,
-            telemetry_key=f"num_{name}",
             state_class=state_class,
             entity_category=EntityCategory.DIAGNOSTIC,
             entity_registry_enabled_default=name == "online_nodes",
+            value_fn=_radio(f"num_{name}"),
         )
         for name, state_class in (
             ("packets_rx", SensorStateClass.TOTAL_INCREASING),
@@ -363,41 +363,41 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add the mesh sensors, and the node sensors of every tracked node as it appears."""
-    if entry.runtime_data.hub.lightning is not None:
-        async_add_entities(LightningSensor(entry, description) for description in LIGHTNING_SENSORS)
-    mesh = entry.runtime_data.hub.mesh
-    if mesh is None:
+    runtime = entry.runtime_data
+    if (lightning := runtime.lightning) is not None:
+        async_add_entities(
+            LightningSensor(entry, lightning, description) for description in LIGHTNING_SENSORS
+        )
+    if (mesh := runtime.mesh) is None:
         return
-    async_add_entities(MeshSensor(entry, description) for description in MESH_SENSORS)
-    if LinkKind.RADIO in entry.runtime_data.hub.links:
-        async_add_entities(RadioSensor(entry, description) for description in RADIO_SENSORS)
+    async_add_entities(MeshSensor(entry, mesh, description) for description in MESH_SENSORS)
+    if runtime.radio is not None:
+        radio_device = radio_device_info(entry)
+        async_add_entities(
+            MeshSensor(entry, mesh, description, radio_device) for description in RADIO_SENSORS
+        )
 
     @callback
-    def add_nodes(nums: list[int]) -> None:
+    def add_nodes(nums: Iterable[int]) -> None:
         async_add_entities(
-            NodeSensor(entry, num, description) for num in nums for description in NODE_SENSORS
+            NodeSensor(entry, mesh, num, description)
+            for num in nums
+            for description in NODE_SENSORS
         )
 
     add_nodes(sorted(mesh.tracked))
-    entry.async_on_unload(mesh.async_add_tracked_listener(add_nodes))
+    entry.async_on_unload(mesh.async_add_listener(lambda: add_nodes(mesh.data.new_devices)))
 
 
-class MeshSensor(MeshbotEntity, SensorEntity):
-    """A figure about the whole mesh."""
+class MeshSensor(MeshbotEntity[MeshCoordinator], SensorEntity):
+    """A figure about the whole mesh, or one the local radio reports about itself."""
 
     entity_description: MeshSensorDescription
-
-    async def async_added_to_hass(self) -> None:
-        """Follow the mesh, at most once a second."""
-        await super().async_added_to_hass()
-        assert self.hub.mesh is not None
-        self.async_on_remove(self.hub.mesh.async_add_hub_listener(self.async_write_ha_state))
 
     @property
     def native_value(self) -> Any:
         """Return the figure."""
-        assert self.hub.mesh is not None
-        return self.entity_description.value_fn(self.hub.mesh)
+        return self.entity_description.value_fn(self.coordinator.data)
 
 
 class NodeSensor(MeshNodeEntity, SensorEntity):
@@ -415,43 +415,15 @@ class NodeSensor(MeshNodeEntity, SensorEntity):
         return (self.available, self.native_value)
 
 
-class RadioSensor(MeshSensor):
-    """A figure the local radio reports about itself, on the radio's device."""
-
-    entity_description: RadioSensorDescription  # type: ignore[assignment]
-
-    def __init__(self, entry: MeshbotConfigEntry, description: RadioSensorDescription) -> None:
-        """Attach the sensor to the radio's device."""
-        super().__init__(entry, description)  # type: ignore[arg-type]
-        self._attr_device_info = radio_device_info(entry)
-
-    @property
-    def native_value(self) -> Any:
-        """Return the figure from the radio's own node record, if it sent one."""
-        mesh = self.hub.mesh
-        radio = self.hub.links[LinkKind.RADIO]
-        node_num = radio.info.node_num  # type: ignore[union-attr]
-        node = mesh.state.nodes.get(node_num) if mesh and node_num else None
-        value = node.telemetry.get(self.entity_description.telemetry_key) if node else None
-        return None if value is None else self.entity_description.scale(value)
-
-
-class LightningSensor(MeshbotEntity, SensorEntity):
+class LightningSensor(MeshbotEntity[LightningCoordinator], SensorEntity):
     """A figure about the strikes around the watched place; distances in the user's units."""
 
     entity_description: LightningSensorDescription
 
-    async def async_added_to_hass(self) -> None:
-        """Follow the lightning monitor, at most once a second."""
-        await super().async_added_to_hass()
-        assert self.hub.lightning is not None
-        self.async_on_remove(self.hub.lightning.async_add_listener(self.async_write_ha_state))
-
     @property
     def native_value(self) -> Any:
         """Return the figure."""
-        assert self.hub.lightning is not None
-        return self.entity_description.value_fn(self.hub.lightning.summary)
+        return self.entity_description.value_fn(self.coordinator.data.summary)
 
     @property
     def extra_state_attributes(self) -> dict[str, Any] | None:
@@ -459,5 +431,4 @@ class LightningSensor(MeshbotEntity, SensorEntity):
         attributes_fn = self.entity_description.attributes_fn
         if attributes_fn is None:
             return None
-        assert self.hub.lightning is not None
-        return attributes_fn(self.hub.lightning.summary)
+        return attributes_fn(self.coordinator.data.summary)

@@ -17,9 +17,12 @@ from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import config_validation as cv
 import voluptuous as vol
 
-from .const import DOMAIN, LinkKind
+from .const import DOMAIN
+from .coordinator import RadioCoordinator
 from .data import MeshbotConfigEntry
+from .errors import no_radio
 from .mesh.models import BROADCAST, LinkSource, parse_node_id
+from .mesh_coordinator import MeshCoordinator
 
 SERVICE_GET_TOPOLOGY = "get_topology"
 SERVICE_SEND_TEXT = "send_text"
@@ -63,9 +66,9 @@ def _entry(hass: HomeAssistant, call: ServiceCall, with_radio: bool = False) -> 
         for entry in hass.config_entries.async_entries(DOMAIN)
         if entry.state is ConfigEntryState.LOADED
         and (
-            LinkKind.RADIO in entry.runtime_data.hub.links
+            entry.runtime_data.radio is not None
             if with_radio
-            else entry.runtime_data.hub.mesh is not None
+            else entry.runtime_data.mesh is not None
         )
     ]
     if entry_id := call.data.get(ATTR_CONFIG_ENTRY_ID):
@@ -83,10 +86,21 @@ def _entry(hass: HomeAssistant, call: ServiceCall, with_radio: bool = False) -> 
     return entries[0]
 
 
+def _mesh_of(entry: MeshbotConfigEntry) -> MeshCoordinator:
+    if (mesh := entry.runtime_data.mesh) is None:
+        raise ServiceValidationError(translation_domain=DOMAIN, translation_key="no_mesh")
+    return mesh
+
+
+def _radio_of(entry: MeshbotConfigEntry) -> RadioCoordinator:
+    if (radio := entry.runtime_data.radio) is None:
+        raise no_radio()
+    return radio
+
+
 async def _get_topology(call: ServiceCall) -> ServiceResponse:
     hass = call.hass
-    mesh = _entry(hass, call).runtime_data.hub.mesh
-    assert mesh is not None
+    mesh = _mesh_of(_entry(hass, call))
     around = None
     if (text := call.data.get(ATTR_NODE)) is not None:
         around = parse_node_id(text)
@@ -114,7 +128,7 @@ async def _get_topology(call: ServiceCall) -> ServiceResponse:
 
 
 async def _send_text(call: ServiceCall) -> ServiceResponse:
-    hub = _entry(call.hass, call, with_radio=True).runtime_data.hub
+    radio = _radio_of(_entry(call.hass, call, with_radio=True))
     text = call.data[ATTR_DESTINATION].strip().lower()
     destination = BROADCAST if text in BROADCAST_NAMES else parse_node_id(text)
     if destination is None:
@@ -123,7 +137,7 @@ async def _send_text(call: ServiceCall) -> ServiceResponse:
             translation_key="invalid_node_id",
             translation_placeholders={"node": call.data[ATTR_DESTINATION]},
         )
-    result = await hub.async_send_text(
+    result = await radio.async_send_text(
         call.data[ATTR_MESSAGE], destination, call.data[ATTR_CHANNEL], call.data[ATTR_WANT_ACK]
     )
     return {

@@ -200,6 +200,8 @@ class RadioLink:
         self.info = RadioInfo()
         self.last_message_at: float | None = None
         self.bad_frames = 0
+        # Frames handed to `on_frame`: the mesh's news, for diagnostics.
+        self.messages = 0
         self._on_frame = on_frame
         self._queued: dict[int, asyncio.Future[mesh_pb2.QueueStatus]] = {}
         self._acks: dict[int, asyncio.Future[int]] = {}
@@ -263,6 +265,7 @@ class RadioLink:
             self._deliver(message)
 
     def _deliver(self, message: mesh_pb2.FromRadio) -> None:
+        self.messages += 1
         try:
             self._on_frame(message)  # type: ignore[misc]
         except Exception:

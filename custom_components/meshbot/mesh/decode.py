@@ -25,6 +25,7 @@ from .models import (
     MapReportObs,
     NeighborsObs,
     NodeInfoObs,
+    NodeRecord,
     Observation,
     PositionObs,
     Reception,
@@ -368,12 +369,27 @@ class MeshDecoder:
             counters.reject("internal_error")
             return None
 
-    def node_record(self, info: mesh_pb2.NodeInfo, now: float) -> list[Observation]:
+    def radio_frame(
+        self, frame: mesh_pb2.FromRadio, local_node: int | None, now: float | None = None
+    ) -> DecodedPacket | NodeRecord | None:
+        """Decode what the local radio sends: a packet it heard or an entry of its node database.
+
+        Other frames (its own settings, the handshake's end, logs) say nothing about the mesh.
+        """
+        now = time.time() if now is None else now
+        variant = frame.WhichOneof("payload_variant")
+        if variant == "packet":
+            return self.decode_radio(frame.packet, local_node or 0, now)
+        if variant == "node_info":
+            return self.node_record(frame.node_info, now)
+        return None
+
+    def node_record(self, info: mesh_pb2.NodeInfo, now: float) -> NodeRecord | None:
         """Return what a radio's node database entry says about a node (its handshake dump)."""
         num = info.num
         if not valid_node(num):
             self.counters.reject("node_id")
-            return []
+            return None
         observations: list[Observation] = []
         if info.HasField("user"):
             user = info.user
@@ -399,7 +415,16 @@ class MeshDecoder:
             }
             if values:
                 observations.append(TelemetryObs(num, "device", values))
-        return observations
+        return NodeRecord(
+            num,
+            observations,
+            # The node's clock may be unset (0) or wrong: never trust a time from the future.
+            last_heard=float(info.last_heard) if 0 < info.last_heard <= now else None,
+            snr=info.snr if info.snr and math.isfinite(info.snr) else None,
+            hops_away=info.hops_away
+            if info.HasField("hops_away") and info.hops_away <= MAX_HOPS
+            else None,
+        )
 
     def _data(
         self, packet: mesh_pb2.MeshPacket, sender: int, packet_id: int

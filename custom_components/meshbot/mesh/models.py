@@ -159,6 +159,19 @@ class DecodedPacket:
     via_radio: bool = False
 
 
+@dataclass(slots=True)
+class NodeRecord:
+    """An entry of the local radio's node database, as its handshake dumps it."""
+
+    num: int
+    observations: list[Observation]
+    # Only what the record can vouch for: a clock from the future, a NaN SNR or an impossible
+    # hop count arrive as None.
+    last_heard: float | None
+    snr: float | None
+    hops_away: int | None
+
+
 @dataclass
 class DecodeCounters:
     """Envelopes seen, decoded, and rejected by reason."""

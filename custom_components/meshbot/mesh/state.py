@@ -22,7 +22,7 @@ from .models import (
     MapReportObs,
     NeighborsObs,
     NodeInfoObs,
-    Observation,
+    NodeRecord,
     PositionObs,
     TelemetryObs,
     TextObs,
@@ -270,24 +270,17 @@ class MeshState:
         if observation is not None:
             _APPLY[type(observation)](self, node, observation, now)
 
-    def merge_record(
-        self,
-        num: int,
-        observations: list[Observation],
-        now: float,
-        last_heard: float | None,
-        snr: float | None,
-        hops_away: int | None,
-    ) -> None:
+    def merge_record(self, record: NodeRecord, now: float) -> None:
         """Fold in what another node database (the radio's) knows of a node."""
-        node = self._node(num, now)
+        node = self._node(record.num, now)
+        last_heard = record.last_heard
         if last_heard is not None and (node.last_heard is None or last_heard > node.last_heard):
             node.last_heard = last_heard
-        if snr is not None and node.snr is None:
-            node.snr = snr
-        if hops_away is not None and node.hops_away is None:
-            node.hops_away = hops_away
-        for observation in observations:
+        if record.snr is not None and node.snr is None:
+            node.snr = record.snr
+        if record.hops_away is not None and node.hops_away is None:
+            node.hops_away = record.hops_away
+        for observation in record.observations:
             _APPLY[type(observation)](self, node, observation, now)
 
     @staticmethod

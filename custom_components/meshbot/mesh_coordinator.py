@@ -1,15 +1,17 @@
-"""The mesh collector's Home Assistant side: state, persistence, coalesced updates, events.
+"""The mesh coordinator: the mesh's state, persistence, coalesced updates and events.
 
-Envelopes are decoded and folded into the state as they arrive (cheap, no entity work). Once a
-second the changes are drained: only the entities of nodes that changed are written, newly
-discovered nodes fire one event each, and a save is scheduled. A message storm therefore costs
-at most one state write per entity per second.
+The radio's frames and the broker's envelopes are decoded and folded into the state as they
+arrive (cheap, no entity work). Once a second the changes are drained: the mesh-wide figures are
+published as one snapshot through the coordinator, only the entities of nodes that changed are
+told (a keyed subscription per node), newly discovered nodes fire one event each, and a save is
+scheduled. A message storm therefore costs at most one state write per entity per second.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 import itertools
 import logging
@@ -17,8 +19,10 @@ import math
 import time
 from typing import Any
 
+from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers.event import async_track_time_interval
+from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 from meshtastic.protobuf import mesh_pb2
 
 from .const import (
@@ -40,6 +44,7 @@ from .const import (
     EVENT_MESSAGE,
     EVENT_NODE_DISCOVERED,
     FLUSH_SECONDS,
+    LOGGER,
     POLICY_ALL,
     POLICY_CHOSEN,
     POLICY_DIRECT,
@@ -54,10 +59,10 @@ from .mesh.models import (
     BROADCAST,
     DecodedPacket,
     LinkSource,
+    NodeRecord,
     TextObs,
     node_id,
     parse_node_id,
-    valid_node,
 )
 from .mesh.state import MeshState, Node, iso
 from .persistence import SnapshotStore, snapshot_key
@@ -74,14 +79,33 @@ NEW_DEVICES_PER_FLUSH = 4
 ACTIVE_RECOUNT_SECONDS = 10.0
 
 
-class MeshCollector:
-    """Own the mesh state of one entry and tell entities what changed."""
+@dataclass(frozen=True, slots=True)
+class MeshSnapshot:
+    """The mesh as a whole, as its entities show it after a flush."""
 
-    def __init__(self, hass: HomeAssistant, entry_id: str, options: dict[str, Any]) -> None:
+    nodes_known: int
+    nodes_active: int
+    links_by_source: Mapping[LinkSource, int]
+    messages_per_minute: int
+    undecodable: int
+    last_message_at: float | None
+    # The local radio's own telemetry, for the radio device's sensors.
+    radio_telemetry: Mapping[str, float]
+    # Nodes that became devices in this flush: their platforms add their entities.
+    new_devices: tuple[int, ...] = ()
+
+
+class MeshCoordinator(DataUpdateCoordinator[MeshSnapshot]):
+    """Own the mesh state of one entry; push mesh-wide snapshots and per-node updates."""
+
+    def __init__(self, hass: HomeAssistant, entry: ConfigEntry) -> None:
         """Prepare an empty state; `async_load` restores the saved one."""
-        self.hass = hass
+        super().__init__(hass, LOGGER, config_entry=entry, name="meshbot mesh")
+        entry_id = entry.entry_id
+        # The base class types its entry as optional; this one always has it.
+        self.entry = entry
         self.entry_id = entry_id
-        self.options = options
+        self.options = options = dict(entry.options)
         self.decoder = MeshDecoder(options.get(CONF_CHANNEL_KEYS, DEFAULT_CHANNEL_KEYS))
         self.state = MeshState()
         self.tracked: set[int] = set()
@@ -96,9 +120,6 @@ class MeshCollector:
             serialize_in_event_loop=False,
         )
         self._node_listeners: dict[int, list[CALLBACK_TYPE]] = {}
-        self._hub_listeners: list[CALLBACK_TYPE] = []
-        self._tracked_listeners: list[Callable[[list[int]], None]] = []
-        self._message_listeners: list[Callable[[dict[str, Any]], None]] = []
         self._recent_messages: OrderedDict[tuple[int, int], None] = OrderedDict()
         # (monotonic time of a flush, messages since the flush before) over the last minute, for
         # the rate sensor: flushes are a second apart plus their own run time, so the minute is
@@ -112,6 +133,7 @@ class MeshCollector:
         self._waiting_devices: list[int] = []
         self._active_count = 0
         self._active_counted_at = -math.inf
+        self.data = self._snapshot(())
 
     # Lifecycle
 
@@ -129,10 +151,13 @@ class MeshCollector:
                 num for raw in data.get("tracked", []) if (num := parse_node_id(str(raw)))
             } & set(self.state.nodes)
         self._update_tracked(self.state.nodes)
+        # What the entities show first, before any flush.
+        self.data = self._snapshot(())
 
     @callback
-    def async_start(self, register: Callable[[CALLBACK_TYPE], None]) -> None:
-        """Start the flush and prune timers; `register` hands their cancellers to the entry."""
+    def async_start(self) -> None:
+        """Start the flush and prune timers; the entry cancels them when it unloads."""
+        register = self.entry.async_on_unload
         register(
             async_track_spaced_interval(
                 self.hass, self._async_flush, FLUSH_SECONDS, "meshbot mesh flush"
@@ -170,18 +195,19 @@ class MeshCollector:
         if packet is not None:
             self.state.apply(packet, now)
 
-    def on_radio_packet(self, packet: mesh_pb2.MeshPacket, local_node: int | None) -> None:
-        """Fold a packet heard by the local radio into the state."""
+    def on_radio_frame(self, frame: mesh_pb2.FromRadio, local_node: int | None) -> None:
+        """Fold what the local radio sends (a packet it heard, a node record) into the state."""
         now = time.time()
         self.local_node = local_node
         self.last_message_at = now
         self._this_second += 1
-        decoded = self.decoder.decode_radio(packet, local_node or 0, now)
-        if decoded is None:
-            return
-        self.state.apply(decoded, now)
-        if isinstance(decoded.observation, TextObs) and decoded.sender != local_node:
-            self._on_text(decoded, decoded.observation, now)
+        decoded = self.decoder.radio_frame(frame, local_node, now)
+        if isinstance(decoded, NodeRecord):
+            self.state.merge_record(decoded, now)
+        elif decoded is not None:
+            self.state.apply(decoded, now)
+            if isinstance(decoded.observation, TextObs) and decoded.sender != local_node:
+                self._on_text(decoded, decoded.observation, now)
 
     def _on_text(self, packet: DecodedPacket, text: TextObs, now: float) -> None:
         # A node replays its queue when a client reconnects: a message is news only once.
@@ -209,33 +235,6 @@ class MeshCollector:
             "time": iso(now),
         }
         self.hass.bus.async_fire(EVENT_MESSAGE, message)
-        for listener in list(self._message_listeners):
-            listener(message)
-
-    @callback
-    def async_add_message_listener(
-        self, listener: Callable[[dict[str, Any]], None]
-    ) -> CALLBACK_TYPE:
-        """Call `listener` with every new text message the radio hears."""
-        self._message_listeners.append(listener)
-        return lambda: self._message_listeners.remove(listener)
-
-    def on_radio_node_record(self, info: mesh_pb2.NodeInfo) -> None:
-        """Fold an entry of the radio's node database (sent during its handshake)."""
-        now = time.time()
-        observations = self.decoder.node_record(info, now)
-        if not observations and not valid_node(info.num):
-            return
-        # The node's clock may be unset (0) or wrong: never trust a time from the future.
-        heard = float(info.last_heard) if 0 < info.last_heard <= now else None
-        self.state.merge_record(
-            info.num,
-            observations,
-            now,
-            heard,
-            info.snr if info.snr and math.isfinite(info.snr) else None,
-            info.hops_away if info.HasField("hops_away") and info.hops_away <= 7 else None,
-        )
 
     # Coalesced updates
 
@@ -260,16 +259,29 @@ class MeshCollector:
         self._fire_discoveries()
         # Entities added below write their first state themselves: only the others.
         to_refresh = changed & self.tracked
+        new_devices: list[int] = []
         if changed or self._waiting_devices:
             # Creating a device and its entities is costly: a few per flush, the rest of the
             # wanted nodes in the following flushes.
-            self._update_tracked(changed, NEW_DEVICES_PER_FLUSH)
+            new_devices = self._update_tracked(changed, NEW_DEVICES_PER_FLUSH)
         for num in to_refresh:
             for listener in self._node_listeners.get(num, ()):
                 listener()
-        if changed or links_changed or rate_changed:
-            for listener in list(self._hub_listeners):
-                listener()
+        if changed or links_changed or rate_changed or new_devices:
+            self.async_set_updated_data(self._snapshot(tuple(new_devices)))
+
+    def _snapshot(self, new_devices: tuple[int, ...]) -> MeshSnapshot:
+        local = self.state.nodes.get(self.local_node) if self.local_node is not None else None
+        return MeshSnapshot(
+            nodes_known=len(self.state.nodes),
+            nodes_active=self.nodes_active(),
+            links_by_source=dict(self.state.links_by_source),
+            messages_per_minute=self.messages_per_minute,
+            undecodable=self.decoder.counters.rejected_total,
+            last_message_at=self.last_message_at,
+            radio_telemetry=dict(local.telemetry) if local is not None else {},
+            new_devices=new_devices,
+        )
 
     def _fire_discoveries(self) -> None:
         # A first connection to a busy feed discovers thousands of nodes at once: spread their
@@ -304,8 +316,7 @@ class MeshCollector:
                 if num not in self.state.nodes:
                     for listener in self._node_listeners.get(num, ()):
                         listener()
-            for listener in list(self._hub_listeners):
-                listener()
+            self.async_set_updated_data(self._snapshot(()))
 
     # Which nodes become devices
 
@@ -335,12 +346,13 @@ class MeshCollector:
             )
         return False
 
-    def _update_tracked(self, candidates: Iterable[int], at_once: int | None = None) -> None:
+    def _update_tracked(self, candidates: Iterable[int], at_once: int | None = None) -> list[int]:
+        """Make wanted nodes devices, up to the cap and `at_once`; return the new ones."""
         cap = int(self.options.get(CONF_MAX_TRACKED_NODES, DEFAULT_MAX_TRACKED_NODES))
         room = cap - len(self.tracked)
         waiting, self._waiting_devices = self._waiting_devices, []
         if room <= 0:
-            return
+            return []
         nodes = self.state.nodes
         fresh = {
             num
@@ -350,14 +362,13 @@ class MeshCollector:
             and self.wanted(node)
         }
         if not fresh:
-            return
+            return []
         # Most recently heard first, so the cap keeps the liveliest nodes.
         wanted = sorted(fresh, key=lambda num: nodes[num].last_seen, reverse=True)[:room]
         fresh = wanted if at_once is None else wanted[:at_once]
         self._waiting_devices = wanted[len(fresh) :]
         self.tracked.update(fresh)
-        for listener in list(self._tracked_listeners):
-            listener(fresh)
+        return fresh
 
     @callback
     def async_untrack(self, num: int) -> None:
@@ -369,8 +380,8 @@ class MeshCollector:
     # Listeners
 
     @callback
-    def async_add_node_listener(self, num: int, listener: CALLBACK_TYPE) -> CALLBACK_TYPE:
-        """Call `listener` (at most once a second) when node `num` changes."""
+    def async_subscribe(self, num: int, listener: CALLBACK_TYPE) -> CALLBACK_TYPE:
+        """Call `listener` (at most once a second) when node `num` changes; return the remover."""
         listeners = self._node_listeners.setdefault(num, [])
         listeners.append(listener)
 
@@ -380,18 +391,6 @@ class MeshCollector:
                 self._node_listeners.pop(num, None)
 
         return remove
-
-    @callback
-    def async_add_hub_listener(self, listener: CALLBACK_TYPE) -> CALLBACK_TYPE:
-        """Call `listener` (at most once a second) when the mesh as a whole changes."""
-        self._hub_listeners.append(listener)
-        return lambda: self._hub_listeners.remove(listener)
-
-    @callback
-    def async_add_tracked_listener(self, listener: Callable[[list[int]], None]) -> CALLBACK_TYPE:
-        """Call `listener` with node numbers that just became devices."""
-        self._tracked_listeners.append(listener)
-        return lambda: self._tracked_listeners.remove(listener)
 
     def nodes_active(self) -> int:
         """Return how many nodes were heard within the active window (recounted every 10 s)."""

@@ -1,28 +1,32 @@
-"""The lightning monitor's Home Assistant side: strikes in, coalesced entities, events, alerts.
+"""The lightning coordinator: strikes in; coalesced snapshots, events and alerts out.
 
-Strikes are parsed and windowed as they arrive (cheap). Once a second the monitor publishes:
-entity states (at most one write each), one bus event per strike up to a bound (the rest of the
-second becomes one summary event), alert transitions, and mesh alerts through the radio.
+Strikes are parsed and windowed as they arrive (cheap). Once a second the coordinator publishes:
+one snapshot to the entities (at most one write each), one bus event per strike up to a bound
+(the rest of the second becomes one summary event), alert transitions, and mesh alerts through
+the radio.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 import logging
 import time
 from typing import Any
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import ATTR_LATITUDE, ATTR_LONGITUDE
-from homeassistant.core import CALLBACK_TYPE, Event, EventStateChangedData, HomeAssistant, callback
+from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.event import async_track_state_change_event
+from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 
 from .const import (
     CONF_ALERT_DISTANCE_KM,
     CONF_ALERT_MINUTES,
     CONF_ALERT_STRIKES,
     CONF_FOLLOW_ENTITY,
+    CONF_LIGHTNING,
     CONF_LOCATION_MODE,
     CONF_MESH_ALERT_TARGETS,
     CONF_QUIET_MINUTES,
@@ -38,6 +42,7 @@ from .const import (
     EVENT_LIGHTNING_STRIKE,
     FLUSH_SECONDS,
     LOCATION_ENTITY,
+    LOGGER,
     MAX_RADIUS_KM,
     MAX_STRIKE_EVENTS_PER_SECOND,
     MESH_ALERT_INTERVAL_SECONDS,
@@ -48,7 +53,7 @@ from .lightning.alert import AlertChange, AlertSettings, LightningAlert, Throttl
 from .lightning.geohash import Circle, covering_topics, moved_enough
 from .lightning.strikes import Strike
 from .lightning.window import StrikeWindow, WindowSummary
-from .links.mqtt import MqttLink
+from .links.mqtt import MqttLink, MqttSettings
 from .links.stream import SendResult
 from .mesh.state import iso
 from .persistence import SnapshotStore, snapshot_key
@@ -84,27 +89,37 @@ def mesh_alert_text(summary: WindowSummary, distance_km: float) -> str:
     return text
 
 
-class LightningMonitor:
-    """Own the strike window and the alert of one entry; tell entities what changed."""
+@dataclass(frozen=True, slots=True)
+class LightningSnapshot:
+    """The strikes around the watched place and the alert, as the entities show them."""
+
+    summary: WindowSummary
+    alert_active: bool
+    alert_since: float | None
+    # The strikes that arrived since the snapshot before, for the strike event entity.
+    fresh: tuple[Strike, ...] = ()
+
+
+class LightningCoordinator(DataUpdateCoordinator[LightningSnapshot]):
+    """Own the strike window and the alert of one entry; push a snapshot when they change."""
 
     def __init__(
         self,
         hass: HomeAssistant,
         entry: ConfigEntry,
-        link: MqttLink,
-        section: dict[str, Any],
-        options: dict[str, Any],
+        settings: MqttSettings,
         location: tuple[float, float],
         send_text: SendText,
     ) -> None:
-        """Watch `location` within the configured radius; subscribe the link to its tiles."""
-        self.hass = hass
+        """Watch `location` within the configured radius through its own link to the relay."""
+        super().__init__(hass, LOGGER, config_entry=entry, name="meshbot lightning")
+        # The base class types its entry as optional; this one always has it.
         self.entry = entry
         # The radio's sender, for mesh alerts: an entry may have no radio, and then it raises.
         self.send_text = send_text
-        self.link = link
-        self.section = section
-        self.options = options
+        self.link = link = MqttLink(settings, self.on_message)
+        self.section: dict[str, Any] = dict(entry.data[CONF_LIGHTNING])
+        self.options = options = dict(entry.options)
         self.clock: Callable[[], float] = time.time
         radius = min(float(options.get(CONF_RADIUS_KM, DEFAULT_RADIUS_KM)), MAX_RADIUS_KM)
         self.circle = Circle(location[0], location[1], radius)
@@ -123,12 +138,10 @@ class LightningMonitor:
         self.alert = LightningAlert(self.alert_settings)
         self.throttle = Throttle(MESH_ALERT_INTERVAL_SECONDS)
         self._published_at = self.clock()
-        self.summary = self.window.summary(self._published_at, self.alert_settings.distance_km)
         self.events_fired = 0
         self.events_summarised = 0
         self._fresh: list[Strike] = []
-        self._listeners: list[CALLBACK_TYPE] = []
-        self._strike_listeners: list[Callable[[list[Strike]], None]] = []
+        self.data = self._snapshot(self._published_at)
         self._store = SnapshotStore(
             self.hass,
             snapshot_key(entry.entry_id, "lightning"),
@@ -156,11 +169,13 @@ class LightningMonitor:
         )
         self.alert = LightningAlert.from_storage(data.get("alert"), self.alert_settings)
         self.throttle = Throttle.from_storage(data.get("throttle"), MESH_ALERT_INTERVAL_SECONDS)
-        self.summary = self.window.summary(self.clock(), self.alert_settings.distance_km)
+        # What the entities show first, before any flush.
+        self.data = self._snapshot(self.clock())
 
     @callback
-    def async_start(self, register: Callable[[CALLBACK_TYPE], None]) -> None:
+    def async_start(self) -> None:
         """Start the flush timer and, if asked, follow an entity's location."""
+        register = self.entry.async_on_unload
         register(
             async_track_spaced_interval(
                 self.hass, self._async_flush, FLUSH_SECONDS, "meshbot lightning flush"
@@ -231,7 +246,7 @@ class LightningMonitor:
         if (
             not fresh
             and change is None
-            and self.summary.count == self.window.count
+            and self.data.summary.count == self.window.count
             # A clock stepped back (NTP on a board without a real-time clock) refreshes too.
             and 0 <= now - self._published_at < QUIET_REFRESH_SECONDS
         ):
@@ -249,21 +264,25 @@ class LightningMonitor:
                 {**strike_data(nearest), **entry_id, "summarised": len(rest)},
             )
         if fresh:
-            for listener in list(self._strike_listeners):
-                listener(fresh)
             self._store.schedule()
-        self._publish(now)
+        self._publish(now, tuple(fresh))
         if change is not None:
             self._async_alert_changed(change)
 
-    def _publish(self, now: float) -> None:
+    def _publish(self, now: float, fresh: tuple[Strike, ...] = ()) -> None:
         self._published_at = now
-        self.summary = self.window.summary(now, self.alert_settings.distance_km)
-        for listener in list(self._listeners):
-            listener()
+        self.async_set_updated_data(self._snapshot(now, fresh))
+
+    def _snapshot(self, now: float, fresh: tuple[Strike, ...] = ()) -> LightningSnapshot:
+        return LightningSnapshot(
+            summary=self.window.summary(now, self.alert_settings.distance_km),
+            alert_active=self.alert.active,
+            alert_since=self.alert.since,
+            fresh=fresh,
+        )
 
     def _async_alert_changed(self, change: AlertChange) -> None:
-        summary = self.summary
+        summary = self.data.summary
         data: dict[str, Any] = {
             "state": str(change),
             "config_entry_id": self.entry.entry_id,
@@ -284,7 +303,7 @@ class LightningMonitor:
             )
 
     async def _async_mesh_alert(self) -> None:
-        text = mesh_alert_text(self.summary, self.alert_settings.distance_km)
+        text = mesh_alert_text(self.data.summary, self.alert_settings.distance_km)
         now = self.clock()
         for target in self.options.get(CONF_MESH_ALERT_TARGETS, []):
             destination, channel = parse_target(target)
@@ -294,17 +313,3 @@ class LightningMonitor:
                 await self.send_text(text, destination, channel, False)
             except HomeAssistantError as err:
                 _LOGGER.warning("Could not send the lightning alert to %s: %s", target, err)
-
-    # Listeners
-
-    @callback
-    def async_add_listener(self, listener: CALLBACK_TYPE) -> CALLBACK_TYPE:
-        """Call `listener` (at most once a second) when the window or the alert changes."""
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener)
-
-    @callback
-    def async_add_strike_listener(self, listener: Callable[[list[Strike]], None]) -> CALLBACK_TYPE:
-        """Call `listener` once a second with the strikes that arrived."""
-        self._strike_listeners.append(listener)
-        return lambda: self._strike_listeners.remove(listener)

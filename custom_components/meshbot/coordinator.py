@@ -1,0 +1,190 @@
+"""Link coordinators: each link with its supervisor, its status published to its entities.
+
+A link's status changes when it connects, drops or fails, and its last-message time with every
+message; the coordinator publishes the first at once and the second once a minute, so that a
+message storm never becomes a storm of state writes. Nothing here awaits the network: the
+supervisor runs as a background task of the entry and connects on its own time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import device_registry as dr, issue_registry as ir
+from homeassistant.helpers.event import async_track_time_interval
+from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
+
+from .compat import async_entry_device
+from .const import ACTIVITY_REFRESH_SECONDS, BACKOFF, DOMAIN, LOGGER, LinkKind
+from .errors import no_radio, send_error
+from .links.backoff import Backoff
+from .links.errors import LinkError
+from .links.mqtt import MqttLink
+from .links.stream import RadioLink, SendResult, TextTooLongError
+from .links.supervisor import Supervisor
+from .mesh.models import node_id
+from .mesh_coordinator import MeshCoordinator
+
+LINK_TITLES = {
+    LinkKind.RADIO: "Radio link",
+    LinkKind.MESH: "Mesh collector",
+    LinkKind.LIGHTNING: "Lightning monitor",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class LinkStatus:
+    """What a link's connectivity sensor shows."""
+
+    connected: bool
+    last_error: str | None
+    last_message_at: float | None
+    connected_since: float | None
+    reconnects: int
+
+
+class LinkCoordinator[LinkT: (MqttLink, RadioLink)](DataUpdateCoordinator[LinkStatus]):
+    """One link and its supervisor; pushes the link's status, never polls."""
+
+    def __init__(
+        self, hass: HomeAssistant, entry: ConfigEntry, kind: LinkKind, link: LinkT
+    ) -> None:
+        """Supervise `link`; connect nothing yet."""
+        super().__init__(hass, LOGGER, config_entry=entry, name=f"meshbot {kind} link")
+        # The base class types its entry as optional; this one always has it.
+        self.entry = entry
+        self.kind = kind
+        self.link = link
+        initial, maximum = BACKOFF[kind]
+        self.supervisor = Supervisor(
+            LINK_TITLES[kind],
+            link,
+            Backoff(initial, maximum),
+            LOGGER,
+            on_change=self._async_status_changed,
+            # Only the mesh broker has credentials a user can fix through reauthentication.
+            on_auth_failed=self._async_auth_failed if kind is LinkKind.MESH else None,
+            detect_contention=kind is LinkKind.RADIO,
+        )
+        self.data = self._status()
+
+    @property
+    def messages(self) -> int:
+        """Return how many messages the link delivered."""
+        link = self.link
+        return link.counters.messages if isinstance(link, MqttLink) else link.messages
+
+    def _status(self) -> LinkStatus:
+        state = self.supervisor.state
+        return LinkStatus(
+            connected=state.connected,
+            last_error=state.last_error,
+            last_message_at=self.link.last_message_at,
+            connected_since=state.connected_since,
+            reconnects=state.reconnects,
+        )
+
+    @callback
+    def async_start(self) -> None:
+        """Start the supervisor as a background task of the entry; return at once."""
+        entry = self.entry
+        entry.async_create_background_task(
+            self.hass, self.supervisor.run(), f"meshbot {self.kind} link {entry.entry_id}"
+        )
+        entry.async_on_unload(
+            async_track_time_interval(
+                self.hass,
+                self._async_refresh_activity,
+                timedelta(seconds=ACTIVITY_REFRESH_SECONDS),
+                name=f"meshbot {self.kind} link activity",
+            )
+        )
+
+    @callback
+    def _async_status_changed(self) -> None:
+        self.async_set_updated_data(self._status())
+
+    @callback
+    def _async_refresh_activity(self, _now: Any = None) -> None:
+        if self.link.last_message_at != self.data.last_message_at:
+            self._async_status_changed()
+
+    @callback
+    def _async_auth_failed(self) -> None:
+        self.entry.async_start_reauth(self.hass, data={"link": str(self.kind)})
+
+
+class RadioCoordinator(LinkCoordinator[RadioLink]):
+    """The radio link: also names the radio's device, reports contention, and sends text."""
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: ConfigEntry,
+        link: RadioLink,
+        mesh: MeshCoordinator | None,
+    ) -> None:
+        """Supervise the radio; `mesh` gives the radio's device its node name."""
+        self.mesh = mesh
+        self._contention_reported = False
+        super().__init__(hass, entry, LinkKind.RADIO, link)
+
+    @callback
+    def _async_status_changed(self) -> None:
+        state = self.supervisor.state
+        if state.connected:
+            self._async_describe_radio()
+        if state.contended != self._contention_reported:
+            self._contention_reported = state.contended
+            self._async_report_contention(state.contended)
+        super()._async_status_changed()
+
+    async def async_send_text(
+        self, text: str, destination: int, channel: int, want_ack: bool
+    ) -> SendResult:
+        """Send a text through the radio; raise HomeAssistantError with a translated reason."""
+        try:
+            return await self.link.send_text(text, destination, channel, want_ack)
+        except (TextTooLongError, LinkError) as err:
+            raise send_error(err, self.link.connected) from err
+
+    @callback
+    def _async_describe_radio(self) -> None:
+        entry = self.entry
+        info = self.link.info
+        device = async_entry_device(self.hass, entry.entry_id, f"{entry.entry_id}_radio")
+        if device is None or info.node_num is None:
+            return
+        node = self.mesh.state.nodes.get(info.node_num) if self.mesh else None
+        dr.async_get(self.hass).async_update_device(
+            device.id,
+            name=node.long_name if node and node.long_name else device.name,
+            model=info.hw_model,
+            sw_version=info.firmware_version,
+            serial_number=node_id(info.node_num),
+        )
+
+    @callback
+    def _async_report_contention(self, contended: bool) -> None:
+        issue_id = f"radio_contended_{self.entry.entry_id}"
+        if not contended:
+            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
+            return
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            issue_id,
+            is_fixable=False,
+            severity=ir.IssueSeverity.WARNING,
+            translation_key="radio_contended",
+            translation_placeholders={"radio": self.link.describe()},
+        )
+
+
+async def async_no_radio(text: str, destination: int, channel: int, want_ack: bool) -> SendResult:
+    """Stand in for the radio's sender in an entry without a radio: always refuse."""
+    raise no_radio()
