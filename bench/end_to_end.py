@@ -70,8 +70,8 @@ from custom_components.meshbot.const import (
     POLICY_ALL,
     LinkKind,
 )
-from tests.conftest import broker_section, entry_for
-from tests.support.mosquitto import MosquittoBroker
+from meshbot_dev.entries import broker_section, entry_for
+from meshbot_dev.mosquitto import MosquittoBroker
 
 from .report import percentile
 from .startup import MESHBOT_DIR, LogCollector, wait_links

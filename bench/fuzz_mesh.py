@@ -36,7 +36,7 @@ import traceback
 from custom_components.meshbot.mesh.decode import MeshDecoder
 from custom_components.meshbot.mesh.models import DecodedPacket
 from custom_components.meshbot.mesh.state import MeshState
-from tests.support.mesh_traffic import (
+from meshbot_dev.mesh_traffic import (
     DEFAULT_PSK,
     FUZZ_CHANNEL_KEYS,
     FUZZ_CHANNELS,

@@ -74,7 +74,7 @@ from custom_components.meshbot.mesh.models import (
     TracerouteObs,
 )
 from custom_components.meshbot.mesh.state import DEFAULT_MAX_LINKS, DEFAULT_MAX_NODES, MeshState
-from tests.support.mesh_traffic import Envelope, MeshTraffic
+from meshbot_dev.mesh_traffic import Envelope, MeshTraffic
 
 from .report import (
     BenchError,

@@ -56,8 +56,8 @@ from custom_components.meshbot.const import (
 )
 from custom_components.meshbot.lightning.geohash import Circle, covering_topics
 from custom_components.meshbot.lightning_coordinator import LightningCoordinator
-from tests.conftest import broker_section, entry_for
-from tests.support.mosquitto import MosquittoBroker
+from meshbot_dev.entries import broker_section, entry_for
+from meshbot_dev.mosquitto import MosquittoBroker
 
 from .end_to_end import (
     PUBLISHER_READY_TIMEOUT_S,

@@ -63,7 +63,7 @@ from custom_components.meshbot.links.stream import (
     _StreamProtocol,
     encode_frame,
 )
-from tests.support.fake_node import FakeNode, frame
+from meshbot_dev.fake_node import FakeNode, frame
 
 from .report import (
     BenchError,

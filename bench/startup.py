@@ -58,9 +58,9 @@ from pytest_homeassistant_custom_component.common import async_test_home_assista
 # custom_components and not one on a config dir put first on sys.path (as tests/conftest.py).
 import custom_components.meshbot
 from custom_components.meshbot.const import DEFAULT_MQTT_PORT, DEFAULT_RADIO_PORT, DOMAIN
-from tests.conftest import broker_section, entry_for, radio_section
-from tests.support.fake_node import FakeNode
-from tests.support.mosquitto import (
+from meshbot_dev.entries import broker_section, entry_for, radio_section
+from meshbot_dev.fake_node import FakeNode
+from meshbot_dev.mosquitto import (
     UNRESOLVABLE_HOST,
     HangingListener,
     MosquittoBroker,

@@ -36,8 +36,8 @@ from custom_components.meshbot.const import (
     DOMAIN,
     POLICY_ALL,
 )
-from tests.support.fake_node import FakeNode
-from tests.support.mosquitto import MosquittoBroker, free_port
+from meshbot_dev.fake_node import FakeNode
+from meshbot_dev.mosquitto import MosquittoBroker, free_port
 
 from .simulation import MeshSimulation, StormSimulation, publisher
 

@@ -14,7 +14,7 @@ import tempfile
 import time
 from typing import TYPE_CHECKING
 
-from tests.support.browser import (
+from meshbot_dev.browser import (
     DASHBOARD_PATH,
     ROOT,
     Demo,

@@ -14,8 +14,8 @@ from meshtastic.protobuf import mesh_pb2, portnums_pb2, telemetry_pb2
 from custom_components.meshbot.geo.sphere import EARTH_RADIUS_KM
 from custom_components.meshbot.lightning.geohash import encode
 from custom_components.meshbot.links.mqtt import MqttLink, MqttSettings
-from tests.support.fake_node import FakeNode
-from tests.support.mesh_traffic import MeshTraffic
+from meshbot_dev.fake_node import FakeNode
+from meshbot_dev.mesh_traffic import MeshTraffic
 
 NAMES = (
     "Harbour",

@@ -6,16 +6,9 @@ from collections.abc import AsyncGenerator, Generator
 import logging
 import platform
 import socket
-from typing import Any
 from unittest.mock import patch
 
-from homeassistant.const import (
-    CONF_HOST,
-    CONF_PASSWORD,
-    CONF_PORT,
-    CONF_USERNAME,
-    __version__ as HA_VERSION,
-)
+from homeassistant.const import __version__ as HA_VERSION
 from homeassistant.core import HomeAssistant
 import pytest
 from pytest_homeassistant_custom_component import plugins as harness_plugins
@@ -24,34 +17,17 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 # Imported before the harness puts its own test config folder first on sys.path; without this,
 # Home Assistant finds the harness's custom_components instead of ours.
 import custom_components.meshbot  # noqa: F401
-from custom_components.meshbot.const import (
-    CONF_CHANNEL_KEYS,
-    CONF_CONNECTION,
-    CONF_LIGHTNING,
-    CONF_LOCATION_MODE,
-    CONF_MESH,
-    CONF_MESH_TOPICS,
-    CONF_RADIO,
-    CONF_RADIUS_KM,
-    CONF_TLS,
-    CONF_VERIFY_TLS,
-    CONNECTION_TCP,
-    DOMAIN,
-    LOCATION_HOME,
-    LinkKind,
-)
-
-from .support.deprecations import DeprecationReports
-from .support.fake_node import FakeNode
-from .support.mosquitto import (
+from custom_components.meshbot.const import LinkKind
+from meshbot_dev.entries import MESH_PASSWORD, MESH_USER, broker_section, entry_for, radio_section
+from meshbot_dev.fake_node import FakeNode
+from meshbot_dev.mosquitto import (
     HangingListener,
     MosquittoBroker,
     SilentListener,
     environment_ready,
 )
 
-MESH_USER = "meshuser"
-MESH_PASSWORD = "correct horse battery staple"
+from .support.deprecations import DeprecationReports
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -168,41 +144,6 @@ def hanging_listener(socket_enabled: None) -> Generator[HangingListener]:
     listener.close()
 
 
-def radio_section(port: int, host: str = "127.0.0.1") -> dict[str, Any]:
-    """Return entry data for a TCP radio."""
-    return {CONF_CONNECTION: CONNECTION_TCP, CONF_HOST: host, CONF_PORT: port}
-
-
-def broker_section(port: int, host: str = "127.0.0.1", **extra: Any) -> dict[str, Any]:
-    """Return entry data for a plain MQTT broker."""
-    return {CONF_HOST: host, CONF_PORT: port, CONF_TLS: False, CONF_VERIFY_TLS: True, **extra}
-
-
-def entry_for(
-    radio: dict[str, Any] | None = None,
-    mesh: dict[str, Any] | None = None,
-    lightning: dict[str, Any] | None = None,
-) -> MockConfigEntry:
-    """Return a meshbot entry with the given link sections."""
-    data: dict[str, Any] = {}
-    if radio is not None:
-        data[CONF_RADIO] = radio
-    if mesh is not None:
-        data[CONF_MESH] = mesh
-    if lightning is not None:
-        data[CONF_LIGHTNING] = {CONF_LOCATION_MODE: LOCATION_HOME, **lightning}
-    return MockConfigEntry(
-        domain=DOMAIN,
-        title="meshbot: test",
-        data=data,
-        options={
-            CONF_MESH_TOPICS: ["msh/EU_868"],
-            CONF_CHANNEL_KEYS: {"LongFast": "AQ=="},
-            CONF_RADIUS_KM: 100.0,
-        },
-    )
-
-
 @pytest.fixture
 def mock_config_entry(fake_node: FakeNode, broker: MosquittoBroker) -> MockConfigEntry:
     """Return an entry with all three links pointing at live fakes."""
@@ -222,6 +163,3 @@ async def init_integration(
     assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
     await hass.async_block_till_done()
     return mock_config_entry
-
-
-__all__ = ["CONF_PASSWORD", "CONF_USERNAME", "MESH_PASSWORD", "MESH_USER"]

@@ -17,8 +17,7 @@ from homeassistant.const import __version__ as HA_VERSION
 import pytest
 
 from demo.simulation import NAMES
-
-from .support.browser import (
+from meshbot_dev.browser import (
     BLOCKED_ERROR,
     BRAND_CDN,
     DASHBOARD_PATH,
@@ -35,6 +34,7 @@ from .support.browser import (
     shows,
     tile_state,
 )
+
 from .support.outside_hass import (  # noqa: F401
     auto_enable_custom_integrations,
     configure_event_loop,

@@ -66,10 +66,9 @@ from custom_components.meshbot.const import (
     LinkKind,
 )
 from custom_components.meshbot.settings import mesh_filters
-
-from .conftest import MESH_PASSWORD, MESH_USER, broker_section, entry_for, radio_section
-from .support.fake_node import FakeNode
-from .support.mosquitto import UNRESOLVABLE_HOST, MosquittoBroker, refused_port
+from meshbot_dev.entries import MESH_PASSWORD, MESH_USER, broker_section, entry_for, radio_section
+from meshbot_dev.fake_node import FakeNode
+from meshbot_dev.mosquitto import UNRESOLVABLE_HOST, MosquittoBroker, refused_port
 
 TIMEOUT_TARGET = "custom_components.meshbot.config_flow.VALIDATION_TIMEOUT"
 SERIAL_BY_ID_TARGET = "custom_components.meshbot.config_flow.SERIAL_BY_ID"

@@ -8,8 +8,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
 
 from custom_components.meshbot.frontend import CARD_URL
-
-from .conftest import broker_section, entry_for
+from meshbot_dev.entries import broker_section, entry_for
 
 
 async def test_the_topology_card_is_served(

@@ -35,16 +35,16 @@ from custom_components.meshbot.const import (
     LinkKind,
 )
 from custom_components.meshbot.lightning.geohash import encode
-
-from .conftest import MESH_PASSWORD, MESH_USER, broker_section, entry_for, radio_section
-from .support.fake_node import FakeNode
-from .support.mosquitto import (
+from meshbot_dev.entries import MESH_PASSWORD, MESH_USER, broker_section, entry_for, radio_section
+from meshbot_dev.fake_node import FakeNode
+from meshbot_dev.mosquitto import (
     UNRESOLVABLE_HOST,
     HangingListener,
     MosquittoBroker,
     SilentListener,
     refused_port,
 )
+
 from .support.waiting import until
 
 RADIO = "binary_sensor.meshbot_test_radio_link"

@@ -39,8 +39,7 @@ from custom_components.meshbot.lightning.strikes import (
     parse_strike,
 )
 from custom_components.meshbot.lightning.window import StrikeWindow
-
-from .support.mesh_traffic import ByteSource, fuzz_mutate
+from meshbot_dev.mesh_traffic import ByteSource, fuzz_mutate
 
 NOW = 1_700_000_000.0
 HOME = (48.8566, 2.3522)

@@ -24,10 +24,10 @@ from custom_components.meshbot.const import (
     MAX_STRIKE_EVENTS_PER_SECOND,
 )
 from custom_components.meshbot.lightning.geohash import encode
+from meshbot_dev.entries import broker_section, entry_for, radio_section
+from meshbot_dev.fake_node import FakeNode
+from meshbot_dev.mosquitto import MosquittoBroker, publish_many
 
-from .conftest import broker_section, entry_for, radio_section
-from .support.fake_node import FakeNode
-from .support.mosquitto import MosquittoBroker, publish_many
 from .support.waiting import until
 
 EARTH_RADIUS_KM = 6371.0088
@@ -71,7 +71,9 @@ async def start(hass: HomeAssistant, entry: MockConfigEntry, clock: Clock | None
     if clock is not None:
         hub.lightning.clock = clock
     await until(lambda: hub.links["lightning"].link.connected)
-    await until(lambda: not hub.links["lightning"].link._protocol.acks)  # subscriptions acknowledged
+    await until(
+        lambda: not hub.links["lightning"].link._protocol.acks
+    )  # subscriptions acknowledged
     return hub
 
 
@@ -365,8 +367,7 @@ async def test_the_relay_is_never_retried_faster_than_once_a_minute(
 
     from custom_components.meshbot.const import BACKOFF, LinkKind
     from custom_components.meshbot.links import supervisor as supervisor_module
-
-    from .support.mosquitto import refused_port
+    from meshbot_dev.mosquitto import refused_port
 
     delays: list[float] = []
     real_sleep = asyncio.sleep
@@ -410,7 +411,9 @@ async def test_a_new_radius_changes_the_subscriptions(
     hub = entry.runtime_data
     await until(lambda: hub.links["lightning"].link.connected)
     assert hub.links["lightning"].link.filters == covering_topics(Circle(*home, 10.0))
-    assert len(next(iter(hub.links["lightning"].link.filters)).split("/")) == 2 + 4 + 1, "finer tiles"
+    assert len(next(iter(hub.links["lightning"].link.filters)).split("/")) == 2 + 4 + 1, (
+        "finer tiles"
+    )
     far = destination(*home, 50.0, 0.0)
     near = destination(*home, 5.0, 0.0)
     await hass.async_add_executor_job(

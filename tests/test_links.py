@@ -25,16 +25,16 @@ from custom_components.meshbot.links.mqtt import MAX_PACKET, MqttLink, MqttSetti
 from custom_components.meshbot.links.probe import probe
 from custom_components.meshbot.links.stream import RadioLink, RadioSettings, TextTooLongError
 from custom_components.meshbot.links.supervisor import Supervisor
-
-from .conftest import MESH_PASSWORD, MESH_USER
-from .support.fake_node import FakeNode
-from .support.mosquitto import (
+from meshbot_dev.entries import MESH_PASSWORD, MESH_USER
+from meshbot_dev.fake_node import FakeNode
+from meshbot_dev.mosquitto import (
     UNRESOLVABLE_HOST,
     HangingListener,
     MosquittoBroker,
     SilentListener,
     refused_port,
 )
+
 from .support.waiting import until
 
 

@@ -26,7 +26,6 @@ from pytest_homeassistant_custom_component.components.diagnostics import (
     get_diagnostics_for_config_entry,
 )
 
-from custom_components.meshbot.mesh_coordinator import NEW_DEVICES_PER_FLUSH
 from custom_components.meshbot.compat import async_entry_device
 from custom_components.meshbot.const import (
     CONF_CHANNEL_KEYS,
@@ -44,11 +43,12 @@ from custom_components.meshbot.const import (
     POLICY_NONE,
     PRUNE_SECONDS,
 )
+from custom_components.meshbot.mesh_coordinator import NEW_DEVICES_PER_FLUSH
+from meshbot_dev.entries import broker_section, entry_for, radio_section
+from meshbot_dev.fake_node import FakeNode
+from meshbot_dev.mesh_traffic import MeshTraffic
+from meshbot_dev.mosquitto import MosquittoBroker, publish_many
 
-from .conftest import broker_section, entry_for, radio_section
-from .support.fake_node import FakeNode
-from .support.mesh_traffic import MeshTraffic
-from .support.mosquitto import MosquittoBroker, publish_many
 from .support.waiting import until
 
 GATEWAY_A = 0x0A0A0A0A

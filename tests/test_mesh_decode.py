@@ -26,8 +26,7 @@ from custom_components.meshbot.mesh.models import (
     TextObs,
     TracerouteObs,
 )
-
-from .support.mesh_traffic import (
+from meshbot_dev.mesh_traffic import (
     DEFAULT_PSK,
     Envelope,
     MeshTraffic,

@@ -31,8 +31,7 @@ from custom_components.meshbot.mesh.models import (
     TracerouteObs,
 )
 from custom_components.meshbot.mesh.state import MeshState
-
-from .support.mesh_traffic import (
+from meshbot_dev.mesh_traffic import (
     FUZZ_CHANNEL_KEYS,
     FUZZ_CHANNELS,
     FUZZ_ROOT,

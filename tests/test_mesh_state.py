@@ -20,8 +20,7 @@ from custom_components.meshbot.mesh.models import (
     TracerouteObs,
 )
 from custom_components.meshbot.mesh.state import MAX_GATEWAYS_PER_NODE, MeshState
-
-from .support.mesh_traffic import MeshTraffic
+from meshbot_dev.mesh_traffic import MeshTraffic
 
 T0 = 1_700_000_000.0
 ALICE, BOB, CAROL, DAVE, GW1, GW2 = (

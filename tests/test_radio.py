@@ -11,9 +11,9 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.meshbot.compat import async_entry_device
 from custom_components.meshbot.const import DOMAIN
+from meshbot_dev.entries import entry_for, radio_section
+from meshbot_dev.fake_node import FakeNode
 
-from .conftest import entry_for, radio_section
-from .support.fake_node import FakeNode
 from .support.waiting import until
 
 
@@ -82,7 +82,7 @@ async def test_send_text_fails_at_once_without_a_radio_or_with_a_full_queue(
 
 
 async def test_send_text_needs_a_radio(hass: HomeAssistant, broker: Any) -> None:
-    from .conftest import broker_section
+    from meshbot_dev.entries import broker_section
 
     entry = entry_for(mesh=broker_section(broker.port))
     entry.add_to_hass(hass)

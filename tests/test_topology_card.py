@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from custom_components.meshbot.frontend import CARD_PATH
+from meshbot_dev.browser import collected_console, find_chromium, start_playwright
 
-from .support.browser import collected_console, find_chromium, start_playwright
 from .support.outside_hass import (  # noqa: F401
     auto_enable_custom_integrations,
     configure_event_loop,

@@ -1,5 +1,7 @@
-"""The demo in its own processes, and a headless Chromium logged in to it, for the browser test
-and the README screenshots."""
+"""The demo in its own processes, and a headless Chromium logged in to it.
+
+Used by the browser test and the README screenshots.
+"""
 
 from __future__ import annotations
 
@@ -239,8 +241,10 @@ def poll[T](
 
 @contextlib.contextmanager
 def collected_console(page: Page) -> Iterator[list[str]]:
-    """Collect the page's console errors and uncaught exceptions, with where they come from
-    (a script's URL names the card that failed)."""
+    """Collect the page's console errors and uncaught exceptions, with where they come from.
+
+    A script's URL names the card that failed.
+    """
     errors: list[str] = []
 
     def on_console(message: ConsoleMessage) -> None:
@@ -281,8 +285,10 @@ def card_stats(card: Locator) -> dict[str, Any]:
 def settled_card(
     page: Page, card: Locator, done: Callable[[dict[str, Any]], bool], timeout: float = 60
 ) -> dict[str, Any]:
-    """Return the topology card's stats once its layout has settled, its links are drawn for
-    the current view, and done() accepts them."""
+    """Return the topology card's stats once its layout has settled and done() accepts them.
+
+    Settled means its links are drawn for the current view.
+    """
     return poll(
         page,
         "the topology card's drawing",

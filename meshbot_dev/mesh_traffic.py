@@ -75,6 +75,7 @@ class MeshTraffic:
     rng: random.Random = field(default_factory=lambda: random.Random(7))
 
     def packet_id(self) -> int:
+        """Return the next packet id, as a node numbers its packets."""
         self.next_id += 1
         return self.next_id
 
@@ -134,6 +135,7 @@ class MeshTraffic:
         altitude: int = 120,
         **kw,
     ) -> Envelope:
+        """Return a POSITION_APP envelope from sender."""
         message = mesh_pb2.Position(
             latitude_i=round(lat * 1e7),
             longitude_i=round(lon * 1e7),
@@ -144,6 +146,7 @@ class MeshTraffic:
         return self.envelope(sender, portnums_pb2.POSITION_APP, message.SerializeToString(), **kw)
 
     def node_info(self, sender: int, long_name: str, short_name: str, **kw) -> Envelope:
+        """Return a NODEINFO_APP envelope carrying sender's names."""
         user = mesh_pb2.User(
             id=gateway_id(sender),
             long_name=long_name,
@@ -153,6 +156,7 @@ class MeshTraffic:
         return self.envelope(sender, portnums_pb2.NODEINFO_APP, user.SerializeToString(), **kw)
 
     def telemetry(self, sender: int, battery: int, voltage: float, **kw) -> Envelope:
+        """Return a TELEMETRY_APP envelope with sender's device metrics."""
         message = telemetry_pb2.Telemetry(
             time=1_700_000_000,
             device_metrics=telemetry_pb2.DeviceMetrics(
@@ -166,6 +170,7 @@ class MeshTraffic:
         return self.envelope(sender, portnums_pb2.TELEMETRY_APP, message.SerializeToString(), **kw)
 
     def environment(self, sender: int, temperature: float, humidity: float, **kw) -> Envelope:
+        """Return a TELEMETRY_APP envelope with sender's environment metrics."""
         message = telemetry_pb2.Telemetry(
             environment_metrics=telemetry_pb2.EnvironmentMetrics(
                 temperature=temperature, relative_humidity=humidity
@@ -174,6 +179,7 @@ class MeshTraffic:
         return self.envelope(sender, portnums_pb2.TELEMETRY_APP, message.SerializeToString(), **kw)
 
     def neighbors(self, reporter: int, neighbors: list[tuple[int, float]], **kw) -> Envelope:
+        """Return a NEIGHBORINFO_APP envelope: whom reporter hears, and at what SNR."""
         message = mesh_pb2.NeighborInfo(
             node_id=reporter,
             node_broadcast_interval_secs=21600,
@@ -194,6 +200,7 @@ class MeshTraffic:
         snr_back: list[float],
         **kw,
     ) -> Envelope:
+        """Return a TRACEROUTE_APP reply envelope along the given route."""
         message = mesh_pb2.RouteDiscovery(
             route=route,
             snr_towards=[round(snr * 4) for snr in snr_towards],
@@ -210,9 +217,11 @@ class MeshTraffic:
         )
 
     def text(self, sender: int, text: str, **kw) -> Envelope:
+        """Return a TEXT_MESSAGE_APP envelope from sender."""
         return self.envelope(sender, portnums_pb2.TEXT_MESSAGE_APP, text.encode(), **kw)
 
     def pki(self, sender: int, to: int, *, gateway: int) -> Envelope:
+        """Return a PKI-encrypted envelope, which no channel key opens."""
         packet = mesh_pb2.MeshPacket(
             to=to,
             id=self.packet_id(),
@@ -230,6 +239,7 @@ class MeshTraffic:
     def map_report(
         self, sender: int, long_name: str, lat: float, lon: float, precision: int = 14
     ) -> Envelope:
+        """Return a MAP_REPORT_APP envelope, as on the map topic."""
         report = mqtt_pb2.MapReport(
             long_name=long_name,
             short_name=long_name[:4],
@@ -392,37 +402,46 @@ class ByteSource:
     """
 
     def __init__(self, data: bytes) -> None:
+        """Read values from data; once it runs out, every value is zero."""
         self.data = data
         self.at = 0
 
     def take(self, count: int) -> bytes:
+        """Return the next count bytes."""
         chunk = self.data[self.at : self.at + count]
         self.at += count
         return chunk.ljust(count, b"\x00")
 
     def byte(self) -> int:
+        """Return the next byte."""
         return self.take(1)[0]
 
     def below(self, limit: int) -> int:
+        """Return a number in [0, limit)."""
         return int.from_bytes(self.take(2), "little") % limit
 
     def chance(self, percent: int) -> bool:
+        """Return True percent times in a hundred."""
         return self.byte() * 100 < percent * 256
 
     def choice[T](self, options: tuple[T, ...] | list[T]) -> T:
+        """Return one of options."""
         return options[self.below(len(options))]
 
     def uint32(self, edges: tuple[int, ...] = _UINT32_EDGES) -> int:
+        """Return a uint32, often one of the edge values where parsers break."""
         if self.chance(25):
             return self.choice(edges)
         return int.from_bytes(self.take(4), "little")
 
     def int32(self) -> int:
+        """Return an int32 from the edges of its range or anywhere in it."""
         if self.chance(25):
             return self.choice(_INT32_EDGES)
         return int.from_bytes(self.take(4), "little", signed=True)
 
     def float32(self) -> float:
+        """Return a float32, non-finite values included."""
         if self.chance(30):
             return self.choice(_FLOAT_EDGES)
         if self.chance(50):
@@ -430,6 +449,7 @@ class ByteSource:
         return struct.unpack("<f", self.take(4))[0]
 
     def node(self) -> int:
+        """Return a node number, the broadcast and reserved ones included."""
         roll = self.byte()
         if roll < 64:
             return self.choice(_NODE_EDGES)
@@ -438,15 +458,18 @@ class ByteSource:
         return int.from_bytes(self.take(4), "little")
 
     def hops(self) -> int:
+        """Return a hop count, out-of-range ones included."""
         return self.below(9) if self.chance(75) else self.uint32()
 
     def timestamp(self, now: float) -> int:
+        """Return a timestamp near now, in the far past, or in the future."""
         if self.chance(40):
             edges = (0, 1, int(now), int(now) + 599, int(now) + 601, int(now) + 31_536_000)
             return self.choice((*edges, 0xFFFFFFFF))
         return self.uint32()
 
     def coordinate(self, edges: tuple[int, ...], limit: int) -> int:
+        """Return a coordinate in 1e-7 degrees, out-of-range ones included."""
         if self.chance(30):
             return self.choice(edges)
         if self.chance(60):
@@ -454,6 +477,7 @@ class ByteSource:
         return self.int32()
 
     def name(self) -> bytes:
+        """Return name bytes, invalid and cut UTF-8 included."""
         roll = self.byte()
         if roll < 80:
             return self.choice(_NAME_EDGES)
@@ -465,6 +489,7 @@ class ByteSource:
         )
 
     def text(self, limit: int = 12) -> str:
+        """Return text of up to limit characters, odd ones included."""
         return "".join(
             self.choice(_ODD_CHARACTERS) if self.chance(50) else chr(self.below(0x110000))
             for _ in range(self.below(limit + 1))
