@@ -23,7 +23,7 @@ import psutil
 if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext, ConsoleMessage, Locator, Page, Playwright
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 SETUP_HINT = "run script/setup: it installs Debian's chromium and the pinned playwright package"
 # Debian and Ubuntu name the browser differently; GitHub's Ubuntu runners ship Google Chrome.
 CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")

@@ -791,7 +791,7 @@ def _number(key: str, value: float) -> float | int:
 
 
 def _number_fields(
-    table: dict[str, tuple[float, float, str | None]], defaults: dict[str, float]
+    table: Mapping[str, tuple[float, float, str | None]], defaults: dict[str, float]
 ) -> dict[Any, Any]:
     """Return number-box form fields for a table of (minimum, maximum, unit)."""
     fields: dict[Any, Any] = {}

@@ -58,7 +58,7 @@ class LinkCoordinator[LinkT: (MqttLink, RadioLink)](DataUpdateCoordinator[LinkSt
         # The base class types its entry as optional; this one always has it.
         self.entry = entry
         self.kind = kind
-        self.link = link
+        self.link: LinkT = link
         initial, maximum = BACKOFF[kind]
         self.supervisor = Supervisor(
             LINK_TITLES[kind],

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from homeassistant.components.device_tracker import (
-    SourceType,
+# From the submodules: the package re-exports them without an __all__, which strict typing rejects.
+from homeassistant.components.device_tracker.config_entry import (
     TrackerEntity,
     TrackerEntityDescription,
 )
+from homeassistant.components.device_tracker.const import SourceType
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
@@ -26,7 +27,7 @@ def accuracy_meters(precision_bits: int | None) -> int:
     """Return the radius of the cell a position was rounded to (0 for exact positions)."""
     if not precision_bits or precision_bits >= 32:
         return 0
-    cell_degrees = 2 ** (32 - precision_bits) * 1e-7
+    cell_degrees = 2.0 ** (32 - precision_bits) * 1e-7
     return round(cell_degrees * METERS_PER_DEGREE / 2)
 
 

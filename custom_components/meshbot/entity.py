@@ -7,7 +7,7 @@ subscription, so that one node's packet never rewrites another node's entities.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from homeassistant.core import callback
 from homeassistant.helpers import device_registry as dr
@@ -40,8 +40,9 @@ def hub_device_info(entry: MeshbotConfigEntry) -> DeviceInfo:
 def via_hub(entry: MeshbotConfigEntry) -> DeviceInfo:
     """Return the device info fields that make a device a child of the entry's hub device."""
     if VIA_DEVICE_BY_REGISTRY_ID:
-        # The key is new in Home Assistant 2026.8; the oldest supported one's DeviceInfo lacks it.
-        return DeviceInfo(via_device_id=entry.runtime_data.hub_device_id)  # type: ignore[typeddict-unknown-key]
+        # The key is new in Home Assistant 2026.8; the oldest supported one's DeviceInfo lacks it,
+        # so the type checker of either release accepts only the cast.
+        return cast(DeviceInfo, {"via_device_id": entry.runtime_data.hub_device_id})
     return DeviceInfo(via_device=(DOMAIN, entry.entry_id))
 
 
@@ -125,14 +126,15 @@ class MeshNodeEntity(Entity):
         return self.available
 
     @callback
-    def async_write_ha_state(self) -> None:
+    def _async_write_ha_state(self) -> None:
         """Write the state and remember what it showed, whoever asked for the write.
 
         Home Assistant rewrites every entity of a renamed device itself; remembering that
         write keeps the node's own update in the same second from writing them a second time.
+        Home Assistant names this method as the one to override (the public one is final).
         """
         self._last_fingerprint = self._fingerprint()
-        super().async_write_ha_state()
+        super()._async_write_ha_state()
 
     @callback
     def _async_node_changed(self) -> None:

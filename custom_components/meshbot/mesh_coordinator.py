@@ -85,7 +85,7 @@ class MeshSnapshot:
 
     nodes_known: int
     nodes_active: int
-    links_by_source: Mapping[LinkSource, int]
+    links_by_source: Mapping[str, int]
     messages_per_minute: int
     undecodable: int
     last_message_at: float | None
@@ -327,11 +327,11 @@ class MeshCoordinator(DataUpdateCoordinator[MeshSnapshot]):
         if policy == POLICY_ALL:
             return True
         if policy == POLICY_CHOSEN:
-            return node.id in options.get(CONF_TRACKED_NODES, [])
+            return bool(node.id in options.get(CONF_TRACKED_NODES, []))
         if policy == POLICY_NEARBY:
             if node.latitude is None or node.longitude is None:
                 return False
-            radius = options.get(CONF_NODE_RADIUS_KM, DEFAULT_NODE_RADIUS_KM)
+            radius = float(options.get(CONF_NODE_RADIUS_KM, DEFAULT_NODE_RADIUS_KM))
             home = self.hass.config
             return (
                 haversine_km(home.latitude, home.longitude, node.latitude, node.longitude) <= radius
@@ -354,17 +354,17 @@ class MeshCoordinator(DataUpdateCoordinator[MeshSnapshot]):
         if room <= 0:
             return []
         nodes = self.state.nodes
-        fresh = {
+        untracked = {
             num
             for num in itertools.chain(candidates, waiting)
             if num not in self.tracked
             and (node := nodes.get(num)) is not None
             and self.wanted(node)
         }
-        if not fresh:
+        if not untracked:
             return []
         # Most recently heard first, so the cap keeps the liveliest nodes.
-        wanted = sorted(fresh, key=lambda num: nodes[num].last_seen, reverse=True)[:room]
+        wanted = sorted(untracked, key=lambda num: nodes[num].last_seen, reverse=True)[:room]
         fresh = wanted if at_once is None else wanted[:at_once]
         self._waiting_devices = wanted[len(fresh) :]
         self.tracked.update(fresh)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import cast
 
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import ATTR_CONFIG_ENTRY_ID, CONF_LATITUDE, CONF_LONGITUDE
@@ -118,12 +119,16 @@ async def _get_topology(call: ServiceCall) -> ServiceResponse:
             radius,
         )
     max_age = call.data.get(ATTR_MAX_AGE)
-    return mesh.state.topology(  # type: ignore[return-value]
-        time.time(),
-        sources=call.data.get(ATTR_SOURCES),
-        max_age=max_age.total_seconds() if max_age is not None else None,
-        around=around,
-        within=within,
+    # Plain JSON by construction; the mesh layer does not know Home Assistant's JSON types.
+    return cast(
+        ServiceResponse,
+        mesh.state.topology(
+            time.time(),
+            sources=call.data.get(ATTR_SOURCES),
+            max_age=max_age.total_seconds() if max_age is not None else None,
+            around=around,
+            within=within,
+        ),
     )
 
 

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 import math
-from typing import Any
+from typing import Any, TypeIs
 
 from .strikes import Strike
 
@@ -183,6 +183,8 @@ class Throttle:
         return throttle
 
 
-def _time(value: object) -> bool:
+def _time(value: object) -> TypeIs[float]:
     # type() rather than isinstance(): True is not a time. NaN fails the comparison.
-    return type(value) in (int, float) and -MAX_STORED_TIME < value < MAX_STORED_TIME  # type: ignore[operator]
+    return (type(value) is int or type(value) is float) and (
+        -MAX_STORED_TIME < value < MAX_STORED_TIME
+    )

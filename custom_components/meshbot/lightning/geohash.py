@@ -26,7 +26,8 @@ class Circle(NamedTuple):
 def encode(latitude: float, longitude: float, precision: int) -> str:
     """Return the geohash of a point."""
     lat_range, lon_range = [-90.0, 90.0], [-180.0, 180.0]
-    chars, bits, value, even = [], 0, 0, True
+    chars: list[str] = []
+    bits, value, even = 0, 0, True
     while len(chars) < precision:
         span = lon_range if even else lat_range
         coordinate = longitude if even else latitude

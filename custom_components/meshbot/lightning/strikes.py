@@ -144,14 +144,12 @@ class StrikeCounters:
 def valid_coordinates(latitude: object, longitude: object) -> tuple[float, float] | str:
     """Return the coordinates as floats, or the rejection reason when they are not a position."""
     # type() rather than isinstance(): bool is an int subclass, and True is not a latitude.
-    kind = type(latitude)
-    if not (kind is float or kind is int) or not -90.0 <= latitude <= 90.0:  # type: ignore[operator]
+    if not ((type(latitude) is float or type(latitude) is int) and -90.0 <= latitude <= 90.0):
         return BAD_LATITUDE
-    kind = type(longitude)
-    if not (kind is float or kind is int) or not -180.0 <= longitude <= 180.0:  # type: ignore[operator]
+    if not ((type(longitude) is float or type(longitude) is int) and -180.0 <= longitude <= 180.0):
         return BAD_LONGITUDE
     # NaN fails every comparison above; the infinities fail the ranges.
-    return float(latitude), float(longitude)  # type: ignore[arg-type]
+    return float(latitude), float(longitude)
 
 
 def _parse(payload: bytes, now: float, latitude: float, longitude: float) -> Strike | str:
@@ -178,7 +176,7 @@ def _parse(payload: bytes, now: float, latitude: float, longitude: float) -> Str
     except KeyError:
         return MISSING_FIELD
     coordinates = valid_coordinates(strike_lat, strike_lon)
-    if type(coordinates) is str:
+    if isinstance(coordinates, str):
         return coordinates
     kind = type(stamp)
     if not (kind is int or (kind is float and math.isfinite(stamp))):
@@ -188,7 +186,7 @@ def _parse(payload: bytes, now: float, latitude: float, longitude: float) -> Str
         return TIME_FUTURE
     if stamp < (now - MAX_AGE_S) * NS_PER_S:
         return TIME_TOO_OLD
-    strike_lat, strike_lon = coordinates  # type: ignore[misc]
+    strike_lat, strike_lon = coordinates
     distance, azimuth = distance_bearing(latitude, longitude, strike_lat, strike_lon)
     return Strike(strike_lat, strike_lon, stamp / NS_PER_S, distance, azimuth)
 
@@ -210,8 +208,8 @@ def parse_strike(
     except Exception:  # noqa: BLE001
         # A parser bug on one hostile payload must not stop the monitor.
         result = INTERNAL_ERROR
-    if type(result) is str:
+    if isinstance(result, str):
         counters.reject(result)
         return None
     counters.accepted += 1
-    return result  # type: ignore[return-value]
+    return result

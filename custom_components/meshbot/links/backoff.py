@@ -21,7 +21,7 @@ class Backoff:
 
     def next_delay(self) -> float:
         """Return the delay before the next attempt and count the attempt."""
-        base = min(self.maximum, self.initial * (2 ** min(self.attempts, 32)))
+        base = min(self.maximum, self.initial * (2.0 ** min(self.attempts, 32)))
         self.attempts += 1
         return base + base * 0.5 * self._random.random()
 

@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+import functools
 import logging
 import ssl
 import struct
 import time
+from typing import Any
 
 from .errors import (
     LinkAuthError,
@@ -145,11 +147,12 @@ class MqttProtocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         """Wake the session waiting on this connection."""
         error = LinkError(f"connection lost: {exc}" if exc else "the broker closed the connection")
-        for future in (self.connack, self.closed, *self.acks.values()):
+        waiting: list[asyncio.Future[Any]] = [self.connack, self.closed, *self.acks.values()]
+        for future in waiting:
             if not future.done():
                 future.set_exception(error)
         # Retrieve the exceptions so an unawaited future does not log "never retrieved".
-        for future in (self.connack, self.closed, *self.acks.values()):
+        for future in waiting:
             if future.done() and not future.cancelled():
                 future.exception()
 
@@ -310,8 +313,8 @@ class MqttLink:
                 body = b"".join(_string(topic) + b"\x00" for topic in chunk)
             else:
                 body = b"".join(_string(topic) for topic in chunk)
-            ack = asyncio.get_running_loop().create_future()
-            ack.add_done_callback(lambda fut, chunk=chunk: self._acked(kind, chunk, fut))
+            ack: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+            ack.add_done_callback(functools.partial(self._acked, kind, chunk))
             protocol.acks[packet_id] = ack
             protocol.send(_packet(kind, struct.pack("!H", packet_id) + body))
 

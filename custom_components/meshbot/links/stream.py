@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import logging
 import random
 import time
-from typing import Any
+from typing import Any, cast
 
 from google.protobuf.message import DecodeError
 from meshtastic.protobuf import mesh_pb2, portnums_pb2
@@ -129,7 +129,8 @@ class _StreamProtocol(asyncio.Protocol):
         return self._decoder
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        # TCP and serial connections both hand over a full (writable) Transport.
+        self.transport = cast(asyncio.Transport, transport)
         if not self.made.done():
             self.made.set_result(None)
 
@@ -150,7 +151,7 @@ class _StreamProtocol(asyncio.Protocol):
             self.transport.write(payload)
 
 
-def _close_late_serial(opening: asyncio.Future[tuple[asyncio.Transport, Any]]) -> None:
+def _close_late_serial(opening: asyncio.Future[Any]) -> None:
     if not opening.cancelled() and opening.exception() is None:
         opening.result()[0].abort()
 
@@ -184,7 +185,7 @@ class SendResult:
 
 def _routing_error(reason: int) -> str:
     try:
-        return mesh_pb2.Routing.Error.Name(reason)
+        return mesh_pb2.Routing.Error.Name(mesh_pb2.Routing.Error.ValueType(reason))
     except ValueError:
         return f"ERROR_{reason}"
 
@@ -245,9 +246,9 @@ class RadioLink:
             self._record_handshake(variant, message)
             if variant == "config_complete_id" and message.config_complete_id == self._config_id:
                 handshake.set_result(None)
-            elif variant == "node_info" and self._on_frame is not None:
+            elif variant == "node_info" and (on_frame := self._on_frame) is not None:
                 # The node database dump is news for the mesh picture, not live traffic.
-                self._deliver(message)
+                self._deliver(on_frame, message)
             return
         if variant == "queueStatus":
             status = message.queueStatus
@@ -261,13 +262,15 @@ class RadioLink:
             if self._protocol is not None and self._protocol.transport is not None:
                 self._protocol.transport.abort()
             return
-        if self._on_frame is not None:
-            self._deliver(message)
+        if (on_frame := self._on_frame) is not None:
+            self._deliver(on_frame, message)
 
-    def _deliver(self, message: mesh_pb2.FromRadio) -> None:
+    def _deliver(
+        self, on_frame: Callable[[mesh_pb2.FromRadio], None], message: mesh_pb2.FromRadio
+    ) -> None:
         self.messages += 1
         try:
-            self._on_frame(message)  # type: ignore[misc]
+            on_frame(message)
         except Exception:
             if not self._handler_error_logged:
                 self._handler_error_logged = True
@@ -375,6 +378,7 @@ class RadioLink:
     async def _open(self) -> _StreamProtocol:
         loop = asyncio.get_running_loop()
         settings = self.settings
+        protocol = _StreamProtocol(self._on_payload)
         if settings.device:
             # Imported here so a TCP-only setup never loads pyserial.
             import serial_asyncio_fast  # noqa: PLC0415
@@ -382,23 +386,23 @@ class RadioLink:
             opening = asyncio.ensure_future(
                 serial_asyncio_fast.create_serial_connection(
                     loop,
-                    lambda: _StreamProtocol(self._on_payload),
+                    lambda: protocol,
                     settings.device,
                     baudrate=SERIAL_BAUDRATE,
                     exclusive=True,
                 )
             )
             try:
-                _, protocol = await asyncio.shield(opening)
+                await asyncio.shield(opening)
             except asyncio.CancelledError:
                 # The port opens in the executor and may finish after we gave up: close it
                 # then, or its exclusive lock would keep every later attempt out.
                 opening.add_done_callback(_close_late_serial)
                 raise
+        elif settings.host:
+            await loop.create_connection(lambda: protocol, settings.host, settings.port)
         else:
-            _, protocol = await loop.create_connection(
-                lambda: _StreamProtocol(self._on_payload), settings.host, settings.port
-            )
+            raise ValueError("a radio needs a host or a serial device")
         # The serial transport announces itself on a later loop iteration; writes before
         # that would be lost.
         await protocol.made

@@ -7,9 +7,11 @@ raises out of `MeshDecoder.decode`, whatever bytes the broker hands over.
 from __future__ import annotations
 
 import base64
+import enum
 import math
 import struct
 import time
+from typing import Any, Final, Protocol
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from google.protobuf import empty_pb2
@@ -56,9 +58,23 @@ FUTURE_SLACK = 600
 CACHE_LIMIT = 4096
 # AES-CTR nonce: packet id (uint64 LE), sender (uint32 LE), four zero bytes.
 NONCE = struct.Struct("<QI4x")
-_MISSING = object()
-# Returned by the payload decoders when they counted a rejection.
-REJECTED = object()
+
+
+# Markers told apart from None, as one-member enums so type checkers narrow them.
+class _Missing(enum.Enum):
+    """A cache miss, where None is a cached answer."""
+
+    MISSING = 0
+
+
+class Rejected(enum.Enum):
+    """What a payload decoder returns when it counted a rejection."""
+
+    REJECTED = 0
+
+
+_MISSING: Final = _Missing.MISSING
+REJECTED: Final = Rejected.REJECTED
 
 DEVICE_METRICS = frozenset(
     {"battery_level", "voltage", "channel_utilization", "air_util_tx", "uptime_seconds"}
@@ -91,9 +107,13 @@ ENVIRONMENT_METRICS = frozenset(
 )
 
 
-def _enum_name(enum: object, value: int) -> str | None:
+class _ProtobufEnum(Protocol):
+    def Name(self, number: Any) -> str: ...
+
+
+def _enum_name(protobuf_enum: _ProtobufEnum, value: int) -> str | None:
     try:
-        return enum.Name(value)  # type: ignore[attr-defined]
+        return protobuf_enum.Name(value)
     except ValueError:
         return None
 
@@ -315,7 +335,7 @@ class MeshDecoder:
         observation = self._observation(sender, decoded.destination, decoded.channel, data, now)
         if observation is REJECTED:
             return None
-        decoded.observation = observation  # type: ignore[assignment]
+        decoded.observation = observation
         # Only a packet that decoded makes later copies duplicates: a copy of a rejected one
         # (no key, wrong key, bad payload) is rejected in turn, not passed on as a duplicate.
         recent.add(key)
@@ -362,7 +382,7 @@ class MeshDecoder:
             observation = self._observation(sender, packet.to, decoded.channel, data, now)
             if observation is REJECTED:
                 return None
-            decoded.observation = observation  # type: ignore[assignment]
+            decoded.observation = observation
             counters.decoded += 1
             return decoded
         except Exception:  # noqa: BLE001
@@ -456,7 +476,7 @@ class MeshDecoder:
 
     def _observation(
         self, sender: int, destination: int, channel: str, data: mesh_pb2.Data, now: float
-    ) -> Observation | object | None:
+    ) -> Observation | Rejected | None:
         port = data.portnum
         try:
             if port == PORT_POSITION:
@@ -499,7 +519,7 @@ class MeshDecoder:
 
     def _position(
         self, node: int, message: mesh_pb2.Position, now: float, *, count: bool = True
-    ) -> PositionObs | object | None:
+    ) -> PositionObs | Rejected | None:
         if not (message.HasField("latitude_i") and message.HasField("longitude_i")):
             return None
         latitude, longitude = message.latitude_i * 1e-7, message.longitude_i * 1e-7
@@ -523,6 +543,7 @@ class MeshDecoder:
 
     def _telemetry(self, node: int, telemetry: telemetry_pb2.Telemetry) -> TelemetryObs | None:
         variant = telemetry.WhichOneof("variant")
+        metrics: Message
         if variant == "device_metrics":
             names, metrics, kind = DEVICE_METRICS, telemetry.device_metrics, "device"
         elif variant == "environment_metrics":
@@ -539,7 +560,7 @@ class MeshDecoder:
         }
         return TelemetryObs(node=node, kind=kind, values=values) if values else None
 
-    def _neighbors(self, sender: int, info: mesh_pb2.NeighborInfo) -> NeighborsObs | object:
+    def _neighbors(self, sender: int, info: mesh_pb2.NeighborInfo) -> NeighborsObs | Rejected:
         reporter = info.node_id or sender
         if not valid_node(reporter):
             self.counters.reject("node_id")
@@ -601,7 +622,7 @@ class MeshDecoder:
         except DecodeError:
             self.counters.reject("map_report")
             return None
-        position: PositionObs | object | None = None
+        position: PositionObs | Rejected | None = None
         if report.latitude_i or report.longitude_i:
             position = self._position(
                 sender,
