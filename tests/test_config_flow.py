@@ -39,6 +39,9 @@ from homeassistant.helpers.service_info.zeroconf import ZeroconfServiceInfo
 from homeassistant.helpers.translation import async_get_translations
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.components.diagnostics import (
+    get_diagnostics_for_config_entry,
+)
 
 from custom_components.meshbot.const import (
     CONF_CA_CERT,
@@ -887,10 +890,11 @@ async def test_options_show_tunables_of_configured_links(
 
 
 async def test_options_prefilled_and_saved_and_entry_reloads(
-    hass: HomeAssistant, init_integration: MockConfigEntry
+    hass: HomeAssistant, hass_client: Any, init_integration: MockConfigEntry
 ) -> None:
     entry = init_integration
-    old_hub = entry.runtime_data
+    reloads: list[ConfigEntryState] = []
+    entry.async_on_state_change(lambda: reloads.append(entry.state))
     result = await hass.config_entries.options.async_init(entry.entry_id)
     assert suggested(result, CONF_MESH_TOPICS) == "msh/EU_868"
     assert suggested(result, CONF_CHANNEL_KEYS) == "LongFast = AQ=="
@@ -930,9 +934,11 @@ async def test_options_prefilled_and_saved_and_entry_reloads(
     }
     assert isinstance(entry.options[CONF_RADIUS_KM], float)
     assert entry.state is ConfigEntryState.LOADED
-    hub = entry.runtime_data
-    assert hub is not old_hub
-    assert hub.links[LinkKind.MESH].link.filters == mesh_filters(["msh/US", "msh/EU_868/DE"])
+    assert ConfigEntryState.NOT_LOADED in reloads, "the new options took a reload"
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+    assert diagnostics["links"]["mesh"]["subscriptions"] == len(
+        mesh_filters(["msh/US", "msh/EU_868/DE"])
+    )
     await unload(hass, entry)
 
 
@@ -1189,7 +1195,7 @@ async def test_reconfigure_lightning_to_home_forgets_coordinates(
 
 
 async def test_reconfigure_remove_links(
-    hass: HomeAssistant, fake_node: FakeNode, broker: MosquittoBroker
+    hass: HomeAssistant, hass_client: Any, fake_node: FakeNode, broker: MosquittoBroker
 ) -> None:
     entry = entry_for(
         radio=radio_section(fake_node.port),
@@ -1220,7 +1226,8 @@ async def test_reconfigure_remove_links(
     assert entry.options == {}, "the removed links' settings go with them"
     assert entry.title == "meshbot: radio 127.0.0.1"
     assert entry.state is ConfigEntryState.LOADED
-    assert set(entry.runtime_data.links) == {LinkKind.RADIO}
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+    assert set(diagnostics["links"]) == {LinkKind.RADIO}
     await unload(hass, entry)
 
 

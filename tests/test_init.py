@@ -32,7 +32,6 @@ from custom_components.meshbot.const import (
     CONF_LOCATION_MODE,
     DOMAIN,
     LOCATION_FIXED,
-    LinkKind,
 )
 from custom_components.meshbot.lightning.geohash import encode
 from meshbot_dev.entries import MESH_PASSWORD, MESH_USER, broker_section, entry_for, radio_section
@@ -140,11 +139,12 @@ async def test_setup_never_waits_for_the_network(
     try:
         assert await hass.config_entries.async_setup(entry.entry_id)
         assert entry.state is ConfigEntryState.LOADED
-        hub = entry.runtime_data
+        await hass.async_block_till_done()
         if target in ("silent", "hanging"):
             # Setup finished while every first attempt is still waiting on its peer.
-            assert all(c.supervisor.state.last_error is None for c in hub.links.values())
-        await hass.async_block_till_done()
+            assert all(
+                hass.states.get(sensor).attributes["last_error"] is None for sensor in ALL_SENSORS
+            )
         for sensor in ALL_SENSORS:
             assert state_of(hass, sensor) == STATE_OFF, "available and off, not unavailable"
         assert len(meshbot_tasks()) == 3
@@ -196,8 +196,7 @@ async def test_link_outages_are_logged_once(
     await until(lambda: state_of(hass, MESH) == STATE_ON)
     caplog.clear()
     await hass.async_add_executor_job(broker.stop)
-    hub = init_integration.runtime_data
-    await until(lambda: hub.links[LinkKind.MESH].supervisor.state.reconnects >= 4)
+    await until(lambda: hass.states.get(MESH).attributes["reconnects"] >= 4)
     await hass.async_add_executor_job(broker.start)
     await until(lambda: state_of(hass, MESH) == STATE_ON)
     mesh_lines = [
@@ -208,7 +207,7 @@ async def test_link_outages_are_logged_once(
 
 
 async def test_rejected_credentials_start_reauthentication(
-    hass: HomeAssistant, auth_broker: MosquittoBroker
+    hass: HomeAssistant, hass_client: Any, auth_broker: MosquittoBroker
 ) -> None:
     entry = entry_for(
         mesh=broker_section(auth_broker.port, **{CONF_USERNAME: MESH_USER, CONF_PASSWORD: "stale"})
@@ -219,11 +218,13 @@ async def test_rejected_credentials_start_reauthentication(
     flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
     assert [flow["context"]["source"] for flow in flows] == [SOURCE_REAUTH]
     assert flows[0]["context"]["entry_id"] == entry.entry_id
-    supervisor = entry.runtime_data.links[LinkKind.MESH].supervisor
-    assert supervisor.state.auth_failed
-    reconnects = supervisor.state.reconnects
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+    assert diagnostics["links"]["mesh"]["state"]["auth_failed"]
+    reconnects = hass.states.get(MESH).attributes["reconnects"]
     await asyncio.sleep(0.5)
-    assert supervisor.state.reconnects == reconnects, "no retry with credentials known to be bad"
+    assert hass.states.get(MESH).attributes["reconnects"] == reconnects, (
+        "no retry with credentials known to be bad"
+    )
     assert state_of(hass, MESH) == STATE_OFF
     result = await hass.config_entries.flow.async_configure(
         flows[0]["flow_id"], {CONF_USERNAME: MESH_USER, CONF_PASSWORD: MESH_PASSWORD}
@@ -287,7 +288,10 @@ async def test_home_assistant_stop_ends_the_links(
 
 
 async def test_messages_arrive_on_the_subscribed_topics(
-    hass: HomeAssistant, init_integration: MockConfigEntry, broker: MosquittoBroker
+    hass: HomeAssistant,
+    hass_client: Any,
+    init_integration: MockConfigEntry,
+    broker: MosquittoBroker,
 ) -> None:
     await until(lambda: state_of(hass, MESH) == STATE_ON and state_of(hass, LIGHTNING) == STATE_ON)
     await asyncio.sleep(0.2)
@@ -299,13 +303,20 @@ async def test_messages_arrive_on_the_subscribed_topics(
         )
     await hass.async_add_executor_job(publish, broker, "msh/EU_868/2/e/LongFast/!0000abcd", b"\x0a")
     await hass.async_add_executor_job(publish, broker, "msh/US/2/e/LongFast/!0000abcd", b"\x0a")
-    hub = init_integration.runtime_data
-    await until(
-        lambda: hub.links[LinkKind.LIGHTNING].messages and hub.links[LinkKind.MESH].messages
-    )
+
+    async def messages() -> tuple[int, int]:
+        links = (await get_diagnostics_for_config_entry(hass, hass_client, init_integration))[
+            "links"
+        ]
+        return links["lightning"]["messages"], links["mesh"]["messages"]
+
+    async with asyncio.timeout(10):
+        while not all(await messages()):
+            await asyncio.sleep(0.05)
     await asyncio.sleep(0.3)
-    assert hub.links[LinkKind.LIGHTNING].messages == 1, "only tiles around home"
-    assert hub.links[LinkKind.MESH].messages == 1, "only the configured root topic"
+    lightning_messages, mesh_messages = await messages()
+    assert lightning_messages == 1, "only tiles around home"
+    assert mesh_messages == 1, "only the configured root topic"
     # The last-message attribute is refreshed once a minute, not on every message.
     assert hass.states.get(LIGHTNING).attributes["last_message"] is None
     async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=61))

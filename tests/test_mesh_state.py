@@ -71,7 +71,7 @@ def links(state: MeshState) -> dict[tuple[str, str, str], tuple]:
         (f"!{link.source_node:08x}", f"!{link.target_node:08x}", link.source): (
             link.snr,
             link.rssi,
-            link.count,
+            link.times_heard,
         )
         for link in state.iter_links()
     }
@@ -196,7 +196,7 @@ def test_link_keeps_first_seen_and_updates_last_seen_count_and_snr() -> None:
         state.apply(packet(ALICE, NeighborsObs(ALICE, ((BOB, snr),), None)), now)
 
     link = next(state.iter_links())
-    assert (link.first_seen, link.last_seen, link.count, link.snr) == (T0, T0 + 120, 3, -2.0)
+    assert (link.first_seen, link.last_seen, link.times_heard, link.snr) == (T0, T0 + 120, 3, -2.0)
     # A link heard again is news of both its ends.
     assert state.nodes[BOB].last_seen == T0 + 120
 

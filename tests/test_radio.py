@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from homeassistant.core import HomeAssistant
@@ -16,13 +17,32 @@ from meshbot_dev.fake_node import FakeNode
 
 from .support.waiting import until
 
+RADIO_LINK = "binary_sensor.meshbot_test_radio_link"
+
+
+def radio_connected(hass: HomeAssistant) -> bool:
+    """Return whether the radio's connectivity sensor says connected."""
+    state = hass.states.get(RADIO_LINK)
+    return state is not None and state.state == "on"
+
+
+async def topology(hass: HomeAssistant) -> dict[str, Any]:
+    """Return the mesh as the get_topology action answers it."""
+    return await hass.services.async_call(
+        DOMAIN, "get_topology", {}, blocking=True, return_response=True
+    )
+
+
+def node_ids(num: int) -> str:
+    return f"!{num:08x}"
+
 
 @pytest.fixture
 async def radio_entry(hass: HomeAssistant, fake_node: FakeNode) -> MockConfigEntry:
     entry = entry_for(radio=radio_section(fake_node.port))
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
-    await until(lambda: entry.runtime_data.links["radio"].supervisor.state.connected)
+    await until(lambda: radio_connected(hass))
     yield entry
     await hass.config_entries.async_unload(entry.entry_id)
 
@@ -75,7 +95,7 @@ async def test_send_text_fails_at_once_without_a_radio_or_with_a_full_queue(
         await send(hass, message="busy")
     assert error.value.translation_key == "radio_refused"
     await fake_node.stop()
-    await until(lambda: not radio_entry.runtime_data.links["radio"].link.connected)
+    await until(lambda: not radio_connected(hass))
     with pytest.raises(HomeAssistantError) as error:
         await send(hass, message="anyone?")
     assert error.value.translation_key == "radio_not_connected"
@@ -145,18 +165,16 @@ async def test_messages_fire_events_once_even_after_reconnects_and_restarts(
     assert state.attributes["text"] == "psst"
 
     # The node replays its queue to a reconnecting client: nothing fires twice.
-    hub = radio_entry.runtime_data
     fake_node.close_clients()
-    await until(lambda: not hub.links["radio"].link.connected)
-    await until(lambda: hub.links["radio"].link.connected)
+    await until(lambda: not radio_connected(hass))
+    await until(lambda: radio_connected(hass))
     fake_node.broadcast(text_frame(0x0000CAFE, 11, "hello all", channel=1))
     fake_node.broadcast(text_frame(0x0000CAFE, 13, "new one"))
     await until(lambda: len(events) == 3)
     assert events[-1].data["text"] == "new one"
 
     assert await hass.config_entries.async_reload(radio_entry.entry_id)
-    hub = radio_entry.runtime_data
-    await until(lambda: hub.links["radio"].link.connected)
+    await until(lambda: radio_connected(hass))
     fake_node.broadcast(text_frame(0x0000CAFE, 13, "new one"))
     fake_node.broadcast(text_frame(0x0000CAFE, 14, "after restart"))
     await until(lambda: len(events) == 4)
@@ -171,7 +189,6 @@ async def test_messages_fire_events_once_even_after_reconnects_and_restarts(
 async def test_a_rival_client_raises_a_repair_issue_and_meshbot_backs_off(
     hass: HomeAssistant, fake_node: FakeNode
 ) -> None:
-    import asyncio
     from unittest.mock import patch
 
     from homeassistant.helpers import issue_registry as ir
@@ -194,22 +211,22 @@ async def test_a_rival_client_raises_a_repair_issue_and_meshbot_backs_off(
         patch("custom_components.meshbot.links.supervisor.CONTENTION_CLEARS_AFTER", 1.0),
     ):
         assert await hass.config_entries.async_setup(entry.entry_id)
-        supervisor = entry.runtime_data.links["radio"].supervisor
-        await until(lambda: supervisor.state.connected)
+        await until(lambda: radio_connected(hass))
         fighting = asyncio.create_task(rival())
         try:
             await until(lambda: registry.async_get_issue("meshbot", issue_id), timeout=15)
             issue = registry.async_get_issue("meshbot", issue_id)
             assert issue.translation_key == "radio_contended"
             assert issue.translation_placeholders == {"radio": f"tcp://127.0.0.1:{fake_node.port}"}
-            attempts = supervisor.state.reconnects
+            attempts = hass.states.get(RADIO_LINK).attributes["reconnects"]
             await asyncio.sleep(1.0)
-            assert supervisor.state.reconnects <= attempts + 2, "backing off, not fighting"
+            reconnects = hass.states.get(RADIO_LINK).attributes["reconnects"]
+            assert reconnects <= attempts + 2, "backing off, not fighting"
         finally:
             fighting.cancel()
             await asyncio.gather(fighting, return_exceptions=True)
         await until(lambda: registry.async_get_issue("meshbot", issue_id) is None, timeout=15)
-        assert supervisor.state.connected
+        assert radio_connected(hass)
     await hass.config_entries.async_unload(entry.entry_id)
 
 
@@ -223,11 +240,10 @@ async def test_handshake_fills_the_mesh_and_the_radio_describes_itself(
     from meshtastic.protobuf import mesh_pb2, portnums_pb2, telemetry_pb2
     from pytest_homeassistant_custom_component.common import async_fire_time_changed
 
-    hub = radio_entry.runtime_data
-    state = hub.mesh.state
+    nodes = {node["id"]: node for node in (await topology(hass))["nodes"]}
     for num in fake_node.other_nodes:
-        assert state.nodes[num].long_name == f"Node {num:08x}"
-        assert state.nodes[num].hw_model == "HELTEC_V3"
+        assert nodes[node_ids(num)]["long_name"] == f"Node {num:08x}"
+        assert nodes[node_ids(num)]["hw_model"] == "HELTEC_V3"
     device = async_entry_device(hass, radio_entry.entry_id, f"{radio_entry.entry_id}_radio")
     assert device.name == "Fake Base"
     assert device.sw_version == fake_node.firmware_version
@@ -257,15 +273,18 @@ async def test_handshake_fills_the_mesh_and_the_radio_describes_itself(
         )
         setattr(packet, "from", fake_node.node_num)
         fake_node.broadcast(mesh_pb2.FromRadio(packet=packet))
-    await until(lambda: "num_packets_rx" in state.nodes[fake_node.node_num].telemetry)
-    await until(lambda: "voltage" in state.nodes[fake_node.node_num].telemetry)
-    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=1.1))
-    await hass.async_block_till_done()
     registry = er.async_get(hass)
 
     def radio_value(key: str) -> str:
         entity_id = registry.async_get_entity_id("sensor", DOMAIN, f"{radio_entry.entry_id}_{key}")
         return hass.states.get(entity_id).state
+
+    # The figures reach the sensors at the next flush after the frames arrived.
+    async with asyncio.timeout(10):
+        while radio_value("radio_online_nodes") != "17" or radio_value("radio_battery") != "100":
+            async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=1.1))
+            await hass.async_block_till_done()
+            await asyncio.sleep(0.01)
 
     assert radio_value("radio_battery") == "100", "101 means on external power"
     assert radio_value("radio_online_nodes") == "17"
@@ -325,13 +344,19 @@ async def test_every_kind_of_radio_packet_reaches_the_mesh(
             request_id=77,
         )
     )
-    state = radio_entry.runtime_data.mesh.state
-    await until(lambda: any(key[2] == "traceroute" for key in state.links))
-    assert state.nodes[reporter].latitude == pytest.approx(48.8566)
-    assert state.nodes[reporter].precision_bits == 16
-    local = fake_node.node_num
-    assert state.link(neighbor, reporter, "neighbor").snr == 3.5
-    assert state.link(reporter, local, "radio").rssi == -80, "heard directly by our radio"
+    # The radio hands frames over in order: once the traceroute shows, so does the rest.
+    async with asyncio.timeout(10):
+        mesh = await topology(hass)
+        while not any(link["source"] == "traceroute" for link in mesh["links"]):
+            await asyncio.sleep(0.01)
+            mesh = await topology(hass)
+    nodes = {node["id"]: node for node in mesh["nodes"]}
+    links = {(link["from"], link["to"], link["source"]): link for link in mesh["links"]}
+    assert nodes[node_ids(reporter)]["latitude"] == pytest.approx(48.8566)
+    assert nodes[node_ids(reporter)]["precision_bits"] == 16
+    local, reporter_id = node_ids(fake_node.node_num), node_ids(reporter)
+    assert links[node_ids(neighbor), reporter_id, "neighbor"]["snr"] == 3.5
+    assert links[reporter_id, local, "radio"]["rssi"] == -80, "heard directly by our radio"
     # A traceroute reply from `neighbor` to the radio: local -> relay -> neighbor.
-    assert state.link(local, relay, "traceroute").snr == 2.0
-    assert state.link(relay, neighbor, "traceroute").snr == 3.0
+    assert links[local, node_ids(relay), "traceroute"]["snr"] == 2.0
+    assert links[node_ids(relay), node_ids(neighbor), "traceroute"]["snr"] == 3.0

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-# From the submodules: the package re-exports them without an __all__, which strict typing rejects.
-from homeassistant.components.device_tracker.config_entry import (
+from homeassistant.components.device_tracker import (
+    SourceType,
     TrackerEntity,
     TrackerEntityDescription,
 )
-from homeassistant.components.device_tracker.const import SourceType
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 

@@ -15,7 +15,7 @@ import logging
 import ssl
 import struct
 import time
-from typing import Any
+from typing import Any, cast
 
 from .errors import (
     LinkAuthError,
@@ -141,8 +141,8 @@ class MqttProtocol(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Keep the transport."""
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # A TCP or TLS connection always hands over a full (writable) Transport.
+        self.transport = cast(asyncio.Transport, transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
         """Wake the session waiting on this connection."""
