@@ -911,7 +911,7 @@ async def sample_timeline(
     recorder is busy each retake waits up to the switch interval (5 ms).
     """
     hub = entry.runtime_data
-    link = hub.links[LinkKind.MESH]
+    link = hub.links[LinkKind.MESH].link
     loop = asyncio.get_running_loop()
     while True:
         changed, reported = log.totals()
@@ -990,7 +990,7 @@ async def feed_hass(
     entry = await start_meshbot(hass, broker.port, args.max_devices)
     hub = entry.runtime_data
     mesh = hub.mesh
-    link = hub.links[LinkKind.MESH]
+    link = hub.links[LinkKind.MESH].link
     store_file = Path(hass.config.path(".storage", f"{DOMAIN}.{entry.entry_id}.mesh"))
     figures["setup_s"] = time.perf_counter() - began
     ready = await publisher.read(PUBLISHER_READY_TIMEOUT_S)

@@ -330,7 +330,7 @@ async def start_lightning(
         raise EndToEndError(f"meshbot is {entry.state}, not loaded")
     if await wait_links(entry, 1, SUBSCRIBE_TIMEOUT_S) < 1:
         raise EndToEndError("the lightning link did not connect to the broker within 10 s")
-    link = entry.runtime_data.links[LinkKind.LIGHTNING]
+    link = entry.runtime_data.links[LinkKind.LIGHTNING].link
     deadline = time.monotonic() + SUBSCRIBE_TIMEOUT_S
     # Every SUBSCRIBE acknowledged (the tests wait the same way).
     while link._protocol is None or link._protocol.acks:
@@ -422,7 +422,7 @@ async def feed_hass(
     entry = await start_lightning(hass, broker.port, args, alert)
     figures["setup_s"] = time.perf_counter() - began
     hub = entry.runtime_data
-    link = hub.links[LinkKind.LIGHTNING]
+    link = hub.links[LinkKind.LIGHTNING].link
     filters = sorted(link.filters)
     figures["filters"] = filters
     figures["filters_as_computed"] = set(filters) == covering_topics(
@@ -453,7 +453,7 @@ async def run_burst(
     loop = asyncio.get_running_loop()
     hub = entry.runtime_data
     monitor = hub.lightning
-    link = hub.links[LinkKind.LIGHTNING]
+    link = hub.links[LinkKind.LIGHTNING].link
     window = monitor.window
     log = WriteLog()
     strikes = StrikeEvents()
@@ -545,7 +545,7 @@ async def run_burst(
         next((e for e in entity_ids if e.endswith("lightning_nearby")), "binary_sensor.none")
     )
     full_at = next((s["t"] for s in timeline if s["window"] >= window.max_strikes), None)
-    summary = monitor.summary
+    summary = monitor.data.summary
     figures.update(
         {
             "published": published,

@@ -12,7 +12,9 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 import os
 import tty
+from typing import Any
 
+from google.protobuf.message import Message
 from meshtastic.protobuf import channel_pb2, config_pb2, mesh_pb2, portnums_pb2
 
 HEADER = b"\x94\xc3"
@@ -28,6 +30,23 @@ def frame(message: mesh_pb2.FromRadio) -> bytes:
 def node_id(num: int) -> str:
     """Return the `!xxxxxxxx` id of a node number."""
     return f"!{num:08x}"
+
+
+def heard(
+    sender: int, packet_id: int, port: int, message: Message, to: int = 0xFFFFFFFF, **extra: Any
+) -> mesh_pb2.FromRadio:
+    """Return a frame of a packet the radio heard directly from `sender` (SNR 6, RSSI -80)."""
+    packet = mesh_pb2.MeshPacket(
+        to=to,
+        id=packet_id,
+        hop_start=3,
+        hop_limit=3,
+        rx_snr=6.0,
+        rx_rssi=-80,
+        decoded=mesh_pb2.Data(portnum=port, payload=message.SerializeToString(), **extra),
+    )
+    setattr(packet, "from", sender)
+    return mesh_pb2.FromRadio(packet=packet)
 
 
 @dataclass

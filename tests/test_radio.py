@@ -13,7 +13,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.meshbot.compat import async_entry_device
 from custom_components.meshbot.const import DOMAIN
 from meshbot_dev.entries import entry_for, radio_section
-from meshbot_dev.fake_node import FakeNode
+from meshbot_dev.fake_node import FakeNode, heard
 
 from .support.waiting import until
 
@@ -299,21 +299,6 @@ async def test_every_kind_of_radio_packet_reaches_the_mesh(
     hass: HomeAssistant, radio_entry: MockConfigEntry, fake_node: FakeNode
 ) -> None:
     from meshtastic.protobuf import mesh_pb2, portnums_pb2
-
-    def heard(
-        sender: int, packet_id: int, port: int, message: Any, to: int = 0xFFFFFFFF, **extra: Any
-    ) -> Any:
-        packet = mesh_pb2.MeshPacket(
-            to=to,
-            id=packet_id,
-            hop_start=3,
-            hop_limit=3,
-            rx_snr=6.0,
-            rx_rssi=-80,
-            decoded=mesh_pb2.Data(portnum=port, payload=message.SerializeToString(), **extra),
-        )
-        setattr(packet, "from", sender)
-        return mesh_pb2.FromRadio(packet=packet)
 
     reporter, neighbor, relay = 0x00000A01, 0x00000A02, 0x00000A03
     fake_node.broadcast(
