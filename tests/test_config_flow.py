@@ -73,8 +73,8 @@ from meshbot_dev.entries import MESH_PASSWORD, MESH_USER, broker_section, entry_
 from meshbot_dev.fake_node import FakeNode
 from meshbot_dev.mosquitto import UNRESOLVABLE_HOST, MosquittoBroker, refused_port
 
-TIMEOUT_TARGET = "custom_components.meshbot.config_flow.VALIDATION_TIMEOUT"
-SERIAL_BY_ID_TARGET = "custom_components.meshbot.config_flow.SERIAL_BY_ID"
+TIMEOUT_TARGET = "custom_components.meshbot.flows.base.VALIDATION_TIMEOUT"
+SERIAL_BY_ID_TARGET = "custom_components.meshbot.flows.radio.SERIAL_BY_ID"
 SHORT_TIMEOUT = 0.5
 LOCALHOST = "127.0.0.1"
 SECOND_NODE_NUM = 0x55667788
@@ -1473,9 +1473,24 @@ async def test_rejected_credentials_start_reauth_that_fixes_the_link(
     await unload(hass, entry)
 
 
-async def test_unreadable_certificate_authority_is_a_tls_error(
-    hass: HomeAssistant, tls_broker: MosquittoBroker, tmp_path: Any
+@pytest.mark.parametrize(
+    ("content", "errors"),
+    [
+        (None, {CONF_CA_CERT: "invalid_ca_cert"}),
+        ("not a certificate", {"base": "tls_error"}),
+    ],
+    ids=["missing file", "not a certificate"],
+)
+async def test_unusable_certificate_authority(
+    hass: HomeAssistant,
+    tls_broker: MosquittoBroker,
+    tmp_path: Any,
+    content: str | None,
+    errors: dict[str, str],
 ) -> None:
+    ca_file = tmp_path / "ca.pem"
+    if content is not None:
+        ca_file.write_text(content)
     result = await start_user_flow(hass)
     result = await choose(hass, result, "mesh")
     result = await submit(
@@ -1483,8 +1498,8 @@ async def test_unreadable_certificate_authority_is_a_tls_error(
         result,
         mesh_input(
             tls_broker.port,
-            **{CONF_TLS: True, CONF_CA_CERT: str(tmp_path / "missing.pem")},
+            **{CONF_TLS: True, CONF_CA_CERT: str(ca_file)},
             **{CONF_USERNAME: MESH_USER, CONF_PASSWORD: MESH_PASSWORD},
         ),
     )
-    assert result["errors"] == {"base": "tls_error"}
+    assert result["errors"] == errors

@@ -9,7 +9,7 @@ import math
 from hypothesis import HealthCheck, given, settings, strategies as st
 import pytest
 
-from custom_components.meshbot.config_flow import parse_topics
+from custom_components.meshbot.flows.mesh import parse_topics
 from custom_components.meshbot.lightning.geohash import covering_tiles, encode, tiles_at
 from custom_components.meshbot.links.backoff import Backoff
 from custom_components.meshbot.links.mqtt import (

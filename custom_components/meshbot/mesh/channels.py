@@ -10,6 +10,7 @@ from operator import xor
 # The expansion of the one-byte PSK 0x01 ("AQ=="): the key every stock node starts with.
 DEFAULT_KEY = bytes.fromhex("d4f1bb3a20290759f0bcffabcf4e6901")
 MAX_CHANNEL_NAME = 11
+PSK_LENGTHS = (1, 16, 32)
 
 
 class ChannelKeyError(ValueError):
@@ -36,17 +37,34 @@ def channel_hash(name: str, key: bytes | None) -> int:
 
 
 def decode_psk(text: str) -> bytes:
-    """Decode a base64 PSK as the Meshtastic apps show it."""
+    """Decode a PSK as the Meshtastic apps show it (base64) or as hex; raise ChannelKeyError.
+
+    Only the lengths the firmware means are taken: none (0 bytes), the 1-byte shorthand, AES-128
+    (16) and AES-256 (32). No text is both: hex of 1, 16 or 32 bytes (2, 32 or 64 digits) reads
+    as base64 of 1, 24 or 48 bytes, never a key length, so neither encoding is read as the other.
+    """
+    stripped = text.strip()
+    candidates = []
     try:
-        psk = base64.b64decode(text.strip(), validate=True)
-    except (binascii.Error, ValueError) as err:
-        raise ChannelKeyError(f"not valid base64: {err}") from err
-    expand_psk(psk)
-    return psk
+        candidates.append(base64.b64decode(stripped, validate=True))
+    except (binascii.Error, ValueError):
+        pass
+    if stripped.isascii():
+        try:
+            candidates.append(bytes.fromhex(stripped.removeprefix("0x")))
+        except ValueError:
+            pass
+    keys = [psk for psk in candidates if len(psk) in PSK_LENGTHS]
+    if len(keys) != 1:
+        raise ChannelKeyError(
+            "expected a base64 or hex key of 1, 16 or 32 bytes"
+            f" ({'ambiguous' if keys else 'not one'})"
+        )
+    return keys[0]
 
 
 def parse_channel_keys(text: str) -> dict[str, str]:
-    """Parse lines of `ChannelName = base64key` into a mapping; raise ChannelKeyError."""
+    """Parse lines of `ChannelName = key` into names and base64 keys; raise ChannelKeyError."""
     keys: dict[str, str] = {}
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
@@ -55,14 +73,16 @@ def parse_channel_keys(text: str) -> dict[str, str]:
         name, sep, key = line.partition("=")
         name, key = name.strip(), key.strip()
         if not sep or not name or not key:
-            raise ChannelKeyError(f"line {number}: expected 'ChannelName = base64key'")
-        if len(name.encode()) > MAX_CHANNEL_NAME or any(ord(ch) < 32 for ch in name):
+            raise ChannelKeyError(f"line {number}: expected 'ChannelName = key'")
+        # Unprintable names (control characters, lone surrogates) cannot be encoded either.
+        if not name.isprintable() or len(name.encode()) > MAX_CHANNEL_NAME:
             raise ChannelKeyError(f"line {number}: channel names have at most 11 bytes")
         try:
-            decode_psk(key)
+            psk = decode_psk(key)
         except ChannelKeyError as err:
             raise ChannelKeyError(f"line {number}: {err}") from err
-        keys[name] = key
+        # Stored as base64 whatever was typed: the decoder and the form read one encoding.
+        keys[name] = base64.b64encode(psk).decode()
     return keys
 
 

@@ -1,0 +1,1 @@
+"""The config steps and options of each link kind, put together by `config_flow.py`."""
