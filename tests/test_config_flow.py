@@ -411,16 +411,16 @@ async def test_mesh_form_suggests_public_broker_defaults(hass: HomeAssistant) ->
         ),
         (
             "msh/ANZ",
-            f"Short = {b64(16)}\nOdd = {b64(20)}",
+            f"Short = {b64(16)}\nHex = {bytes(range(1, 33)).hex()}",
             ["msh/ANZ"],
             {
                 "Short": b64(16),
-                "Odd": b64(20),
+                "Hex": b64(32),
             },
         ),
         ("msh/US", "", ["msh/US"], {}),
     ],
-    ids=["defaults", "lines-and-commas", "16-and-20-byte-keys", "no-keys"],
+    ids=["defaults", "lines-and-commas", "16-byte-and-hex-keys", "no-keys"],
 )
 async def test_mesh_creates_entry_with_topics_and_keys_in_options(
     hass: HomeAssistant,
@@ -950,8 +950,27 @@ async def test_options_prefilled_and_saved_and_entry_reloads(
         ({CONF_MESH_TOPICS: ","}, {CONF_MESH_TOPICS: "invalid_topic"}),
         ({CONF_CHANNEL_KEYS: "LongFast = %%%"}, {CONF_CHANNEL_KEYS: "invalid_channel_key"}),
         ({CONF_CHANNEL_KEYS: f"Big = {b64(33)}"}, {CONF_CHANNEL_KEYS: "invalid_channel_key"}),
+        # 24 bytes: no Meshtastic key has that length, so it is no key (it was read as one).
+        ({CONF_CHANNEL_KEYS: f"Odd = {b64(24)}"}, {CONF_CHANNEL_KEYS: "invalid_channel_key"}),
+        ({CONF_RADIUS_KM: float("nan")}, {CONF_RADIUS_KM: "invalid_number"}),
+        ({"window_minutes": float("nan")}, {"window_minutes": "invalid_number"}),
+        ({"map_strikes": float("nan")}, {"map_strikes": "invalid_number"}),
+        ({"max_tracked_nodes": 2.5}, {"max_tracked_nodes": "invalid_number"}),
+        ({"node_radius_km": float("nan")}, {"node_radius_km": "invalid_number"}),
     ],
-    ids=["hash", "plus", "empty", "not-base64", "33-bytes"],
+    ids=[
+        "hash",
+        "plus",
+        "empty",
+        "not-base64",
+        "33-bytes",
+        "24-bytes",
+        "nan-radius",
+        "nan-window",
+        "nan-count",
+        "fraction-count",
+        "nan-node-radius",
+    ],
 )
 async def test_options_errors_keep_old_options(
     hass: HomeAssistant, broker: MosquittoBroker, user_input: dict[str, str], errors: dict[str, str]
@@ -1503,3 +1522,118 @@ async def test_unusable_certificate_authority(
         ),
     )
     assert result["errors"] == errors
+
+
+HUGE = "é" * 40_000  # 80,000 bytes: more than MQTT's 65,535 and a host name's 253
+
+
+@pytest.mark.parametrize(
+    ("step", "user_input", "errors"),
+    [
+        ("radio_tcp", {CONF_HOST: "", CONF_PORT: 4403}, {CONF_HOST: "invalid_host"}),
+        ("radio_tcp", {CONF_HOST: "  ", CONF_PORT: 4403}, {CONF_HOST: "invalid_host"}),
+        ("radio_tcp", {CONF_HOST: HUGE, CONF_PORT: 4403}, {CONF_HOST: "invalid_host"}),
+        ("radio_tcp", {CONF_HOST: "node..lan", CONF_PORT: 4403}, {CONF_HOST: "invalid_host"}),
+        ("radio_tcp", {CONF_HOST: "node\x00", CONF_PORT: 4403}, {CONF_HOST: "invalid_host"}),
+        ("radio_tcp", {CONF_HOST: LOCALHOST, CONF_PORT: float("nan")}, {CONF_PORT: "invalid_port"}),
+        ("radio_tcp", {CONF_HOST: LOCALHOST, CONF_PORT: 4403.5}, {CONF_PORT: "invalid_port"}),
+        ("radio_serial", {CONF_DEVICE: ""}, {CONF_DEVICE: "invalid_device"}),
+        ("radio_serial", {CONF_DEVICE: "ttyUSB0"}, {CONF_DEVICE: "invalid_device"}),
+        ("radio_serial", {CONF_DEVICE: "/dev/tty\x07"}, {CONF_DEVICE: "invalid_device"}),
+        ("mesh", mesh_input(1883, **{CONF_HOST: ""}), {CONF_HOST: "invalid_host"}),
+        ("mesh", mesh_input(1883, **{CONF_HOST: HUGE}), {CONF_HOST: "invalid_host"}),
+        ("mesh", mesh_input(1883, **{CONF_USERNAME: HUGE}), {CONF_USERNAME: "invalid_username"}),
+        ("mesh", mesh_input(1883, **{CONF_PASSWORD: HUGE}), {CONF_PASSWORD: "invalid_password"}),
+        (
+            "mesh",
+            mesh_input(1883, **{CONF_USERNAME: "a\x00b"}),
+            {CONF_USERNAME: "invalid_username"},
+        ),
+        ("mesh", mesh_input(1883, topics=""), {CONF_MESH_TOPICS: "invalid_topic"}),
+        (
+            "mesh",
+            mesh_input(1883, keys=f"Odd = {b64(24)}"),
+            {CONF_CHANNEL_KEYS: "invalid_channel_key"},
+        ),
+        ("mesh", mesh_input(float("nan")), {CONF_PORT: "invalid_port"}),
+        (
+            "lightning",
+            {**lightning_input(1883), CONF_RADIUS_KM: float("nan")},
+            {CONF_RADIUS_KM: "invalid_number"},
+        ),
+        ("lightning", {**lightning_input(1883), CONF_HOST: ""}, {CONF_HOST: "invalid_host"}),
+    ],
+    ids=[
+        "radio-empty-host",
+        "radio-blank-host",
+        "radio-huge-host",
+        "radio-empty-label",
+        "radio-control-character",
+        "radio-nan-port",
+        "radio-fraction-port",
+        "serial-empty",
+        "serial-relative",
+        "serial-control-character",
+        "mesh-empty-host",
+        "mesh-huge-host",
+        "mesh-huge-username",
+        "mesh-huge-password",
+        "mesh-null-in-username",
+        "mesh-no-topic",
+        "mesh-24-byte-key",
+        "mesh-nan-port",
+        "lightning-nan-radius",
+        "lightning-empty-host",
+    ],
+)
+async def test_bad_values_get_an_error_on_their_field_and_nothing_is_stored(
+    hass: HomeAssistant, step: str, user_input: dict[str, Any], errors: dict[str, str]
+) -> None:
+    result = await choose(hass, await start_user_flow(hass), step)
+    result = await submit(hass, result, user_input)
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == step
+    assert result["errors"] == errors
+    assert not hass.config_entries.async_entries(DOMAIN)
+
+
+@pytest.mark.parametrize(
+    "location",
+    [
+        {CONF_LATITUDE: 91.0, CONF_LONGITUDE: 0.0},
+        {CONF_LATITUDE: 0.0, CONF_LONGITUDE: 181.0},
+        {CONF_LATITUDE: float("nan"), CONF_LONGITUDE: 0.0},
+        {CONF_LATITUDE: 0.0, CONF_LONGITUDE: float("-inf")},
+    ],
+    ids=["latitude-91", "longitude-181", "nan", "minus-infinity"],
+)
+async def test_coordinates_off_the_globe_are_refused(
+    hass: HomeAssistant, broker: MosquittoBroker, location: dict[str, float]
+) -> None:
+    result = await choose(hass, await start_user_flow(hass), "lightning")
+    result = await submit(hass, result, lightning_input(broker.port, mode=LOCATION_FIXED))
+    assert result["step_id"] == "lightning_location"
+    result = await submit(hass, result, {CONF_LOCATION: location})
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {CONF_LOCATION: "invalid_location"}
+
+    result = await submit(
+        hass, result, {CONF_LOCATION: {CONF_LATITUDE: -0.0, CONF_LONGITUDE: 180.0}}
+    )
+    entry = await finish(hass, result)
+    assert entry.data[CONF_LIGHTNING][CONF_LOCATION] == {CONF_LATITUDE: 0.0, CONF_LONGITUDE: 180.0}
+    await unload(hass, entry)
+
+
+async def test_a_hex_channel_key_is_read_as_hex_and_stored_as_base64(
+    hass: HomeAssistant, broker: MosquittoBroker
+) -> None:
+    # 32 hex digits are also valid base64 (of 24 bytes, no key length): hex is the only reading.
+    key = "ab" * 16
+    result = await choose(hass, await start_user_flow(hass), "mesh")
+    result = await submit(hass, result, mesh_input(broker.port, keys=f"Private = {key}"))
+    entry = await finish(hass, result)
+    assert entry.options[CONF_CHANNEL_KEYS] == {
+        "Private": base64.b64encode(bytes.fromhex(key)).decode()
+    }
+    await unload(hass, entry)

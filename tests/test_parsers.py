@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+from collections.abc import Callable
 import itertools
 import math
+from typing import Any
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 import pytest
 
+from custom_components.meshbot.flows import (
+    fields,
+    lightning as lightning_flow,
+    mesh as mesh_flow,
+)
 from custom_components.meshbot.flows.mesh import parse_topics
 from custom_components.meshbot.lightning.geohash import covering_tiles, encode, tiles_at
 from custom_components.meshbot.links.backoff import Backoff
@@ -24,6 +32,7 @@ from custom_components.meshbot.mesh.channels import (
     DEFAULT_KEY,
     ChannelKeyError,
     channel_hash,
+    decode_psk,
     expand_psk,
     parse_channel_keys,
 )
@@ -250,3 +259,79 @@ def test_lightning_backoff_respects_the_relay_policy() -> None:
 
     backoff = Backoff(*BACKOFF[LinkKind.LIGHTNING])
     assert min(backoff.next_delay() for _ in range(200)) >= 60
+
+
+@pytest.mark.parametrize(
+    ("check", "value", "error"),
+    [
+        (fields.host, None, "invalid_host"),
+        (fields.host, "a" * 64 + ".lan", "invalid_host"),
+        (fields.host, "-node.lan", "invalid_host"),
+        (fields.host, "\ud800", "invalid_host"),
+        (fields.port, "4403", "invalid_port"),
+        (fields.port, True, "invalid_port"),
+        (fields.port, 0, "invalid_port"),
+        (fields.number_checks({"n": (1, 5, None)}, frozenset())["n"], 5.5, "invalid_number"),
+        (mesh_flow.username, 7, "invalid_username"),
+        (mesh_flow.username, "\ud800", "invalid_username"),
+        (mesh_flow.password, "x" * 65_536, "invalid_password"),
+        (mesh_flow.ca_cert, None, "invalid_ca_cert"),
+        (mesh_flow.ca_cert, "/" + "a" * 4096, "invalid_ca_cert"),
+        (mesh_flow.channel_keys, None, "invalid_channel_key"),
+        (mesh_flow.node_policy, "everyone", "invalid_node_policy"),
+        (mesh_flow.tracked_nodes, "!a1b2c3d4", "invalid_list"),
+        (lightning_flow.location, [48.8, 2.3], "invalid_location"),
+        (lightning_flow.location, {"latitude": 48.8}, "invalid_location"),
+        (lightning_flow.followed_entity, "light.kitchen", "invalid_entity"),
+        (lightning_flow.followed_entity, "not an entity", "invalid_entity"),
+        (lightning_flow.location_mode, "moon", "invalid_location_mode"),
+        (fields.boolean, "yes", "invalid_boolean"),
+    ],
+)
+def test_form_checks_refuse_what_the_selectors_let_through(
+    check: Callable[[Any], Any], value: Any, error: str
+) -> None:
+    with pytest.raises(fields.FieldError) as raised:
+        check(value)
+    assert raised.value.key == error
+
+
+@pytest.mark.parametrize(
+    ("check", "value", "stored"),
+    [
+        (fields.host, " Node.LAN ", "Node.LAN"),
+        (fields.host, "[fe80::1]", "fe80::1"),
+        (fields.host, "bücher.example", "bücher.example"),
+        (fields.port, 4403.0, 4403),
+        (fields.number_checks({"n": (0, 5, None)}, frozenset())["n"], -0.0, 0.0),
+        (mesh_flow.password, "", ""),
+        (lightning_flow.followed_entity, "person.alice", "person.alice"),
+    ],
+)
+def test_form_checks_store_what_they_take(
+    check: Callable[[Any], Any], value: Any, stored: Any
+) -> None:
+    result = check(value)
+    assert result == stored
+    assert type(result) is type(stored)
+
+
+@FUZZ
+@given(st.sampled_from([1, 16, 32]).flatmap(lambda size: st.binary(min_size=size, max_size=size)))
+def test_a_key_reads_the_same_in_base64_and_in_hex(psk: bytes) -> None:
+    assert decode_psk(base64.b64encode(psk).decode()) == psk
+    assert decode_psk(psk.hex()) == psk
+    assert decode_psk("0x" + psk.hex().upper()) == psk
+
+
+@FUZZ
+@given(st.binary(max_size=40).filter(lambda psk: len(psk) not in (1, 16, 32)))
+def test_keys_of_other_lengths_are_refused_in_both_encodings(psk: bytes) -> None:
+    for text in (base64.b64encode(psk).decode(), psk.hex()):
+        try:
+            decoded = decode_psk(text)
+        except ChannelKeyError:
+            continue
+        # Some hex texts are valid base64 of another length, or the other way round: then
+        # they must decode to a key length, never to these bytes.
+        assert len(decoded) in (1, 16, 32) and decoded != psk

@@ -7,6 +7,7 @@ mixin of `LinkFlow`; `config_flow.py` puts them together with the menu's own ste
 from __future__ import annotations
 
 from collections.abc import Mapping
+import logging
 from typing import Any
 
 from homeassistant.config_entries import (
@@ -34,6 +35,7 @@ from ..links.probe import probe
 from ..links.supervisor import Link
 from ..settings import mqtt_settings
 
+_LOGGER = logging.getLogger(__package__)
 MENU_FINISH = "finish"
 MENU_ADD_LINKS = "add_links"
 MENU_REMOVE = "remove_links"
@@ -136,6 +138,10 @@ class LinkFlow(ConfigFlow):
             await probe(link, VALIDATION_TIMEOUT)
         except LinkError as err:
             return form_error(err)
+        except Exception:
+            # A form must answer with an error, never a traceback; the log keeps the bug.
+            _LOGGER.exception("Unexpected error while checking %s", link.describe())
+            return "unknown"
         return None
 
     async def _check_broker(

@@ -130,13 +130,8 @@ def path(value: Any, error: str) -> str:
     if not isinstance(value, str):
         raise FieldError(error)
     text = value.strip()
-    if not text.startswith("/") or not text.isprintable():
-        raise FieldError(error)
-    try:
-        size = len(text.encode())
-    except UnicodeEncodeError:
-        raise FieldError(error) from None
-    if size > MAX_PATH_BYTES:
+    # Lone surrogates are not printable: what passes encodes.
+    if not text.startswith("/") or not text.isprintable() or len(text.encode()) > MAX_PATH_BYTES:
         raise FieldError(error)
     return text
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 from functools import reduce
 from operator import xor
 
@@ -45,15 +46,11 @@ def decode_psk(text: str) -> bytes:
     """
     stripped = text.strip()
     candidates = []
-    try:
+    with contextlib.suppress(binascii.Error, ValueError):
         candidates.append(base64.b64decode(stripped, validate=True))
-    except (binascii.Error, ValueError):
-        pass
     if stripped.isascii():
-        try:
+        with contextlib.suppress(ValueError):
             candidates.append(bytes.fromhex(stripped.removeprefix("0x")))
-        except ValueError:
-            pass
     keys = [psk for psk in candidates if len(psk) in PSK_LENGTHS]
     if len(keys) != 1:
         raise ChannelKeyError(
