@@ -97,7 +97,10 @@ EVENT_MESSAGE: Final = "meshbot_message"
 FLUSH_SECONDS: Final = 1.0
 SAVE_DELAY_SECONDS: Final = 60.0
 PRUNE_SECONDS: Final = 300.0
+# Saved snapshots: a new major version is one an older meshbot cannot read; a new minor version
+# only adds what an older one may ignore (Home Assistant's Store convention).
 STORAGE_VERSION: Final = 1
+STORAGE_MINOR_VERSION: Final = 2
 
 # Lightning monitor options.
 CONF_WINDOW_MINUTES: Final = "window_minutes"

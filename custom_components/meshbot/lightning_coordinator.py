@@ -155,7 +155,8 @@ class LightningCoordinator(DataUpdateCoordinator[LightningSnapshot]):
     async def async_load(self) -> None:
         """Restore the window and the alert; a bad file means starting empty."""
         data = await self._store.async_load(
-            "Starting with no recent strikes: the saved ones are unreadable"
+            "Starting with no recent strikes: the saved ones are unreadable",
+            _check_saved_lightning,
         )
         if data is None:
             return
@@ -313,3 +314,12 @@ class LightningCoordinator(DataUpdateCoordinator[LightningSnapshot]):
                 await self.send_text(text, destination, channel, False)
             except HomeAssistantError as err:
                 _LOGGER.warning("Could not send the lightning alert to %s: %s", target, err)
+
+
+def _check_saved_lightning(data: dict[str, Any]) -> None:
+    """Raise ValueError saying why saved strikes cannot be read."""
+    for key in ("window", "alert", "throttle"):
+        if not isinstance(data.get(key, {}), dict):
+            raise ValueError(f"{key!r} is {type(data[key]).__name__}, not an object")
+    if not isinstance(data.get("window", {}).get("strikes", []), list):
+        raise ValueError("the window's 'strikes' is not a list")

@@ -64,7 +64,7 @@ from .mesh.models import (
     node_id,
     parse_node_id,
 )
-from .mesh.state import MeshState, Node, iso
+from .mesh.state import MeshState, Node, check_storage, iso
 from .persistence import SnapshotStore, snapshot_key
 
 _LOGGER = logging.getLogger(__name__)
@@ -138,9 +138,9 @@ class MeshCoordinator(DataUpdateCoordinator[MeshSnapshot]):
     # Lifecycle
 
     async def async_load(self) -> None:
-        """Restore the saved mesh; a corrupt file means starting empty, never failing setup."""
+        """Restore the saved mesh; a file it cannot read means starting empty, never failing."""
         data = await self._store.async_load(
-            "Starting with an empty mesh: the saved mesh is unreadable"
+            "Starting with an empty mesh: the saved mesh is unreadable", _check_saved_mesh
         )
         if data is not None:
             self.state = MeshState.from_storage(data.get("state"))
@@ -150,6 +150,11 @@ class MeshCoordinator(DataUpdateCoordinator[MeshSnapshot]):
             self.tracked = {
                 num for raw in data.get("tracked", []) if (num := parse_node_id(str(raw)))
             } & set(self.state.nodes)
+            # Discovery events the last run had no time to fire: each fires once, here.
+            pending = (parse_node_id(str(raw)) for raw in data.get("pending_discoveries", []))
+            self._pending_discoveries.extend(
+                num for num in pending if num is not None and num in self.state.nodes
+            )
         self._update_tracked(self.state.nodes)
         # What the entities show first, before any flush.
         self.data = self._snapshot(())
@@ -178,10 +183,13 @@ class MeshCoordinator(DataUpdateCoordinator[MeshSnapshot]):
         await self._store.async_save()
 
     def _data_to_save(self) -> dict[str, Any]:
+        # Nodes discovered since the last flush have no event yet either.
+        pending = [*self._pending_discoveries, *self.state.discovered]
         return {
             "state": self.state.to_storage(),
             "tracked": sorted(node_id(num) for num in self.tracked),
             "recent_messages": [list(key) for key in self._recent_messages],
+            "pending_discoveries": [node_id(num) for num in dict.fromkeys(pending)],
         }
 
     # Ingest (called per message: keep it lean)
@@ -287,6 +295,9 @@ class MeshCoordinator(DataUpdateCoordinator[MeshSnapshot]):
         # A first connection to a busy feed discovers thousands of nodes at once: spread their
         # events over the following seconds instead of flooding the bus and the recorder.
         pending = self._pending_discoveries
+        if pending:
+            # The events fired are no longer pending in the saved mesh.
+            self._store.schedule()
         for _ in range(min(len(pending), DISCOVERIES_PER_FLUSH)):
             node = self.state.nodes.get(pending.popleft())
             if node is None:
@@ -404,3 +415,11 @@ class MeshCoordinator(DataUpdateCoordinator[MeshSnapshot]):
             )
             self._active_counted_at = now
         return self._active_count
+
+
+def _check_saved_mesh(data: dict[str, Any]) -> None:
+    """Raise ValueError saying why a saved mesh cannot be read."""
+    check_storage(data.get("state"))
+    for key in ("tracked", "recent_messages", "pending_discoveries"):
+        if not isinstance(data.get(key, []), list):
+            raise ValueError(f"{key!r} is {type(data[key]).__name__}, not a list")

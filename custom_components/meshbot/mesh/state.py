@@ -486,6 +486,19 @@ class MeshState:
         return state
 
 
+def check_storage(data: Any) -> None:
+    """Raise ValueError saying why `data` is not a snapshot `MeshState.from_storage` reads."""
+    if not isinstance(data, dict):
+        raise ValueError(f"the mesh is {type(data).__name__}, not an object")
+    if data.get("format") != STORAGE_FORMAT:
+        raise ValueError(
+            f"the mesh has format {data.get('format')!r}; this meshbot reads {STORAGE_FORMAT}"
+        )
+    for key in ("nodes", "links"):
+        if not isinstance(data.get(key), list):
+            raise ValueError(f"the mesh's {key!r} is {type(data.get(key)).__name__}, not a list")
+
+
 def _apply_position(state: MeshState, node: Node, observation: PositionObs, now: float) -> None:
     MeshState._position(node, observation, now)
 
