@@ -9,9 +9,11 @@ from typing import Any
 
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
 from homeassistant.const import (
+    CONF_HOST,
     CONF_LATITUDE,
     CONF_LONGITUDE,
     CONF_PASSWORD,
+    CONF_PORT,
     CONF_USERNAME,
     STATE_OFF,
     STATE_ON,
@@ -28,8 +30,14 @@ from pytest_homeassistant_custom_component.components.diagnostics import (
 
 from custom_components.meshbot.compat import async_entry_device
 from custom_components.meshbot.const import (
+    CONF_CHANNEL_KEYS,
+    CONF_CONNECTION,
+    CONF_LIGHTNING,
     CONF_LOCATION,
     CONF_LOCATION_MODE,
+    CONF_MESH,
+    CONF_RADIO,
+    CONNECTION_TCP,
     DOMAIN,
     LOCATION_FIXED,
 )
@@ -367,3 +375,61 @@ async def test_diagnostics_never_show_secrets(
     assert diagnostics["links"]["radio"]["radio"]["node_num"] == fake_node.node_num
     assert diagnostics["links"]["radio"]["state"]["connected"] is True
     assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+@pytest.mark.parametrize(
+    ("data", "state"),
+    [
+        ({CONF_MESH: {CONF_PORT: 1883}}, ConfigEntryState.SETUP_ERROR),
+        ({CONF_RADIO: {CONF_CONNECTION: CONNECTION_TCP}}, ConfigEntryState.SETUP_ERROR),
+        (
+            {
+                CONF_LIGHTNING: {
+                    CONF_HOST: "127.0.0.1",
+                    CONF_PORT: 1883,
+                    CONF_LOCATION_MODE: "fixed",
+                }
+            },
+            ConfigEntryState.SETUP_ERROR,
+        ),
+    ],
+    ids=["mesh-without-host", "radio-without-host", "fixed-place-without-coordinates"],
+)
+async def test_diagnostics_answer_in_any_entry_state(
+    hass: HomeAssistant,
+    hass_client: Any,
+    data: dict[str, Any],
+    state: ConfigEntryState,
+) -> None:
+    # Settings a hand edit or an older meshbot stored: setup fails with a reason, not a traceback.
+    entry = MockConfigEntry(
+        domain=DOMAIN, title="meshbot: test", data=data, options={CONF_CHANNEL_KEYS: {}}
+    )
+    entry.add_to_hass(hass)
+    assert not await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert entry.state is state
+    assert entry.reason is not None
+    assert "saved settings cannot be used" in entry.reason
+
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+    assert diagnostics["entry"]["state"] == state.value
+    assert diagnostics["entry"]["reason"] == entry.reason
+    assert diagnostics["entry"]["data"] == data
+    assert diagnostics["links"] == {}
+    assert diagnostics["mesh"] is None
+
+
+async def test_diagnostics_of_an_unloaded_entry_show_no_stale_links(
+    hass: HomeAssistant, hass_client: Any, init_integration: MockConfigEntry
+) -> None:
+    running = await get_diagnostics_for_config_entry(hass, hass_client, init_integration)
+    assert set(running["links"]) == {"radio", "mesh", "lightning"}
+    assert running["entry"]["state"] == ConfigEntryState.LOADED.value
+
+    assert await hass.config_entries.async_unload(init_integration.entry_id)
+    await hass.async_block_till_done()
+    stopped = await get_diagnostics_for_config_entry(hass, hass_client, init_integration)
+    assert stopped["entry"]["state"] == ConfigEntryState.NOT_LOADED.value
+    assert stopped["links"] == {}
+    assert stopped["mesh"] is None

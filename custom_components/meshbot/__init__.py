@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ConfigEntryError
 from homeassistant.helpers import config_validation as cv, device_registry as dr
 from homeassistant.helpers.typing import ConfigType
 
@@ -53,6 +54,51 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
 
 async def async_setup_entry(hass: HomeAssistant, entry: MeshbotConfigEntry) -> bool:
     """Set up meshbot; the links connect in the background, never before this returns."""
+    try:
+        parts = _build_parts(hass, entry)
+    except (KeyError, TypeError, ValueError) as err:
+        # Settings an older meshbot or a hand edit stored: a clear reason, not a traceback.
+        raise ConfigEntryError(
+            translation_domain=DOMAIN,
+            translation_key="invalid_settings",
+            translation_placeholders={"error": repr(err)},
+        ) from err
+    radio, mesh_link, lightning_link, mesh, lightning = parts
+    # Local disk only; the links have not started and nothing waits on the network.
+    for part in (mesh, lightning):
+        if part is not None:
+            await part.async_load()
+    # Registered before any entity, so that the devices it parents can name it by registry id.
+    hub_device = dr.async_get(hass).async_get_or_create(
+        config_entry_id=entry.entry_id, **hub_device_info(entry)
+    )
+    entry.runtime_data = runtime = MeshbotData(
+        hub_device_id=hub_device.id,
+        radio=radio,
+        mesh_link=mesh_link,
+        lightning_link=lightning_link,
+        mesh=mesh,
+        lightning=lightning,
+    )
+    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    for link_coordinator in runtime.links.values():
+        link_coordinator.async_start()
+    for part in (mesh, lightning):
+        if part is not None:
+            part.async_start()
+    return True
+
+
+def _build_parts(
+    hass: HomeAssistant, entry: MeshbotConfigEntry
+) -> tuple[
+    RadioCoordinator | None,
+    LinkCoordinator[MqttLink] | None,
+    LinkCoordinator[MqttLink] | None,
+    MeshCoordinator | None,
+    LightningCoordinator | None,
+]:
+    """Build the entry's parts from its settings; raise KeyError, TypeError or ValueError."""
     data, options = entry.data, entry.options
     client_prefix = f"meshbot-{entry.entry_id[:12]}"
     # The radio and the mesh broker feed one shared picture of the mesh.
@@ -78,29 +124,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: MeshbotConfigEntry) -> b
             radio.async_send_text if radio is not None else async_no_radio,
         )
         lightning_link = LinkCoordinator(hass, entry, LinkKind.LIGHTNING, lightning.link)
-    # Local disk only; the links have not started and nothing waits on the network.
-    for part in (mesh, lightning):
-        if part is not None:
-            await part.async_load()
-    # Registered before any entity, so that the devices it parents can name it by registry id.
-    hub_device = dr.async_get(hass).async_get_or_create(
-        config_entry_id=entry.entry_id, **hub_device_info(entry)
-    )
-    entry.runtime_data = runtime = MeshbotData(
-        hub_device_id=hub_device.id,
-        radio=radio,
-        mesh_link=mesh_link,
-        lightning_link=lightning_link,
-        mesh=mesh,
-        lightning=lightning,
-    )
-    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
-    for link_coordinator in runtime.links.values():
-        link_coordinator.async_start()
-    for part in (mesh, lightning):
-        if part is not None:
-            part.async_start()
-    return True
+    return radio, mesh_link, lightning_link, mesh, lightning
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: MeshbotConfigEntry) -> bool:

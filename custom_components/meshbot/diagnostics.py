@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from homeassistant.components.diagnostics import async_redact_data
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import (
     CONF_LATITUDE,
     CONF_LONGITUDE,
@@ -34,7 +35,25 @@ TO_REDACT = {
 async def async_get_config_entry_diagnostics(
     hass: HomeAssistant, entry: MeshbotConfigEntry
 ) -> dict[str, Any]:
-    """Return the entry's settings and the state of each link."""
+    """Return the entry's settings and state, and, while it runs, the state of each link."""
+    report: dict[str, Any] = {
+        "mesh": None,
+        "entry": {
+            "state": entry.state.value,
+            # Why setup failed or is retrying: the moment diagnostics matter most.
+            "reason": entry.reason,
+            "data": async_redact_data(dict(entry.data), TO_REDACT),
+            "options": async_redact_data(dict(entry.options), TO_REDACT),
+        },
+        "links": {},
+    }
+    if entry.state is ConfigEntryState.LOADED:
+        report |= _running(entry)
+    return report
+
+
+def _running(entry: MeshbotConfigEntry) -> dict[str, Any]:
+    """Return the state of a loaded entry's links and mesh."""
     runtime = entry.runtime_data
     links: dict[str, Any] = {}
     for kind, coordinator in runtime.links.items():
@@ -64,11 +83,4 @@ async def async_get_config_entry_diagnostics(
                 "links": topology["links"],
             },
         }
-    return {
-        "mesh": mesh_report,
-        "entry": {
-            "data": async_redact_data(dict(entry.data), TO_REDACT),
-            "options": async_redact_data(dict(entry.options), TO_REDACT),
-        },
-        "links": links,
-    }
+    return {"mesh": mesh_report, "links": links}
