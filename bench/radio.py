@@ -296,9 +296,13 @@ def split(stream: bytes, size: int) -> list[bytes]:
     return [stream[start : start + size] for start in range(0, len(stream), size)]
 
 
+def _ignore_noise(_oversized: int, _skipped_bytes: int) -> None:
+    """Drop the protocol's noise counts: the decoder keeps its own."""
+
+
 async def _new_protocol(on_payload: Callable[[bytes], None]) -> _StreamProtocol:
     # The protocol takes its futures from the running loop, as when a connection makes it.
-    return _StreamProtocol(on_payload)
+    return _StreamProtocol(on_payload, _ignore_noise)
 
 
 def new_link(loop: asyncio.AbstractEventLoop) -> tuple[RadioLink, _StreamProtocol, Any]:
@@ -622,7 +626,7 @@ async def one_handshake(port: int, want_nodes: bool) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
     up: asyncio.Future[tuple[float, float, int]] = loop.create_future()
 
-    def mark_up() -> None:
+    def mark_up(restarted: bool = False) -> None:
         frames = link._protocol.decoder.frames if link._protocol is not None else -1
         up.set_result((time.perf_counter(), time.process_time(), frames))
 

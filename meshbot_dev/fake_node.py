@@ -11,11 +11,13 @@ from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
 import os
+import socket
+import struct
 import tty
 from typing import Any
 
 from google.protobuf.message import Message
-from meshtastic.protobuf import channel_pb2, config_pb2, mesh_pb2, portnums_pb2
+from meshtastic.protobuf import channel_pb2, config_pb2, mesh_pb2, portnums_pb2, telemetry_pb2
 
 HEADER = b"\x94\xc3"
 CONFIG_ONLY_ID = 69420
@@ -30,6 +32,43 @@ def frame(message: mesh_pb2.FromRadio) -> bytes:
 def node_id(num: int) -> str:
     """Return the `!xxxxxxxx` id of a node number."""
     return f"!{num:08x}"
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    return bytes(out) + bytes((value,))
+
+
+def _length_delimited(message: type[Message], name: str, data: bytes) -> bytes:
+    number = message.DESCRIPTOR.fields_by_name[name].number
+    return _varint(number << 3 | 2) + _varint(len(data)) + data
+
+
+def raw_node_record(num: int, long_name: bytes, short_name: bytes) -> bytes:
+    """Return a FromRadio node record with names of any bytes, as sloppy firmware sends them.
+
+    protobuf itself refuses to write invalid UTF-8 (a name cut inside a character), so the
+    names are written by hand; the record also holds a position and device metrics.
+    """
+    user = mesh_pb2.User(id=node_id(num), hw_model=mesh_pb2.HardwareModel.RAK4631)
+    user_bytes = (
+        user.SerializeToString()
+        + _length_delimited(mesh_pb2.User, "long_name", long_name)
+        + _length_delimited(mesh_pb2.User, "short_name", short_name)
+    )
+    info = mesh_pb2.NodeInfo(
+        num=num,
+        position=mesh_pb2.Position(latitude_i=458_000_000, longitude_i=48_000_000),
+        device_metrics=telemetry_pb2.DeviceMetrics(battery_level=77, voltage=3.9),
+        last_heard=1_700_000_000,
+    )
+    info_bytes = info.SerializeToString() + _length_delimited(mesh_pb2.NodeInfo, "user", user_bytes)
+    return mesh_pb2.FromRadio(id=5).SerializeToString() + _length_delimited(
+        mesh_pb2.FromRadio, "node_info", info_bytes
+    )
 
 
 def heard(
@@ -94,6 +133,9 @@ class FakeNode:
         self.port: int | None = None
         self.device: str | None = None
         self._next_id = 1
+        # Firmware counts its boots in MyNodeInfo.reboot_count.
+        self.reboot_count = 7
+        self._tcp_writers: list[asyncio.StreamWriter] = []
 
     # Transports
 
@@ -110,6 +152,7 @@ class FakeNode:
         self.close_clients()
         client = _Client(write=writer.write, close=writer.close)
         self._clients.append(client)
+        self._tcp_writers.append(writer)
         self.connections += 1
         try:
             while data := await reader.read(4096):
@@ -119,6 +162,8 @@ class FakeNode:
         finally:
             if client in self._clients:
                 self._clients.remove(client)
+            if writer in self._tcp_writers:
+                self._tcp_writers.remove(writer)
             writer.close()
 
     def start_pty(self) -> str:
@@ -162,6 +207,30 @@ class FakeNode:
         if self._slave_fd is not None:
             os.close(self._slave_fd)
             self._slave_fd = None
+
+    async def reboot(self, down_for: float = 0.3) -> None:
+        """Restart as firmware does (an update, a settings change), then serve again.
+
+        Over TCP the network stack dies with the node: connections are reset, not closed, and
+        connects are refused until it is back. On a serial port the USB bridge stays: the boot
+        log comes out, then a `rebooted` frame. Either way the node forgets its client's
+        session and comes back with its reboot count one higher.
+        """
+        self.reboot_count += 1
+        for writer in list(self._tcp_writers):
+            # Linger 0: the close is a reset (RST), as from a node whose stack died.
+            sock = writer.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            writer.transport.abort()
+        if self._server is not None and self.port is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            await asyncio.sleep(down_for)
+            self._server = await asyncio.start_server(self._on_tcp_client, "127.0.0.1", self.port)
+        if self._master_fd is not None:
+            self._pty_write(b"INFO  | ??:??:?? 0 \r\n\r\n//\\ E S H T /\\ S T / C\r\n\r\n")
+            self._pty_write(frame(mesh_pb2.FromRadio(rebooted=True)))
 
     def close_clients(self) -> None:
         """Close every TCP client connection, as a reboot or a competing client would."""
@@ -266,7 +335,11 @@ class FakeNode:
     def handshake(self, config_id: int) -> list[mesh_pb2.FromRadio]:
         """Return the replies to want_config_id, in firmware order."""
         replies = [
-            mesh_pb2.FromRadio(my_info=mesh_pb2.MyNodeInfo(my_node_num=self.node_num)),
+            mesh_pb2.FromRadio(
+                my_info=mesh_pb2.MyNodeInfo(
+                    my_node_num=self.node_num, reboot_count=self.reboot_count
+                )
+            ),
             mesh_pb2.FromRadio(node_info=self.node_info(self.node_num, "Fake Base")),
             mesh_pb2.FromRadio(
                 metadata=mesh_pb2.DeviceMetadata(

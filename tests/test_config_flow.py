@@ -1637,3 +1637,11 @@ async def test_a_hex_channel_key_is_read_as_hex_and_stored_as_base64(
         "Private": base64.b64encode(bytes.fromhex(key)).decode()
     }
     await unload(hass, entry)
+
+
+async def test_tls_against_a_plain_port_is_a_tls_error(
+    hass: HomeAssistant, broker: MosquittoBroker
+) -> None:
+    result = await choose(hass, await start_user_flow(hass), "mesh")
+    result = await submit(hass, result, mesh_input(broker.port, **{CONF_TLS: True}))
+    assert result["errors"] == {"base": "tls_error"}

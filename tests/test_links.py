@@ -17,6 +17,7 @@ import pytest
 from custom_components.meshbot.links.backoff import Backoff
 from custom_components.meshbot.links.errors import (
     LinkAuthError,
+    LinkClosedByPeer,
     LinkError,
     LinkTimeoutError,
     LinkTlsError,
@@ -60,10 +61,20 @@ class Received:
         self.messages.append((topic, payload))
 
 
-async def run_session(link: Any) -> tuple[asyncio.Task[None], asyncio.Event]:
+class Up(asyncio.Event):
+    """Set once a session's link is up; remembers whether the peer had restarted."""
+
+    restarted: bool | None = None
+
+    def __call__(self, restarted: bool = False) -> None:
+        self.restarted = restarted
+        self.set()
+
+
+async def run_session(link: Any) -> tuple[asyncio.Task[None], Up]:
     """Start one session in a task; return it and an event set once the link is up."""
-    up = asyncio.Event()
-    task = asyncio.create_task(link.session(up.set))
+    up = Up()
+    task = asyncio.create_task(link.session(up))
     await asyncio.wait_for(up.wait(), 10)
     return task, up
 
@@ -330,16 +341,43 @@ async def test_radio_heartbeats_keep_a_quiet_link_alive(fake_node: FakeNode) -> 
         await asyncio.wait_for(task, 5)
 
 
-async def test_radio_session_ends_when_the_node_closes_or_reboots(fake_node: FakeNode) -> None:
+async def test_radio_tells_a_close_from_a_restart(fake_node: FakeNode) -> None:
     link = RadioLink(RadioSettings(host="127.0.0.1", port=fake_node.port))
-    task, _ = await run_session(link)
+    task, up = await run_session(link)
+    assert up.restarted is False
+    # Another client taking the radio: the firmware closes our connection in order.
     fake_node.close_clients()
-    with pytest.raises(LinkError):
+    with pytest.raises(LinkClosedByPeer):
         await asyncio.wait_for(task, 5)
+    task, up = await run_session(link)
+    assert up.restarted is False, "same reboot count: the radio did not restart"
+
+    await fake_node.reboot()
+    with pytest.raises(LinkError) as ended:
+        await asyncio.wait_for(task, 5)
+    assert not isinstance(ended.value, LinkClosedByPeer), "a restart resets the connection"
+    task, up = await run_session(link)
+    assert up.restarted is True, "a new reboot count: the radio restarted"
+    assert link.restarts == 1
+    await stop(task)
+
+
+async def test_a_serial_radio_that_restarts_keeps_its_session(serial_node: FakeNode) -> None:
+    frames: list[mesh_pb2.FromRadio] = []
+    assert serial_node.device is not None
+    link = RadioLink(RadioSettings(device=serial_node.device), frames.append)
     task, _ = await run_session(link)
-    fake_node.broadcast(mesh_pb2.FromRadio(rebooted=True))
-    with pytest.raises(LinkError):
-        await asyncio.wait_for(task, 5)
+    handshakes = serial_node.handshakes
+
+    await serial_node.reboot()
+    # The node forgot the session: meshbot asks for the configuration again, on the same port.
+    await until(lambda: serial_node.handshakes == handshakes + 1 and link.connected)
+    assert not task.done(), "meshbot keeps a healthy session"
+    assert link.restarts == 1
+    assert link.info.reboot_count == serial_node.reboot_count
+    serial_node.broadcast(mesh_pb2.FromRadio(packet=mesh_pb2.MeshPacket(id=12)))
+    await until(lambda: any(f.HasField("packet") and f.packet.id == 12 for f in frames))
+    await stop(task)
 
 
 async def test_radio_survives_garbage_between_frames(fake_node: FakeNode) -> None:

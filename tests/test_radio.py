@@ -345,3 +345,93 @@ async def test_every_kind_of_radio_packet_reaches_the_mesh(
     # A traceroute reply from `neighbor` to the radio: local -> relay -> neighbor.
     assert links[local, node_ids(relay), "traceroute"]["snr"] == 2.0
     assert links[node_ids(relay), node_ids(neighbor), "traceroute"]["snr"] == 3.0
+
+
+async def test_a_radio_that_restarts_is_not_taken_for_a_rival_client(
+    hass: HomeAssistant,
+    hass_client: Any,
+    fake_node: FakeNode,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from unittest.mock import patch
+
+    from homeassistant.helpers import issue_registry as ir
+    from pytest_homeassistant_custom_component.components.diagnostics import (
+        get_diagnostics_for_config_entry,
+    )
+
+    entry = entry_for(radio=radio_section(fake_node.port))
+    entry.add_to_hass(hass)
+    registry = ir.async_get(hass)
+
+    def reconnects() -> int:
+        return hass.states.get(RADIO_LINK).attributes["reconnects"]
+
+    async def back_after(drop: Any) -> None:
+        before = reconnects()
+        await drop()
+        await until(lambda: reconnects() > before and radio_connected(hass))
+
+    async def kick() -> None:
+        # A phone app connecting takes the radio; then it goes away again.
+        _, writer = await asyncio.open_connection("127.0.0.1", fake_node.port)
+        await until(lambda: not radio_connected(hass))
+        writer.close()
+
+    # Two kicks and a restart within the window: three short sessions, one of them a restart.
+    with patch("custom_components.meshbot.links.supervisor.KICK_WINDOW", 30.0):
+        assert await hass.config_entries.async_setup(entry.entry_id)
+        await until(lambda: radio_connected(hass))
+        await back_after(kick)
+        await back_after(fake_node.reboot)
+        await back_after(kick)
+        for _ in range(3):
+            await back_after(fake_node.reboot)
+        assert registry.async_get_issue("meshbot", f"radio_contended_{entry.entry_id}") is None
+        assert "to another client" not in caplog.text
+        assert caplog.text.count(f"tcp://127.0.0.1:{fake_node.port} restarted") == 4
+        diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+        assert diagnostics["links"]["radio"]["restarts"] == 4
+        assert diagnostics["links"]["radio"]["state"]["contended"] is False
+        # A third kick, though, is contention: restarts neither count nor break the streak.
+        await kick()
+        await until(
+            lambda: registry.async_get_issue("meshbot", f"radio_contended_{entry.entry_id}")
+        )
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_a_sloppy_node_record_and_garbage_frames_cost_only_themselves(
+    hass: HomeAssistant, hass_client: Any, radio_entry: MockConfigEntry, fake_node: FakeNode
+) -> None:
+    from pytest_homeassistant_custom_component.components.diagnostics import (
+        get_diagnostics_for_config_entry,
+    )
+
+    from meshbot_dev.fake_node import HEADER, raw_node_record
+
+    def framed(payload: bytes) -> bytes:
+        return HEADER + len(payload).to_bytes(2, "big") + payload
+
+    sloppy = 0x0BADC0DE
+    # Seen in the wild: a short name cut inside its fourth character (52 46 50 e0).
+    fake_node.send_raw(framed(raw_node_record(sloppy, b"Ridge Fire Post", b"RFP\xe0")))
+    # Frames no radio means: bytes that are no protobuf, and a message of unknown fields only.
+    fake_node.send_raw(framed(b"\x0a\xff\xff\xff\xff\x0f") + framed(b"\xf8\x07\x01"))
+
+    async def sloppy_node() -> dict[str, Any] | None:
+        nodes = {node["id"]: node for node in (await topology(hass))["nodes"]}
+        return nodes.get(node_ids(sloppy))
+
+    for _ in range(100):
+        if (node := await sloppy_node()) is not None:
+            break
+        await asyncio.sleep(0.05)
+    assert node is not None, "the record is not lost for one broken character"
+    assert (node["long_name"], node["short_name"]) == ("Ridge Fire Post", "RFP")
+    assert (node["latitude"], node["longitude"]) == (45.8, 4.8)
+    assert node["hw_model"] == "RAK4631"
+
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, radio_entry)
+    assert diagnostics["links"]["radio"]["bad_frames"] == 2
+    assert radio_connected(hass)

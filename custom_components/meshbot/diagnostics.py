@@ -70,6 +70,8 @@ def _running(entry: MeshbotConfigEntry) -> dict[str, Any]:
         else:
             report["radio"] = asdict(link.info)
             report["bad_frames"] = link.bad_frames
+            report["skipped_bytes"] = link.skipped_bytes
+            report["restarts"] = link.restarts
         links[kind] = report
     mesh_report: dict[str, Any] | None = None
     if (mesh := runtime.mesh) is not None:

@@ -5,6 +5,13 @@ class LinkError(Exception):
     """Raise when a link cannot connect or loses its connection."""
 
 
+class LinkClosedByPeer(LinkError):
+    """Raise when the peer closed the connection in order, as a radio does for a new client.
+
+    A reset, a timeout or a restart is not this.
+    """
+
+
 class LinkTimeoutError(LinkError):
     """Raise when a connect, handshake or liveness deadline passes."""
 

@@ -24,6 +24,7 @@ from .errors import (
     LinkTimeoutError,
     LinkTlsError,
 )
+from .supervisor import MarkUp
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -374,7 +375,7 @@ class MqttLink:
             raise LinkError(CONNACK_ERRORS.get(code, f"the broker refused with code {code}"))
         return protocol
 
-    async def session(self, mark_up: Callable[[], None]) -> None:
+    async def session(self, mark_up: MarkUp) -> None:
         """Connect, subscribe, and serve until the connection ends or goes silent."""
         settings = self.settings
         protocol: MqttProtocol | None = None
@@ -388,6 +389,14 @@ class MqttLink:
                 raise LinkTlsError(f"TLS certificate rejected: {err.verify_message}") from err
             except ssl.SSLError as err:
                 raise LinkTlsError(f"TLS handshake failed: {err.reason or err}") from err
+            except (ConnectionResetError, ConnectionAbortedError, BrokenPipeError) as err:
+                if settings.ssl_context_factory is None:
+                    raise LinkError(err.strerror or str(err)) from err
+                # Connected, then dropped during the handshake: a plain MQTT port hangs up on
+                # a TLS hello.
+                raise LinkTlsError(
+                    "the broker hung up during the TLS handshake: is this port for TLS?"
+                ) from err
             except OSError as err:
                 raise LinkError(err.strerror or str(err)) from err
             self._protocol = protocol

@@ -13,7 +13,7 @@ async def probe(link: Link, within: float) -> None:
     loop = asyncio.get_running_loop()
     ready: asyncio.Future[None] = loop.create_future()
 
-    def mark_up() -> None:
+    def mark_up(restarted: bool = False) -> None:
         if not ready.done():
             ready.set_result(None)
 

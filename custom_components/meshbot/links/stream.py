@@ -13,7 +13,9 @@ from typing import Any, cast
 from google.protobuf.message import DecodeError
 from meshtastic.protobuf import mesh_pb2, portnums_pb2
 
-from .errors import LinkError, LinkTimeoutError
+from ..mesh.lenient import parse_lenient
+from .errors import LinkClosedByPeer, LinkError, LinkTimeoutError
+from .supervisor import MarkUp
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -110,14 +112,19 @@ class RadioInfo:
     firmware_version: str | None = None
     hw_model: str | None = None
     nodes_in_db: int = 0
+    reboot_count: int | None = None
 
 
 class _StreamProtocol(asyncio.Protocol):
     """Feed received bytes through the frame decoder to a callback."""
 
-    def __init__(self, on_payload: Callable[[bytes], None]) -> None:
+    def __init__(
+        self, on_payload: Callable[[bytes], None], on_noise: Callable[[int, int], None]
+    ) -> None:
         self._decoder = FrameDecoder()
         self._on_payload = on_payload
+        # (oversized headers, bytes between frames) of each read, for the link's counters.
+        self._on_noise = on_noise
         self.transport: asyncio.Transport | None = None
         loop = asyncio.get_running_loop()
         self.made: asyncio.Future[None] = loop.create_future()
@@ -136,14 +143,23 @@ class _StreamProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.last_received = time.monotonic()
-        for payload in self._decoder.feed(data):
+        decoder = self._decoder
+        oversized, skipped = decoder.oversized, decoder.skipped_bytes
+        for payload in decoder.feed(data):
             self._on_payload(payload)
+        if decoder.oversized != oversized or decoder.skipped_bytes != skipped:
+            self._on_noise(decoder.oversized - oversized, decoder.skipped_bytes - skipped)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.closed.done():
-            self.closed.set_exception(
-                LinkError(f"connection lost: {exc}" if exc else "the radio closed the connection")
+            # An orderly close is what a radio does when another client takes it; a restarting
+            # radio resets the connection or falls silent.
+            error = (
+                LinkError(f"connection lost: {exc}")
+                if exc
+                else LinkClosedByPeer("the radio closed the connection")
             )
+            self.closed.set_exception(error)
             self.closed.exception()
 
     def send(self, payload: bytes) -> None:
@@ -200,7 +216,13 @@ class RadioLink:
         self.settings = settings
         self.info = RadioInfo()
         self.last_message_at: float | None = None
+        # Frames dropped: unparseable, empty, or announced longer than any frame can be.
         self.bad_frames = 0
+        # Bytes between frames: a serial port's debug text, line noise.
+        self.skipped_bytes = 0
+        # Restarts of the radio seen: by its reboot count, or its `rebooted` frame.
+        self.restarts = 0
+        self._reboot_count: int | None = None
         # Frames handed to `on_frame`: the mesh's news, for diagnostics.
         self.messages = 0
         self._on_frame = on_frame
@@ -232,15 +254,24 @@ class RadioLink:
             raise LinkError("the radio is not connected")
         self._protocol.send(encode_frame(to_radio.SerializeToString()))
 
+    def _on_noise(self, oversized: int, skipped_bytes: int) -> None:
+        self.bad_frames += oversized
+        self.skipped_bytes += skipped_bytes
+
     def _on_payload(self, payload: bytes) -> None:
         message = mesh_pb2.FromRadio()
         try:
-            message.ParseFromString(payload)
+            # A node record with a name cut inside a character keeps everything but the cut.
+            parse_lenient(message, payload)
         except DecodeError:
             self.bad_frames += 1
             return
-        self.last_message_at = time.time()
         variant = message.WhichOneof("payload_variant")
+        if variant is None:
+            # Garbage often parses as a message of unknown fields only: nothing to act on.
+            self.bad_frames += 1
+            return
+        self.last_message_at = time.time()
         handshake = self._handshake
         if handshake is not None and not handshake.done():
             self._record_handshake(variant, message)
@@ -258,9 +289,13 @@ class RadioLink:
         elif variant == "packet" and self._acks:
             self._check_ack(message.packet)
         if variant == "rebooted":
-            # A rebooted node forgets our session; start over with a fresh handshake.
-            if self._protocol is not None and self._protocol.transport is not None:
-                self._protocol.transport.abort()
+            # A serial radio that restarted keeps the port open but forgot the session: ask for
+            # its configuration again on the same connection, as the Meshtastic apps do.
+            self.restarts += 1
+            _LOGGER.info("The radio on %s restarted; reloading its node database", self.describe())
+            self._handshake = asyncio.get_running_loop().create_future()
+            self.info = RadioInfo()
+            self.send(mesh_pb2.ToRadio(want_config_id=self._config_id))
             return
         if (on_frame := self._on_frame) is not None:
             self._deliver(on_frame, message)
@@ -365,6 +400,7 @@ class RadioLink:
     def _record_handshake(self, variant: str | None, message: Any) -> None:
         if variant == "my_info":
             self.info.node_num = message.my_info.my_node_num
+            self.info.reboot_count = message.my_info.reboot_count
         elif variant == "metadata":
             self.info.firmware_version = message.metadata.firmware_version or None
             self.info.hw_model = (
@@ -378,7 +414,7 @@ class RadioLink:
     async def _open(self) -> _StreamProtocol:
         loop = asyncio.get_running_loop()
         settings = self.settings
-        protocol = _StreamProtocol(self._on_payload)
+        protocol = _StreamProtocol(self._on_payload, self._on_noise)
         if settings.device:
             # Imported here so a TCP-only setup never loads pyserial.
             import serial_asyncio_fast  # noqa: PLC0415
@@ -408,7 +444,7 @@ class RadioLink:
         await protocol.made
         return protocol
 
-    async def session(self, mark_up: Callable[[], None]) -> None:
+    async def session(self, mark_up: MarkUp) -> None:
         """Connect, complete the handshake, then serve frames until the link dies."""
         settings = self.settings
         protocol: _StreamProtocol | None = None
@@ -445,7 +481,14 @@ class RadioLink:
                 protocol.closed.result()
             if self._handshake not in done:
                 raise LinkTimeoutError(f"no handshake within {settings.handshake_timeout:g} s")
-            mark_up()
+            # A new reboot count: the radio restarted since the last session, which is why
+            # that one ended.
+            known, self._reboot_count = self._reboot_count, self.info.reboot_count
+            if known is not None and known != self.info.reboot_count:
+                self.restarts += 1
+                mark_up(restarted=True)
+            else:
+                mark_up()
             await self._serve(protocol)
         except asyncio.CancelledError:
             if protocol is not None:

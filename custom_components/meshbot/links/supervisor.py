@@ -10,18 +10,27 @@ import time
 from typing import Protocol
 
 from .backoff import Backoff
-from .errors import LinkAuthError, LinkError
+from .errors import LinkAuthError, LinkClosedByPeer, LinkError
 
 # A session that stayed up this long was a real connection, not a flap: start back-off over.
 STABLE_AFTER = 60.0
-# A Meshtastic node serves one API client and silently drops the previous one when another
-# connects. Sessions cut this short, this many times in a row, mean another client (a phone
-# app, the CLI) keeps taking the radio: then wait longer instead of fighting it.
+# A Meshtastic node serves one API client and closes the previous one's connection when another
+# connects. Sessions closed this way this soon, this many times in a row, mean another client (a
+# phone app, the CLI) keeps taking the radio: then wait longer instead of fighting it. A radio
+# that restarts (a firmware update, a settings change) resets or drops the connection instead,
+# and comes back with a new reboot count: that is no contention.
 KICK_WINDOW = 120.0
 KICKS_IN_A_ROW = 3
 CONTENDED_DELAY = 300.0
 # Once a session has lasted this long, the contention is over.
 CONTENTION_CLEARS_AFTER = 600.0
+
+
+class MarkUp(Protocol):
+    """What a session calls once its link is usable."""
+
+    def __call__(self, restarted: bool = False) -> None:
+        """Say the link is up; `restarted`: the peer restarted since the last session."""
 
 
 class Link(Protocol):
@@ -30,7 +39,7 @@ class Link(Protocol):
     def describe(self) -> str:
         """Return where the link connects to, with no secret in it."""
 
-    async def session(self, mark_up: Callable[[], None]) -> None:
+    async def session(self, mark_up: MarkUp) -> None:
         """Connect, call `mark_up` once usable, and serve until the connection ends."""
 
 
@@ -72,13 +81,24 @@ class Supervisor:
         self._up_at: float | None = None
         self._detect_contention = detect_contention
         self._short_sessions = 0
+        # Whether the last drop counted as a kick, and raised the contention: a restart found
+        # at the next connection takes both back.
+        self._last_drop_counted = False
+        self._contended_by_last_drop = False
         self._clear_timer: asyncio.TimerHandle | None = None
 
     def _notify(self) -> None:
         if self._on_change is not None:
             self._on_change()
 
-    def _mark_up(self) -> None:
+    def _mark_up(self, restarted: bool = False) -> None:
+        if restarted:
+            self._logger.info("%s: %s restarted", self.name, self.link.describe())
+            if self._last_drop_counted:
+                self._short_sessions -= 1
+            if self._contended_by_last_drop:
+                self.state.contended = False
+        self._last_drop_counted = self._contended_by_last_drop = False
         self._up_at = time.monotonic()
         self.state.connected = True
         self.state.connected_since = time.time()
@@ -101,15 +121,23 @@ class Supervisor:
         self._logger.info("%s is stable again on %s", self.name, self.link.describe())
         self._notify()
 
-    def _count_session(self, lasted: float | None) -> None:
+    def _count_session(self, lasted: float | None, error: BaseException) -> None:
         if self._clear_timer is not None:
             self._clear_timer.cancel()
             self._clear_timer = None
         if not self._detect_contention or lasted is None:
             return
-        self._short_sessions = self._short_sessions + 1 if lasted < KICK_WINDOW else 0
+        if lasted >= KICK_WINDOW:
+            self._short_sessions = 0
+            return
+        if not isinstance(error, LinkClosedByPeer):
+            # Reset, silent or failed: a restart or the network, not another client.
+            return
+        self._short_sessions += 1
+        self._last_drop_counted = True
         if self._short_sessions >= KICKS_IN_A_ROW and not self.state.contended:
             self.state.contended = True
+            self._contended_by_last_drop = True
             self._logger.warning(
                 "%s keeps losing %s to another client; backing off", self.name, self.link.describe()
             )
@@ -133,7 +161,7 @@ class Supervisor:
         lasted = time.monotonic() - self._up_at if self._up_at is not None else None
         if lasted is not None and lasted >= STABLE_AFTER:
             self._backoff.reset()
-        self._count_session(lasted)
+        self._count_session(lasted, error)
         self._up_at = None
         self._notify()
 

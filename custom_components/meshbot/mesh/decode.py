@@ -14,12 +14,11 @@ import time
 from typing import Any, Final, Protocol
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-from google.protobuf import empty_pb2
 from google.protobuf.message import DecodeError, Message
-from google.protobuf.unknown_fields import UnknownFieldSet
 from meshtastic.protobuf import config_pb2, mesh_pb2, mqtt_pb2, portnums_pb2, telemetry_pb2
 
 from .channels import channel_hash, expand_psk
+from .lenient import parse_lenient
 from .models import (
     BROADCAST,
     DecodeCounters,
@@ -132,15 +131,6 @@ def hops_travelled(hop_start: int, hop_limit: int) -> int | None:
     return None
 
 
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
 class RecentPackets:
     """The last packets decoded, as (sender, packet id), to tell a copy from news.
 
@@ -169,38 +159,6 @@ class RecentPackets:
         newer[key] = None
         if len(newer) >= self._window:
             self._older, self._newer = newer, {}
-
-
-def parse_lenient(message: Message, payload: bytes) -> None:
-    """Parse `payload` into `message`, dropping invalid UTF-8 from its string fields.
-
-    Firmware and apps cut names at a byte limit, sometimes inside a character, and protobuf then
-    refuses the whole message; only the broken character goes instead. DecodeError still means
-    the bytes are not such a message at all.
-    """
-    try:
-        message.ParseFromString(payload)
-        return
-    except DecodeError:
-        raw = empty_pb2.Empty()
-        raw.ParseFromString(payload)
-    strings = {f.number for f in message.DESCRIPTOR.fields if f.type == f.TYPE_STRING}
-    repaired = bytearray()
-    for item in UnknownFieldSet(raw):
-        number, wire, data = item.field_number, item.wire_type, item.data
-        tag = _varint(number << 3 | wire)
-        if wire == 0:
-            repaired += tag + _varint(data)
-        elif wire == 1:
-            repaired += tag + data.to_bytes(8, "little")
-        elif wire == 5:
-            repaired += tag + data.to_bytes(4, "little")
-        elif wire == 2:
-            if number in strings:
-                data = data.decode("utf-8", errors="ignore").encode()
-            repaired += tag + _varint(len(data)) + data
-        # Groups (wire type 3) are dropped: no Meshtastic message has one.
-    message.ParseFromString(bytes(repaired))
 
 
 def topic_channel(topic: str) -> tuple[str, str] | None:
@@ -267,7 +225,7 @@ class MeshDecoder:
             return self._map_report(payload, now)
         envelope = mqtt_pb2.ServiceEnvelope()
         try:
-            envelope.ParseFromString(payload)
+            parse_lenient(envelope, payload)
         except DecodeError:
             counters.reject("envelope")
             return None
@@ -607,7 +565,7 @@ class MeshDecoder:
     def _map_report(self, payload: bytes, now: float) -> DecodedPacket | None:
         envelope = mqtt_pb2.ServiceEnvelope()
         try:
-            envelope.ParseFromString(payload)
+            parse_lenient(envelope, payload)
         except DecodeError:
             self.counters.reject("envelope")
             return None
