@@ -107,6 +107,12 @@ class SnapshotStore:
             # The checks say what is wrong in words; anything else is named by its type.
             described = isinstance(err, (UnreadableSnapshot, ValueError)) and str(err)
             reason = str(err) if described else repr(err)
+            # From 2026.10 Home Assistant refuses a newer major version before migrating.
+            if isinstance(found := getattr(err, "found_version", None), int):
+                reason = (
+                    f"it has storage version {found}, written by a newer meshbot; this one "
+                    f"reads {STORAGE_VERSION}.x"
+                )
             fate = await self._async_move_aside()
             _LOGGER.warning("%s: %s. %s", unreadable, reason, fate)
             return None
