@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Generator
+from datetime import timedelta
+from http import HTTPStatus
 import logging
 import platform
 import socket
+from typing import Any
 from unittest.mock import patch
 
+import freezegun.api
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.auth.models import TOKEN_TYPE_LONG_LIVED_ACCESS_TOKEN
+from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import __version__ as HA_VERSION
 from homeassistant.core import HomeAssistant
+from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component import plugins as harness_plugins
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import MockConfigEntry, MockUser
 
 # Imported before the harness puts its own test config folder first on sys.path; without this,
 # Home Assistant finds the harness's custom_components instead of ours.
@@ -28,6 +36,7 @@ from meshbot_dev.mosquitto import (
 )
 
 from .support.deprecations import DeprecationReports
+from .support.seen import NOW, Diagnostics
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -163,3 +172,46 @@ async def init_integration(
     assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
     await hass.async_block_till_done()
     return mock_config_entry
+
+
+@pytest.fixture
+async def diagnostics(
+    hass: HomeAssistant, hass_client: Any, hass_admin_user: MockUser
+) -> Diagnostics:
+    """Return a reader of an entry's diagnostics, downloaded as a user does, over one client.
+
+    The client signs in with a long-lived token made at the first download, so that a test that
+    moves the clock (by hours, past a normal token's half hour) keeps a valid one.
+    """
+    assert await async_setup_component(hass, "diagnostics", {})
+    clients: list[Any] = []
+
+    async def read(entry: ConfigEntry) -> dict[str, Any]:
+        if not clients:
+            refresh_token = await hass.auth.async_create_refresh_token(
+                hass_admin_user,
+                client_name="meshbot tests",
+                token_type=TOKEN_TYPE_LONG_LIVED_ACCESS_TOKEN,
+                access_token_expiration=timedelta(days=3650),
+            )
+            clients.append(await hass_client(hass.auth.async_create_access_token(refresh_token)))
+        response = await clients[0].get(f"/api/diagnostics/config_entry/{entry.entry_id}")
+        assert response.status == HTTPStatus.OK
+        return dict((await response.json())["data"])
+
+    return read
+
+
+@pytest.fixture
+def frozen(
+    hass: HomeAssistant, monkeypatch: pytest.MonkeyPatch, freezer: FrozenDateTimeFactory
+) -> FrozenDateTimeFactory:
+    """Hold the wall clock at NOW for the test to move; the event loop keeps real time.
+
+    With the loop's clock frozen too, no timer would ever fire: not the waits, not the sockets'.
+    The real clock is read from freezegun's module: freezegun swaps every other module's
+    reference to it for the frozen one.
+    """
+    monkeypatch.setattr(hass.loop, "time", freezegun.api.real_monotonic)
+    freezer.move_to(NOW)
+    return freezer

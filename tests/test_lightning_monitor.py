@@ -1,11 +1,17 @@
-"""The lightning monitor end to end: strikes on real relay topics through a real Mosquitto."""
+"""The lightning monitor end to end: strikes on real relay topics through a real Mosquitto.
+
+Everything is read where a user reads it: sensor and event entities, bus events, the map, the
+diagnostics download, and what the fake radio was asked to send; time moves with freezegun.
+"""
 
 from __future__ import annotations
 
 import json
 import math
+import time
 from typing import Any
 
+from freezegun.api import FrozenDateTimeFactory
 from homeassistant.const import EVENT_STATE_CHANGED, EVENT_STATE_REPORTED
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.util.unit_system import US_CUSTOMARY_SYSTEM
@@ -28,9 +34,22 @@ from meshbot_dev.entries import broker_section, entry_for, radio_section
 from meshbot_dev.fake_node import FakeNode
 from meshbot_dev.mosquitto import MosquittoBroker, publish_many
 
+from .support.seen import (
+    Diagnostics,
+    connectivity,
+    flush,
+    is_on,
+    later,
+    link_messages,
+    until_messages,
+    until_subscribed,
+)
 from .support.waiting import until
 
 EARTH_RADIUS_KM = 6371.0088
+NEARBY = "binary_sensor.meshbot_test_lightning_nearby"
+# Flushes run a second apart plus their own run time.
+FLUSH_PERIOD = 1.003
 
 
 def destination(lat: float, lon: float, distance_km: float, bearing: float) -> tuple[float, float]:
@@ -53,28 +72,25 @@ def strike(lat: float, lon: float, when: float) -> tuple[str, bytes]:
     return "blitzortung/1.1/" + "/".join(encode(lat, lon, 12)), json.dumps(payload).encode()
 
 
-class Clock:
-    """Time for the monitor, moved by the test."""
-
-    def __init__(self, start: float) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-
-async def start(hass: HomeAssistant, entry: MockConfigEntry, clock: Clock | None = None) -> Any:
+async def start(hass: HomeAssistant, diagnostics: Diagnostics, entry: MockConfigEntry) -> None:
+    """Set the entry up and wait until the relay acknowledged every subscription."""
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
-    hub = entry.runtime_data
-    if clock is not None:
-        hub.lightning.clock = clock
-    await until(lambda: hub.links["lightning"].link.connected)
-    await until(
-        lambda: not hub.links["lightning"].link._protocol.acks
-    )  # subscriptions acknowledged
-    return hub
+    await until_subscribed(hass, diagnostics, entry, "lightning")
+
+
+async def publish(
+    hass: HomeAssistant,
+    broker: MosquittoBroker,
+    diagnostics: Diagnostics,
+    entry: MockConfigEntry,
+    messages: list[tuple[str, bytes]],
+) -> None:
+    """Publish strikes and wait until the monitor received all it has received so far and them."""
+    before = await link_messages(diagnostics, entry, "lightning")
+    await hass.async_add_executor_job(publish_many, broker, messages)
+    await until_messages(diagnostics, entry, "lightning", before + len(messages))
 
 
 def lightning_entry(broker: MosquittoBroker, **options: Any) -> MockConfigEntry:
@@ -84,14 +100,6 @@ def lightning_entry(broker: MosquittoBroker, **options: Any) -> MockConfigEntry:
     )
 
 
-async def flush(hass: HomeAssistant) -> None:
-    hass.data[DOMAIN + "_test_flush"] = True
-    for entry in hass.config_entries.async_entries(DOMAIN):
-        if entry.runtime_data and entry.runtime_data.lightning:
-            entry.runtime_data.lightning._async_flush()
-    await hass.async_block_till_done()
-
-
 def value(hass: HomeAssistant, key: str) -> Any:
     state = hass.states.get(f"sensor.meshbot_test_{key}")
     assert state is not None, key
@@ -99,10 +107,14 @@ def value(hass: HomeAssistant, key: str) -> Any:
 
 
 async def test_strikes_become_sensors_events_and_an_alert(
-    hass: HomeAssistant, broker: MosquittoBroker
+    hass: HomeAssistant,
+    broker: MosquittoBroker,
+    diagnostics: Diagnostics,
+    frozen: FrozenDateTimeFactory,
 ) -> None:
-    clock = Clock(1_800_000_000.0)
-    hub = await start(hass, lightning_entry(broker), clock)
+    entry = lightning_entry(broker)
+    await start(hass, diagnostics, entry)
+    now = time.time()
     home = (hass.config.latitude, hass.config.longitude)
     strikes_seen: list[Any] = []
     alerts: list[Any] = []
@@ -116,10 +128,9 @@ async def test_strikes_become_sensors_events_and_an_alert(
     # A storm closing in from the WSW at 1.8 km/min: 20 km five minutes ago, 11 km now.
     closing = (20.0, 18.2, 16.4, 14.6, 12.8, 11.0)
     near = [destination(*home, distance, 250.0) for distance in closing]
-    messages = [strike(*far, clock.now - 1200), strike(*outside, clock.now - 60)]
-    messages += [strike(*point, clock.now - 300 + 60 * index) for index, point in enumerate(near)]
-    await hass.async_add_executor_job(publish_many, broker, messages)
-    await until(lambda: hub.lightning.window.parse_counters.payloads == 8)
+    messages = [strike(*far, now - 1200), strike(*outside, now - 60)]
+    messages += [strike(*point, now - 300 + 60 * index) for index, point in enumerate(near)]
+    await publish(hass, broker, diagnostics, entry, messages)
     await flush(hass)
 
     assert value(hass, "strikes_in_window").state == "7", "the one beyond 100 km is dropped"
@@ -135,31 +146,33 @@ async def test_strikes_become_sensors_events_and_an_alert(
     assert value(hass, "storm_arrival").state == "unknown"
     assert [round(event["distance_km"], 1) for event in strikes_seen] == [80.0, *closing]
     assert strikes_seen[0]["time"].endswith("+00:00")
-    assert {event["config_entry_id"] for event in strikes_seen} == {hub.lightning.entry.entry_id}
-    assert hass.states.get("binary_sensor.meshbot_test_lightning_nearby").state == "on"
+    assert {event["config_entry_id"] for event in strikes_seen} == {entry.entry_id}
+    assert is_on(hass, NEARBY)
     assert [alert["state"] for alert in alerts] == ["started"]
     event_entity = hass.states.get("event.meshbot_test_lightning_strike")
     assert event_entity.attributes["strikes"] == 7
     assert event_entity.attributes["distance_km"] == pytest.approx(11.0, abs=0.01)
 
     # Quiet for the quiet period: the alert ends. The window then empties with time.
-    clock.now += 20 * 60 + 1
-    await flush(hass)
-    assert hass.states.get("binary_sensor.meshbot_test_lightning_nearby").state == "off"
+    await later(hass, frozen, 20 * 60 + 1)
+    assert hass.states.get(NEARBY).state == "off"
     assert [alert["state"] for alert in alerts] == ["started", "ended"]
-    clock.now += 30 * 60
-    await flush(hass)
+    await later(hass, frozen, 30 * 60)
     assert value(hass, "strikes_in_window").state == "0"
     assert value(hass, "nearest_strike").state == "unknown"
-    await hass.config_entries.async_unload(hub.lightning.entry.entry_id)
+    await hass.config_entries.async_unload(entry.entry_id)
 
 
 async def test_quiet_times_refresh_the_sensors_once_a_minute(
-    hass: HomeAssistant, broker: MosquittoBroker
+    hass: HomeAssistant,
+    broker: MosquittoBroker,
+    diagnostics: Diagnostics,
+    frozen: FrozenDateTimeFactory,
 ) -> None:
     # Half past a minute of the clock: the minute is counted from the last write, not the clock.
-    clock = Clock(1_800_000_030.0)
-    hub = await start(hass, lightning_entry(broker), clock)
+    frozen.tick(30)
+    entry = lightning_entry(broker)
+    await start(hass, diagnostics, entry)
     await flush(hass)
     writes: list[str] = []
 
@@ -175,59 +188,86 @@ async def test_quiet_times_refresh_the_sensors_once_a_minute(
         )
     # No strike: a flush each second writes nothing for a minute...
     for _ in range(59):
-        clock.now += 1.003  # flushes are a second apart plus their own run time
-        await flush(hass)
+        await later(hass, frozen, FLUSH_PERIOD)
     assert writes == []
     # ...then the sensors are written again, so their rate, trend and expiry move on.
-    clock.now += 1.003
-    await flush(hass)
+    await later(hass, frozen, FLUSH_PERIOD)
     assert "sensor.meshbot_test_strikes_in_window" in writes
-    await hass.config_entries.async_unload(hub.lightning.entry.entry_id)
+    await hass.config_entries.async_unload(entry.entry_id)
 
 
 async def test_strike_events_are_bounded_per_second(
-    hass: HomeAssistant, broker: MosquittoBroker
+    hass: HomeAssistant,
+    broker: MosquittoBroker,
+    diagnostics: Diagnostics,
+    frozen: FrozenDateTimeFactory,
 ) -> None:
-    clock = Clock(1_800_000_000.0)
-    hub = await start(hass, lightning_entry(broker), clock)
+    entry = lightning_entry(broker)
+    await start(hass, diagnostics, entry)
     home = (hass.config.latitude, hass.config.longitude)
-    events: list[Any] = []
-    hass.bus.async_listen(EVENT_LIGHTNING_STRIKE, callback(lambda event: events.append(event.data)))
+    # (real loop time fired at, event data): the events of one flush are fired together.
+    events: list[tuple[float, Any]] = []
+    hass.bus.async_listen(
+        EVENT_LIGHTNING_STRIKE,
+        callback(lambda event: events.append((hass.loop.time(), event.data))),
+    )
     burst = [
-        strike(*destination(*home, 30 + index % 50, index * 7 % 360), clock.now - 1)
+        strike(*destination(*home, 30 + index % 50, index * 7 % 360), time.time() - 1)
         for index in range(200)
     ]
-    await hass.async_add_executor_job(publish_many, broker, burst)
-    await until(lambda: hub.lightning.window.parse_counters.payloads == 200)
+    await publish(hass, broker, diagnostics, entry, burst)
     await flush(hass)
-    assert len(events) == MAX_STRIKE_EVENTS_PER_SECOND + 1
-    assert events[-1]["summarised"] == 200 - MAX_STRIKE_EVENTS_PER_SECOND
+    # The burst may straddle one of the real flushes: judge each flush's events on their own.
+    flushes: list[list[Any]] = []
+    last = -math.inf
+    for fired_at, data in events:
+        if fired_at - last > 0.5:
+            flushes.append([])
+        flushes[-1].append(data)
+        last = fired_at
+    for fired in flushes:
+        individual = [data for data in fired if "summarised" not in data]
+        summaries = [data for data in fired if "summarised" in data]
+        assert len(individual) <= MAX_STRIKE_EVENTS_PER_SECOND
+        assert len(summaries) <= 1, "the rest of a second is one event"
+        if summaries:
+            assert len(individual) == MAX_STRIKE_EVENTS_PER_SECOND
+            assert fired[-1] is summaries[0], "after the individual ones"
+    assert any("summarised" in data for fired in flushes for data in fired)
+    told = sum(data.get("summarised", 1) for fired in flushes for data in fired)
+    assert told == 200, "every strike is in an event or a summary"
     assert value(hass, "strikes_in_window").state == "200", "no strike is lost"
-    await hass.config_entries.async_unload(hub.lightning.entry.entry_id)
+    await hass.config_entries.async_unload(entry.entry_id)
 
 
 async def test_distances_follow_the_unit_system(
-    hass: HomeAssistant, broker: MosquittoBroker
+    hass: HomeAssistant,
+    broker: MosquittoBroker,
+    diagnostics: Diagnostics,
+    frozen: FrozenDateTimeFactory,
 ) -> None:
     hass.config.units = US_CUSTOMARY_SYSTEM
-    clock = Clock(1_800_000_000.0)
-    hub = await start(hass, lightning_entry(broker), clock)
+    entry = lightning_entry(broker)
+    await start(hass, diagnostics, entry)
     home = (hass.config.latitude, hass.config.longitude)
-    await hass.async_add_executor_job(
-        publish_many, broker, [strike(*destination(*home, 16.09344, 90), clock.now)]
+    await publish(
+        hass, broker, diagnostics, entry, [strike(*destination(*home, 16.09344, 90), time.time())]
     )
-    await until(lambda: hub.lightning.window.count == 1)
     await flush(hass)
     nearest = value(hass, "nearest_strike")
     assert nearest.attributes["unit_of_measurement"] == "mi"
     assert float(nearest.state) == pytest.approx(10.0, abs=0.01)
-    await hass.config_entries.async_unload(hub.lightning.entry.entry_id)
+    await hass.config_entries.async_unload(entry.entry_id)
 
 
 async def test_following_a_person_moves_the_subscriptions(
-    hass: HomeAssistant, broker: MosquittoBroker
+    hass: HomeAssistant,
+    broker: MosquittoBroker,
+    diagnostics: Diagnostics,
+    frozen: FrozenDateTimeFactory,
 ) -> None:
-    hass.states.async_set("person.alice", "home", {"latitude": 48.8566, "longitude": 2.3522})
+    paris, london = (48.8566, 2.3522), (51.5074, -0.1278)
+    hass.states.async_set("person.alice", "home", {"latitude": paris[0], "longitude": paris[1]})
     base = entry_for(lightning=broker_section(broker.port))
     entry = MockConfigEntry(
         domain=DOMAIN,
@@ -241,52 +281,84 @@ async def test_following_a_person_moves_the_subscriptions(
         },
         options=base.options,
     )
-    clock = Clock(1_800_000_000.0)
-    hub = await start(hass, entry, clock)
-    link = hub.links["lightning"].link
-    paris = set(link.filters)
-    assert "blitzortung/1.1/u/0/9/#" in paris
-    # A short walk (under a quarter of the radius) changes nothing.
-    hass.states.async_set("person.alice", "not_home", {"latitude": 48.90, "longitude": 2.40})
-    await hass.async_block_till_done()
-    assert set(link.filters) == paris
-    hass.states.async_set("person.alice", "not_home", {"latitude": 51.5074, "longitude": -0.1278})
-    await hass.async_block_till_done()
-    london = set(link.filters)
-    assert london != paris and "blitzortung/1.1/g/c/p/#" in london
-    await until(lambda: not link._protocol.acks)
-    lightning = destination(51.5074, -0.1278, 5.0, 180.0)
-    stale = destination(48.8566, 2.3522, 5.0, 0.0)
-    await hass.async_add_executor_job(
-        publish_many, broker, [strike(*stale, clock.now), strike(*lightning, clock.now)]
-    )
-    await until(lambda: hub.lightning.window.count == 1)
+    await start(hass, diagnostics, entry)
+    now = time.time()
+
+    async def lightning_link() -> dict[str, Any]:
+        return dict((await diagnostics(entry))["links"]["lightning"])
+
+    # Paris's tiles are subscribed, and strikes are measured from Paris.
+    await publish(hass, broker, diagnostics, entry, [strike(*destination(*paris, 5.0, 0.0), now)])
     await flush(hass)
     assert float(value(hass, "nearest_strike").state) == pytest.approx(5.0, abs=0.01)
-    assert hub.lightning.window.parse_counters.payloads == 1, "Paris is no longer subscribed"
+    around_paris = (await lightning_link())["subscriptions"]
+
+    # A short walk (under a quarter of the radius) changes nothing: no request to the relay,
+    # and distances are still measured from where the walk began.
+    hass.states.async_set("person.alice", "not_home", {"latitude": 48.90, "longitude": 2.40})
+    await hass.async_block_till_done()
+    link = await lightning_link()
+    assert (link["subscriptions"], link["awaiting_acknowledgement"]) == (around_paris, 0)
+    south = destination(*paris, 8.0, 180.0)
+    await publish(hass, broker, diagnostics, entry, [strike(*south, now)])
+    await flush(hass)
+    assert value(hass, "strikes_in_window").state == "2"
+    assert float(value(hass, "nearest_strike").state) == pytest.approx(5.0, abs=0.01), (
+        "3.5 km from where she walked to"
+    )
+
+    hass.states.async_set(
+        "person.alice", "not_home", {"latitude": london[0], "longitude": london[1]}
+    )
+    await hass.async_block_till_done()
+    await until_subscribed(hass, diagnostics, entry, "lightning")
+    before = await link_messages(diagnostics, entry, "lightning")
+    stale = destination(*paris, 5.0, 0.0)
+    lightning = destination(*london, 6.0, 180.0)
+    # In this order: had Paris stayed subscribed, its strike would arrive first.
+    await hass.async_add_executor_job(
+        publish_many, broker, [strike(*stale, now), strike(*lightning, now)]
+    )
+    await until_messages(diagnostics, entry, "lightning", before + 1)
+    await flush(hass)
+    assert float(value(hass, "nearest_strike").state) == pytest.approx(6.0, abs=0.01)
+    assert value(hass, "strikes_in_window").state == "1", "Paris's strikes are out of range"
+    assert await link_messages(diagnostics, entry, "lightning") == before + 1, (
+        "Paris is no longer subscribed"
+    )
     await hass.config_entries.async_unload(entry.entry_id)
 
 
-async def test_restart_keeps_the_window(hass: HomeAssistant, broker: MosquittoBroker) -> None:
-    import time
-
+async def test_restart_keeps_the_window(
+    hass: HomeAssistant,
+    broker: MosquittoBroker,
+    diagnostics: Diagnostics,
+    frozen: FrozenDateTimeFactory,
+) -> None:
     entry = lightning_entry(broker)
-    hub = await start(hass, entry)
+    await start(hass, diagnostics, entry)
     home = (hass.config.latitude, hass.config.longitude)
     now = time.time()
-    await hass.async_add_executor_job(
-        publish_many, broker, [strike(*destination(*home, d, 45), now - 60) for d in (20, 30, 40)]
+    await publish(
+        hass,
+        broker,
+        diagnostics,
+        entry,
+        [strike(*destination(*home, d, 45), now - 60) for d in (20, 30, 40)],
     )
-    await until(lambda: hub.lightning.window.count == 3)
     assert await hass.config_entries.async_reload(entry.entry_id)
     await hass.async_block_till_done()
-    assert entry.runtime_data.lightning.window.count == 3
     assert value(hass, "strikes_in_window").state == "3"
+    assert float(value(hass, "nearest_strike").state) == pytest.approx(20.0, abs=0.01)
     await hass.config_entries.async_unload(entry.entry_id)
 
 
 async def test_mesh_alert_is_sent_at_most_once_per_half_hour(
-    hass: HomeAssistant, broker: MosquittoBroker, fake_node: FakeNode
+    hass: HomeAssistant,
+    broker: MosquittoBroker,
+    fake_node: FakeNode,
+    diagnostics: Diagnostics,
+    frozen: FrozenDateTimeFactory,
 ) -> None:
     base = entry_for(radio=radio_section(fake_node.port), lightning=broker_section(broker.port))
     entry = MockConfigEntry(
@@ -295,20 +367,21 @@ async def test_mesh_alert_is_sent_at_most_once_per_half_hour(
         data=dict(base.data),
         options={**base.options, CONF_MESH_ALERT_TARGETS: ["channel:0", "!0000beef"]},
     )
-    clock = Clock(1_800_000_000.0)
-    hub = await start(hass, entry, clock)
-    await until(lambda: hub.links["radio"].link.connected)
+    await start(hass, diagnostics, entry)
+    await until(lambda: is_on(hass, connectivity(hass, entry, "radio")))
     home = (hass.config.latitude, hass.config.longitude)
 
     async def storm() -> None:
-        await hass.async_add_executor_job(
-            publish_many,
+        now = time.time()
+        await publish(
+            hass,
             broker,
-            [strike(*destination(*home, 5, 90), clock.now - i) for i in range(3)],
+            diagnostics,
+            entry,
+            [strike(*destination(*home, 5, 90), now - i) for i in range(3)],
         )
-        await until(lambda: hub.lightning.alert.active or hub.lightning._fresh)
         await flush(hass)
-        await until(lambda: hub.lightning.alert.active)
+        assert is_on(hass, NEARBY)
 
     await storm()
     await until(lambda: len(fake_node.sent_packets) == 2)
@@ -316,12 +389,16 @@ async def test_mesh_alert_is_sent_at_most_once_per_half_hour(
     assert texts[0xFFFFFFFF].startswith("Lightning 5 km E")
     assert set(texts) == {0xFFFFFFFF, 0x0000BEEF}
     # The storm passes, then comes back within 30 minutes: no second message.
-    clock.now += 21 * 60
-    await flush(hass)
-    assert not hub.lightning.alert.active
+    await later(hass, frozen, 21 * 60)
+    assert hass.states.get(NEARBY).state == "off"
     await storm()
-    await hass.async_block_till_done()
-    assert len(fake_node.sent_packets) == 2
+    # A text sent after the alert would have been, through the same radio: it comes next.
+    await hass.services.async_call(
+        DOMAIN, "send_text", {"message": "after the storm"}, blocking=True
+    )
+    await until(lambda: len(fake_node.sent_packets) > 2)
+    assert [packet.decoded.payload for packet in fake_node.sent_packets[2:]] == [b"after the storm"]
+    assert is_on(hass, connectivity(hass, entry, "radio"))
     await hass.config_entries.async_unload(entry.entry_id)
 
 
@@ -333,28 +410,34 @@ async def test_mesh_alert_is_sent_at_most_once_per_half_hour(
     ],
 )
 async def test_strikes_on_the_map_are_capped_named_and_expire(
-    hass: HomeAssistant, broker: MosquittoBroker, language: str, names: list[str]
+    hass: HomeAssistant,
+    broker: MosquittoBroker,
+    diagnostics: Diagnostics,
+    frozen: FrozenDateTimeFactory,
+    language: str,
+    names: list[str],
 ) -> None:
     hass.config.language = language
-    clock = Clock(1_800_000_000.0)
-    hub = await start(hass, lightning_entry(broker, **{CONF_MAP_STRIKES: 5}), clock)
+    entry = lightning_entry(broker, **{CONF_MAP_STRIKES: 5})
+    await start(hass, diagnostics, entry)
     home = (hass.config.latitude, hass.config.longitude)
-    await hass.async_add_executor_job(
-        publish_many,
+    now = time.time()
+    await publish(
+        hass,
         broker,
-        [strike(*destination(*home, 10 + i, 40 * i), clock.now - 100 + i) for i in range(8)],
+        diagnostics,
+        entry,
+        [strike(*destination(*home, 10 + i, 40 * i), now - 100 + i) for i in range(8)],
     )
-    await until(lambda: hub.lightning.window.count == 8)
     await flush(hass)
     on_map = hass.states.async_all("geo_location")
     assert len(on_map) == 5
     assert {state.attributes["source"] for state in on_map} == {"meshbot_lightning"}
     by_distance = sorted(on_map, key=lambda state: float(state.state))
     assert [state.name for state in by_distance][:3] == names
-    clock.now += 31 * 60
-    await flush(hass)
+    await later(hass, frozen, 31 * 60)
     assert hass.states.async_all("geo_location") == []
-    await hass.config_entries.async_unload(hub.lightning.entry.entry_id)
+    await hass.config_entries.async_unload(entry.entry_id)
 
 
 async def test_the_relay_is_never_retried_faster_than_once_a_minute(
@@ -387,41 +470,44 @@ async def test_the_relay_is_never_retried_faster_than_once_a_minute(
     ):
         entry.add_to_hass(hass)
         assert await hass.config_entries.async_setup(entry.entry_id)
-        supervisor = entry.runtime_data.links[LinkKind.LIGHTNING].supervisor
         await until(lambda: len(delays) >= 12)
+        monitor = hass.states.get(connectivity(hass, entry, "lightning"))
         assert await hass.config_entries.async_unload(entry.entry_id)
     assert min(delays) >= 60
     assert max(delays) <= BACKOFF[LinkKind.LIGHTNING][1] * 1.5
     assert delays[-1] > delays[0], "and it backs off further"
-    assert supervisor.state.reconnects >= 11
+    assert monitor.state == "off"
+    assert monitor.attributes["reconnects"] >= 11
 
 
 async def test_a_new_radius_changes_the_subscriptions(
-    hass: HomeAssistant, broker: MosquittoBroker
+    hass: HomeAssistant,
+    broker: MosquittoBroker,
+    diagnostics: Diagnostics,
+    frozen: FrozenDateTimeFactory,
 ) -> None:
     from custom_components.meshbot.const import CONF_RADIUS_KM
     from custom_components.meshbot.lightning.geohash import Circle, covering_topics
 
     entry = lightning_entry(broker)
-    hub = await start(hass, entry)
+    await start(hass, diagnostics, entry)
     home = (hass.config.latitude, hass.config.longitude)
-    assert hub.links["lightning"].link.filters == covering_topics(Circle(*home, 100.0))
+    subscriptions = (await diagnostics(entry))["links"]["lightning"]["subscriptions"]
+    assert subscriptions == len(covering_topics(Circle(*home, 100.0)))
     hass.config_entries.async_update_entry(entry, options={**entry.options, CONF_RADIUS_KM: 10.0})
     assert await hass.config_entries.async_reload(entry.entry_id)
-    hub = entry.runtime_data
-    await until(lambda: hub.links["lightning"].link.connected)
-    assert hub.links["lightning"].link.filters == covering_topics(Circle(*home, 10.0))
-    assert len(next(iter(hub.links["lightning"].link.filters)).split("/")) == 2 + 4 + 1, (
-        "finer tiles"
-    )
+    await until_subscribed(hass, diagnostics, entry, "lightning")
+    subscriptions = (await diagnostics(entry))["links"]["lightning"]["subscriptions"]
+    assert subscriptions == len(covering_topics(Circle(*home, 10.0)))
     far = destination(*home, 50.0, 0.0)
     near = destination(*home, 5.0, 0.0)
-    await hass.async_add_executor_job(
-        publish_many,
-        broker,
-        [strike(*far, hub.lightning.clock()), strike(*near, hub.lightning.clock())],
-    )
-    await until(lambda: hub.lightning.window.count == 1)
+    now = time.time()
+    # In this order: had the coarse tiles stayed, the far strike would arrive first.
+    await hass.async_add_executor_job(publish_many, broker, [strike(*far, now), strike(*near, now)])
+    await until_messages(diagnostics, entry, "lightning", 1)
     await flush(hass)
     assert float(value(hass, "nearest_strike").state) == pytest.approx(5.0, abs=0.01)
+    assert await link_messages(diagnostics, entry, "lightning") == 1, (
+        "finer tiles: the relay does not even send the far one"
+    )
     await hass.config_entries.async_unload(entry.entry_id)

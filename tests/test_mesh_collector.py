@@ -1,4 +1,8 @@
-"""The mesh collector end to end: real envelopes through a real Mosquitto into Home Assistant."""
+"""The mesh collector end to end: real envelopes through a real Mosquitto into Home Assistant.
+
+Everything is read where a user reads it: entities, devices, bus events, the get_topology
+action, the diagnostics download; time moves with freezegun.
+"""
 
 from __future__ import annotations
 
@@ -13,18 +17,17 @@ import math
 import time
 from typing import Any
 
+from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import EVENT_STATE_CHANGED, EVENT_STATE_REPORTED
 from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import device_registry as dr, entity_registry as er
+from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 from meshtastic.protobuf import mesh_pb2, portnums_pb2
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
-from pytest_homeassistant_custom_component.components.diagnostics import (
-    get_diagnostics_for_config_entry,
-)
 
 from custom_components.meshbot.compat import async_entry_device
 from custom_components.meshbot.const import (
@@ -49,7 +52,16 @@ from meshbot_dev.fake_node import FakeNode
 from meshbot_dev.mesh_traffic import MeshTraffic
 from meshbot_dev.mosquitto import MosquittoBroker, publish_many
 
-from .support.waiting import until
+from .support.seen import (
+    Diagnostics,
+    connectivity,
+    flush,
+    is_on,
+    later,
+    topology,
+    until_subscribed,
+)
+from .support.waiting import eventually, until
 
 GATEWAY_A = 0x0A0A0A0A
 GATEWAY_B = 0x0B0B0B0B
@@ -71,15 +83,35 @@ def mesh_entry(broker: MosquittoBroker, **options: Any) -> MockConfigEntry:
     return MockConfigEntry(domain=DOMAIN, title=entry.title, data=dict(entry.data), options=merged)
 
 
-async def start(hass: HomeAssistant, entry: MockConfigEntry) -> Any:
+async def start(hass: HomeAssistant, diagnostics: Diagnostics, entry: MockConfigEntry) -> None:
+    """Set the entry up and wait until the broker acknowledged every subscription."""
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
-    hub = entry.runtime_data
-    await until(lambda: hub.links["mesh"].supervisor.state.connected)
-    # Let the SUBACK land before anything is published.
-    await until(lambda: hub.links["mesh"].link.filters and hub.links["mesh"].link.connected)
-    return hub
+    await until_subscribed(hass, diagnostics, entry, "mesh")
+
+
+async def until_envelopes(diagnostics: Diagnostics, entry: MockConfigEntry, count: int) -> None:
+    """Wait until the collector has decoded `count` envelopes (each is decoded as it arrives)."""
+
+    async def decoded() -> bool:
+        return bool((await diagnostics(entry))["mesh"]["decoder"]["envelopes"] == count)
+
+    await eventually(decoded)
+
+
+async def nodes_known(hass: HomeAssistant) -> dict[str, dict[str, Any]]:
+    """Return the nodes the get_topology action knows, by id."""
+    return {node["id"]: node for node in (await topology(hass))["nodes"]}
+
+
+def link_keys(mesh: dict[str, Any]) -> set[tuple[str, str, str]]:
+    """Return the (from, to, source) of every link of a get_topology answer."""
+    return {(link["from"], link["to"], link["source"]) for link in mesh["links"]}
+
+
+def node_id(num: int) -> str:
+    return f"!{num:08x}"
 
 
 def node_device(hass: HomeAssistant, entry: MockConfigEntry, num: int) -> dr.DeviceEntry | None:
@@ -94,16 +126,13 @@ async def remove_device_as_user(client: Any, device_id: str, entry_id: str) -> d
     return await client.remove_device(device_id, entry_id)
 
 
-async def flush(hass: HomeAssistant, seconds: float = 1.1) -> None:
-    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=seconds))
-    await hass.async_block_till_done()
-
-
-async def publish_scene(hass: HomeAssistant, broker: MosquittoBroker, hub: Any) -> MeshTraffic:
+async def publish_scene(
+    hass: HomeAssistant, broker: MosquittoBroker, diagnostics: Diagnostics, entry: MockConfigEntry
+) -> MeshTraffic:
     """Publish the scene below and wait until the collector has decoded all of it."""
     traffic = MeshTraffic()
     await hass.async_add_executor_job(publish_many, broker, scene(traffic))
-    await until(lambda: hub.mesh.decoder.counters.envelopes == SCENE_SIZE)
+    await until_envelopes(diagnostics, entry, SCENE_SIZE)
     return traffic
 
 
@@ -154,41 +183,45 @@ SCENE_SIZE = len(scene(MeshTraffic()))
 
 
 async def test_envelopes_become_nodes_links_and_sensors(
-    hass: HomeAssistant, broker: MosquittoBroker
+    hass: HomeAssistant, broker: MosquittoBroker, diagnostics: Diagnostics
 ) -> None:
     entry = mesh_entry(broker)
-    hub = await start(hass, entry)
-    await hass.async_add_executor_job(publish_many, broker, scene(MeshTraffic()))
-    mesh = hub.mesh
-    await until(lambda: mesh.decoder.counters.envelopes == SCENE_SIZE)
+    await start(hass, diagnostics, entry)
+    await publish_scene(hass, broker, diagnostics, entry)
     await flush(hass)
 
-    state = mesh.state
-    assert {f"{n:08x}" for n in state.nodes} >= {
-        f"{n:08x}" for n in (NEAR, FAR, QUIET, GATEWAY_A, GATEWAY_B)
-    }
-    near = state.nodes[NEAR]
-    assert near.long_name == "Near Node"
-    assert near.telemetry["battery_level"] == 87
-    assert near.hops_away == 0, "the best of the two receptions"
+    mesh = await topology(hass)
+    nodes = {node["id"]: node for node in mesh["nodes"]}
+    assert set(nodes) >= {node_id(n) for n in (NEAR, FAR, QUIET, GATEWAY_A, GATEWAY_B)}
+    near = nodes[node_id(NEAR)]
+    assert near["long_name"] == "Near Node"
+    assert hass.states.get("sensor.near_node_battery").state == "87"
+    assert near["hops_away"] == 0, "the best of the two receptions"
+    assert hass.states.get("sensor.near_node_hops_away").state == "0"
     # The latest direct reception (the node info and telemetry, via gateway A).
-    assert near.snr == 5.5 and near.rssi == -90
-    assert set(near.gateways) == {GATEWAY_A, GATEWAY_B}
-    assert mesh.decoder.counters.duplicates == 1
-    links = {(link.source_node, link.target_node, link.source): link for link in state.iter_links()}
-    assert (NEAR, GATEWAY_A, "direct") in links
-    assert (NEAR, GATEWAY_B, "direct") not in links, "a relayed copy is not a direct link"
-    assert links[(FAR, NEAR, "neighbor")].snr == 4.25
-    assert (NEAR, GATEWAY_B, "traceroute") in links and (GATEWAY_B, FAR, "traceroute") in links
-    assert links[(GATEWAY_B, FAR, "traceroute")].snr == 3.0
-    assert mesh.decoder.counters.rejected_total == 1
+    assert float(hass.states.get("sensor.near_node_snr").state) == 5.5
+    assert hass.states.get("sensor.near_node_rssi").state == "-90"
+    report = (await diagnostics(entry))["mesh"]
+    heard_by = {node["id"]: node["heard_by"] for node in report["topology"]["nodes"]}
+    assert set(heard_by[node_id(NEAR)]) == {node_id(GATEWAY_A), node_id(GATEWAY_B)}
+    assert report["decoder"]["duplicates"] == 1
+    links = {(link["from"], link["to"], link["source"]): link for link in mesh["links"]}
+    assert (node_id(NEAR), node_id(GATEWAY_A), "direct") in links
+    assert (node_id(NEAR), node_id(GATEWAY_B), "direct") not in links, (
+        "a relayed copy is not a direct link"
+    )
+    assert links[(node_id(FAR), node_id(NEAR), "neighbor")]["snr"] == 4.25
+    assert (node_id(NEAR), node_id(GATEWAY_B), "traceroute") in links
+    assert (node_id(GATEWAY_B), node_id(FAR), "traceroute") in links
+    assert links[(node_id(GATEWAY_B), node_id(FAR), "traceroute")]["snr"] == 3.0
+    assert sum(report["decoder"]["rejected"].values()) == 1
 
     def value(name: str) -> str:
         state_obj = hass.states.get(f"sensor.meshbot_test_{name}")
         assert state_obj is not None, name
         return state_obj.state
 
-    assert int(value("nodes_known")) == len(state.nodes)
+    assert int(value("nodes_known")) == len(nodes)
     assert int(value("neighbor_links")) == 2
     assert int(value("traceroute_links")) == 4
     assert int(value("direct_links")) >= 1
@@ -209,11 +242,15 @@ async def test_envelopes_become_nodes_links_and_sensors(
     ids=["none", "nearby", "chosen", "all-capped"],
 )
 async def test_node_policy_decides_which_nodes_become_devices(
-    hass: HomeAssistant, broker: MosquittoBroker, options: dict[str, Any], devices: Any
+    hass: HomeAssistant,
+    broker: MosquittoBroker,
+    diagnostics: Diagnostics,
+    options: dict[str, Any],
+    devices: Any,
 ) -> None:
     entry = mesh_entry(broker, **options)
-    hub = await start(hass, entry)
-    await publish_scene(hass, broker, hub)
+    await start(hass, diagnostics, entry)
+    await publish_scene(hass, broker, diagnostics, entry)
     await flush(hass)
     registry = dr.async_get(hass)
     node_devices = {
@@ -229,11 +266,11 @@ async def test_node_policy_decides_which_nodes_become_devices(
 
 
 async def test_node_sensors_and_new_nodes_without_reload(
-    hass: HomeAssistant, broker: MosquittoBroker
+    hass: HomeAssistant, broker: MosquittoBroker, diagnostics: Diagnostics
 ) -> None:
     entry = mesh_entry(broker)
-    hub = await start(hass, entry)
-    traffic = await publish_scene(hass, broker, hub)
+    await start(hass, diagnostics, entry)
+    traffic = await publish_scene(hass, broker, diagnostics, entry)
     await flush(hass)
     registry = er.async_get(hass)
     battery = registry.async_get_entity_id(
@@ -256,7 +293,7 @@ async def test_node_sensors_and_new_nodes_without_reload(
     )
     envelope = traffic.position(newcomer, 32.87, -117.22, gateway=GATEWAY_A)
     await hass.async_add_executor_job(publish_many, broker, [(envelope.topic, envelope.payload)])
-    await until(lambda: newcomer in hub.mesh.state.nodes)
+    await until_envelopes(diagnostics, entry, SCENE_SIZE + 1)
     await flush(hass)
     assert registry.async_get_entity_id(
         "sensor", DOMAIN, f"{entry.entry_id}_!{newcomer:08x}_battery"
@@ -267,13 +304,13 @@ async def test_node_sensors_and_new_nodes_without_reload(
 
 @pytest.mark.parametrize("track_positions", [True, False])
 async def test_trackers_only_behind_the_privacy_switch(
-    hass: HomeAssistant, broker: MosquittoBroker, track_positions: bool
+    hass: HomeAssistant, broker: MosquittoBroker, diagnostics: Diagnostics, track_positions: bool
 ) -> None:
     entry = mesh_entry(
         broker, **{CONF_TRACK_POSITIONS: track_positions, CONF_NODE_POLICY: POLICY_ALL}
     )
-    hub = await start(hass, entry)
-    await publish_scene(hass, broker, hub)
+    await start(hass, diagnostics, entry)
+    await publish_scene(hass, broker, diagnostics, entry)
     await flush(hass)
     trackers = hass.states.async_all("device_tracker")
     if not track_positions:
@@ -289,35 +326,32 @@ async def test_trackers_only_behind_the_privacy_switch(
 
 
 async def test_discovery_events_fire_once_per_node_even_across_restarts(
-    hass: HomeAssistant, broker: MosquittoBroker
+    hass: HomeAssistant, broker: MosquittoBroker, diagnostics: Diagnostics
 ) -> None:
     events: list[Event] = []
     hass.bus.async_listen(EVENT_NODE_DISCOVERED, callback(lambda event: events.append(event)))
     entry = mesh_entry(broker)
-    hub = await start(hass, entry)
+    await start(hass, diagnostics, entry)
     messages = scene(MeshTraffic())
     await hass.async_add_executor_job(publish_many, broker, messages)
-    await until(lambda: hub.mesh.decoder.counters.envelopes == SCENE_SIZE)
+    await until_envelopes(diagnostics, entry, SCENE_SIZE)
     await flush(hass)
     discovered = {event.data["node_id"] for event in events}
     assert f"!{NEAR:08x}" in discovered and f"!{FAR:08x}" in discovered
     assert len(events) == len(discovered)
     assert all(event.data["config_entry_id"] == entry.entry_id for event in events)
 
-    nodes_before = set(hub.mesh.state.nodes)
-    links_before = {
-        (link.source_node, link.target_node, link.source) for link in hub.mesh.state.iter_links()
-    }
+    before = await topology(hass)
     assert await hass.config_entries.async_reload(entry.entry_id)
     await hass.async_block_till_done()
-    hub = entry.runtime_data
-    assert set(hub.mesh.state.nodes) == nodes_before, "the mesh survives a restart"
-    assert {
-        (link.source_node, link.target_node, link.source) for link in hub.mesh.state.iter_links()
-    } == links_before
-    await until(lambda: hub.links["mesh"].link.connected)
+    after = await topology(hass)
+    assert {node["id"] for node in after["nodes"]} == {node["id"] for node in before["nodes"]}, (
+        "the mesh survives a restart"
+    )
+    assert link_keys(after) == link_keys(before)
+    await until_subscribed(hass, diagnostics, entry, "mesh")
     await hass.async_add_executor_job(publish_many, broker, messages[:3])
-    await until(lambda: hub.mesh.decoder.counters.envelopes == 3)
+    await until_envelopes(diagnostics, entry, 3)
     await flush(hass)
     assert len(events) == len(discovered), "known nodes are not rediscovered"
     await hass.config_entries.async_unload(entry.entry_id)
@@ -349,28 +383,34 @@ async def test_corrupt_storage_starts_empty_never_fails_setup(
     broker: MosquittoBroker,
     hass_storage: dict[str, Any],
     caplog: pytest.LogCaptureFixture,
+    diagnostics: Diagnostics,
     stored: dict[str, Any],
 ) -> None:
     entry = mesh_entry(broker)
     hass_storage[f"{DOMAIN}.{entry.entry_id}.mesh"] = stored
-    hub = await start(hass, entry)
+    await start(hass, diagnostics, entry)
     assert entry.state is ConfigEntryState.LOADED
-    assert len(hub.mesh.state.nodes) == 0
+    assert (await topology(hass))["nodes"] == []
+    assert hass.states.get("sensor.meshbot_test_nodes_known").state == "0"
     if "truncated" in stored:
         assert "saved mesh is unreadable" in caplog.text
     await hass.async_add_executor_job(publish_many, broker, scene(MeshTraffic()))
-    await until(lambda: NEAR in hub.mesh.state.nodes)
+
+    async def near_known() -> bool:
+        return node_id(NEAR) in await nodes_known(hass)
+
+    await eventually(near_known)
     await hass.config_entries.async_unload(entry.entry_id)
     saved = hass_storage[f"{DOMAIN}.{entry.entry_id}.mesh"]["data"]
     assert f"!{NEAR:08x}" in {node["id"] for node in saved["state"]["nodes"]}, "saved on unload"
 
 
 async def test_get_topology_action_with_filters(
-    hass: HomeAssistant, broker: MosquittoBroker
+    hass: HomeAssistant, broker: MosquittoBroker, diagnostics: Diagnostics
 ) -> None:
     entry = mesh_entry(broker)
-    hub = await start(hass, entry)
-    await publish_scene(hass, broker, hub)
+    await start(hass, diagnostics, entry)
+    await publish_scene(hass, broker, diagnostics, entry)
 
     async def call(**data: Any) -> dict[str, Any]:
         return await hass.services.async_call(
@@ -403,14 +443,14 @@ async def test_get_topology_action_with_filters(
 
 
 async def test_deleting_a_node_device_forgets_the_node(
-    hass: HomeAssistant, broker: MosquittoBroker, hass_ws_client: Any
+    hass: HomeAssistant, broker: MosquittoBroker, diagnostics: Diagnostics, hass_ws_client: Any
 ) -> None:
-    assert await __import__("homeassistant.setup", fromlist=["x"]).async_setup_component(
-        hass, "config", {}
-    )
+    # Before the diagnostics start the HTTP server: newer releases freeze its routes then.
+    assert await async_setup_component(hass, "config", {})
+    assert await async_setup_component(hass, "websocket_api", {})
     entry = mesh_entry(broker)
-    hub = await start(hass, entry)
-    await publish_scene(hass, broker, hub)
+    await start(hass, diagnostics, entry)
+    await publish_scene(hass, broker, diagnostics, entry)
     await flush(hass)
     registry = dr.async_get(hass)
     device = node_device(hass, entry, NEAR)
@@ -418,7 +458,7 @@ async def test_deleting_a_node_device_forgets_the_node(
     client = await hass_ws_client(hass)
     response = await remove_device_as_user(client, device.id, entry.entry_id)
     assert response["success"]
-    assert NEAR not in hub.mesh.state.nodes
+    assert node_id(NEAR) not in await nodes_known(hass)
     assert registry.async_get(device.id) is None
     hub_device = async_entry_device(hass, entry.entry_id, entry.entry_id)
     response = await remove_device_as_user(client, hub_device.id, entry.entry_id)
@@ -427,18 +467,18 @@ async def test_deleting_a_node_device_forgets_the_node(
 
 
 async def test_a_message_storm_writes_each_entity_at_most_once_a_second(
-    hass: HomeAssistant, broker: MosquittoBroker
+    hass: HomeAssistant, broker: MosquittoBroker, diagnostics: Diagnostics
 ) -> None:
     entry = mesh_entry(broker)
-    hub = await start(hass, entry)
-    traffic = await publish_scene(hass, broker, hub)
+    await start(hass, diagnostics, entry)
+    traffic = await publish_scene(hass, broker, diagnostics, entry)
     await flush(hass)
     writes: list[str] = []
     hass.bus.async_listen("state_changed", lambda event: writes.append(event.data["entity_id"]))
     storm = [traffic.telemetry(NEAR, 50 + i % 40, 3.9, gateway=GATEWAY_A) for i in range(400)]
     started = time.monotonic()
     await hass.async_add_executor_job(publish_many, broker, [(e.topic, e.payload) for e in storm])
-    await until(lambda: hub.mesh.decoder.counters.envelopes == SCENE_SIZE + 400)
+    await until_envelopes(diagnostics, entry, SCENE_SIZE + 400)
     await flush(hass)
     elapsed = time.monotonic() - started
     battery = "sensor.near_node_battery"
@@ -450,17 +490,20 @@ async def test_a_message_storm_writes_each_entity_at_most_once_a_second(
 
 
 async def test_a_crowd_of_new_nodes_gets_devices_over_the_next_flushes_unheard(
-    hass: HomeAssistant, broker: MosquittoBroker
+    hass: HomeAssistant, broker: MosquittoBroker, diagnostics: Diagnostics
 ) -> None:
     entry = mesh_entry(broker, **{CONF_NODE_POLICY: POLICY_ALL, CONF_MAX_TRACKED_NODES: 20})
-    hub = await start(hass, entry)
-    added: list[list[int]] = []
+    await start(hass, diagnostics, entry)
+    registry = dr.async_get(hass)
+    # (real loop time, device id) of every device created: each flush's come together.
+    created: list[tuple[float, str]] = []
 
-    def record_new_devices() -> None:
-        if new_devices := hub.mesh.data.new_devices:
-            added.append(list(new_devices))
+    @callback
+    def record(event: Event[dr.EventDeviceRegistryUpdatedData]) -> None:
+        if event.data["action"] == "create":
+            created.append((hass.loop.time(), event.data["device_id"]))
 
-    remove = hub.mesh.async_add_listener(record_new_devices)
+    remove = hass.bus.async_listen(dr.EVENT_DEVICE_REGISTRY_UPDATED, record)
     traffic = MeshTraffic()
     crowd = [0x44440000 + index for index in range(NEW_DEVICES_PER_FLUSH * 2 + 1)]
     # Each node is heard once, then never again.
@@ -468,40 +511,51 @@ async def test_a_crowd_of_new_nodes_gets_devices_over_the_next_flushes_unheard(
     await hass.async_add_executor_job(
         publish_many, broker, [(e.topic, e.payload) for e in envelopes]
     )
-    await until(lambda: hub.mesh.decoder.counters.envelopes == len(crowd))
-    # The real one-second flushes run too; three more are enough for the whole crowd.
-    for _ in range(3):
-        await flush(hass)
+    await until_envelopes(diagnostics, entry, len(crowd))
+    # Only the real one-second flushes run: three are enough for the whole crowd.
+    await until(lambda: all(node_device(hass, entry, num) for num in crowd))
+    await hass.async_block_till_done()
     remove()
+    batches: list[list[int]] = []
+    last = -math.inf
+    for at, device_id in created:
+        if at - last > FLUSH_SECONDS / 2:
+            batches.append([])
+        device = registry.async_get(device_id)
+        assert device is not None and device.serial_number is not None
+        batches[-1].append(int(device.serial_number[1:], 16))
+        last = at
     # A few devices a flush keeps each flush short; the rest follow without new traffic.
-    assert max(len(fresh) for fresh in added) == NEW_DEVICES_PER_FLUSH
+    assert max(len(batch) for batch in batches) == NEW_DEVICES_PER_FLUSH
+    assert len(batches) >= 3
     # The crowd, and the gateway that heard it.
-    assert sorted(num for fresh in added for num in fresh) == sorted([*crowd, GATEWAY_A])
-    assert all(node_device(hass, entry, num) for num in crowd)
+    assert sorted(num for batch in batches for num in batch) == sorted([*crowd, GATEWAY_A])
     await hass.config_entries.async_unload(entry.entry_id)
 
 
 async def test_messages_per_minute_counts_sixty_seconds_not_sixty_flushes(
-    hass: HomeAssistant, broker: MosquittoBroker
+    hass: HomeAssistant,
+    broker: MosquittoBroker,
+    diagnostics: Diagnostics,
+    frozen: FrozenDateTimeFactory,
 ) -> None:
     entry = mesh_entry(broker)
-    hub = await start(hass, entry)
-    clock = [1000.0]
-    hub.mesh.monotonic = lambda: clock[0]
-    await publish_scene(hass, broker, hub)
+    await start(hass, diagnostics, entry)
+    await publish_scene(hass, broker, diagnostics, entry)
     await flush(hass)
     rate = "sensor.meshbot_test_message_rate"
     assert hass.states.get(rate).state == str(SCENE_SIZE)
     # Flushes come a second apart plus their own run time: 59 more of them span over a minute.
-    for _ in range(59):
-        clock[0] += 1.02
-        await flush(hass)
+    for _ in range(58):
+        await later(hass, frozen, 1.02)
+    assert hass.states.get(rate).state == str(SCENE_SIZE), "59.16 s: still within the minute"
+    await later(hass, frozen, 1.02)
     assert hass.states.get(rate).state == "0"
     await hass.config_entries.async_unload(entry.entry_id)
 
 
 async def test_a_stalled_flush_still_writes_each_entity_a_full_second_apart(
-    hass: HomeAssistant, broker: MosquittoBroker
+    hass: HomeAssistant, broker: MosquittoBroker, diagnostics: Diagnostics
 ) -> None:
     """A full garbage collection can stall a flush between two entity writes for 100-300 ms.
 
@@ -509,8 +563,8 @@ async def test_a_stalled_flush_still_writes_each_entity_a_full_second_apart(
     later: the next flush is counted from the end of this one, not from its start.
     """
     entry = mesh_entry(broker)
-    hub = await start(hass, entry)
-    traffic = await publish_scene(hass, broker, hub)
+    await start(hass, diagnostics, entry)
+    traffic = await publish_scene(hass, broker, diagnostics, entry)
     await flush(hass)
     writes: dict[str, list[float]] = {}
     stalls: list[float] = []
@@ -530,7 +584,7 @@ async def test_a_stalled_flush_still_writes_each_entity_a_full_second_apart(
     await hass.async_add_executor_job(
         publish_many, broker, [(e.topic, e.payload) for e in storm], 0.1
     )
-    await until(lambda: hub.mesh.decoder.counters.envelopes == SCENE_SIZE + 30)
+    await until_envelopes(diagnostics, entry, SCENE_SIZE + 30)
     await asyncio.sleep(FLUSH_SECONDS * 1.5)
     remove()
     assert stalls, "a flush wrote the node during the storm"
@@ -555,17 +609,18 @@ async def test_a_stalled_flush_still_writes_each_entity_a_full_second_apart(
 
 
 async def test_diagnostics_include_topology_without_positions(
-    hass: HomeAssistant, hass_client: Any, broker: MosquittoBroker
+    hass: HomeAssistant, broker: MosquittoBroker, diagnostics: Diagnostics
 ) -> None:
     entry = mesh_entry(broker)
-    hub = await start(hass, entry)
-    await publish_scene(hass, broker, hub)
-    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
-    dumped = json.dumps(diagnostics)
+    await start(hass, diagnostics, entry)
+    await publish_scene(hass, broker, diagnostics, entry)
+    report = await diagnostics(entry)
+    dumped = json.dumps(report)
     assert "48.85" not in dumped and "32.88" not in dumped and "117.23" not in dumped
     assert base64.b64encode(PRIVATE_KEY).decode() not in dumped
-    assert diagnostics["mesh"]["decoder"]["duplicates"] == 1
-    assert len(diagnostics["mesh"]["topology"]["links"]) == len(hub.mesh.state.links)
+    assert report["mesh"]["decoder"]["duplicates"] == 1
+    links = (await topology(hass))["links"]
+    assert links and len(report["mesh"]["topology"]["links"]) == len(links)
     await hass.config_entries.async_unload(entry.entry_id)
 
 
@@ -581,8 +636,7 @@ async def test_radio_packets_feed_the_mesh_and_the_direct_policy(
     )
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
-    hub = entry.runtime_data
-    await until(lambda: hub.links["radio"].supervisor.state.connected)
+    await until(lambda: is_on(hass, connectivity(hass, entry, "radio")))
 
     def heard(sender: int, hop_limit: int, name: str) -> mesh_pb2.FromRadio:
         user = mesh_pb2.User(id=f"!{sender:08x}", long_name=name, short_name=name[:4])
@@ -602,13 +656,20 @@ async def test_radio_packets_feed_the_mesh_and_the_direct_policy(
 
     fake_node.broadcast(heard(NEAR, 3, "Next Door"))
     fake_node.broadcast(heard(FAR, 1, "Two Hops"))
-    await until(lambda: FAR in hub.mesh.state.nodes)
+
+    async def far_known() -> bool:
+        return node_id(FAR) in await nodes_known(hass)
+
+    await eventually(far_known)
     await flush(hass)
-    state = hub.mesh.state
-    link = state.link(NEAR, fake_node.node_num, "radio")
-    assert (link.snr, link.rssi) == (7.25, -71)
-    assert not any(key[0] == FAR for key in state.links), "a relayed packet is no direct link"
-    assert state.nodes[FAR].hops_away == 2
+    mesh = await topology(hass)
+    links = {(link["from"], link["to"], link["source"]): link for link in mesh["links"]}
+    link = links[(node_id(NEAR), node_id(fake_node.node_num), "radio")]
+    assert (link["snr"], link["rssi"]) == (7.25, -71)
+    assert not any(link["from"] == node_id(FAR) for link in mesh["links"]), (
+        "a relayed packet is no direct link"
+    )
+    assert (await nodes_known(hass))[node_id(FAR)]["hops_away"] == 2
     registry = dr.async_get(hass)
     node_devices = {
         device.name
@@ -620,41 +681,44 @@ async def test_radio_packets_feed_the_mesh_and_the_direct_policy(
     await hass.config_entries.async_unload(entry.entry_id)
 
 
-def age(hub: Any, hours: float) -> None:
-    """Make everything the mesh knows `hours` older, as if that much time had passed."""
-    delta = hours * 3600
-    for node in hub.mesh.state.nodes.values():
-        node.last_seen -= delta
-    links = hub.mesh.state.links
-    for key, (first, last, snr, rssi, count) in list(links.items()):
-        links[key] = (first, last - delta, snr, rssi, count)
-
-
 async def test_stale_nodes_and_links_are_pruned(
-    hass: HomeAssistant, broker: MosquittoBroker
+    hass: HomeAssistant,
+    broker: MosquittoBroker,
+    diagnostics: Diagnostics,
+    frozen: FrozenDateTimeFactory,
 ) -> None:
     entry = mesh_entry(broker)
-    hub = await start(hass, entry)
-    await publish_scene(hass, broker, hub)
+    await start(hass, diagnostics, entry)
+    await publish_scene(hass, broker, diagnostics, entry)
     await flush(hass)
     battery = "sensor.near_node_battery"
     assert hass.states.get(battery).state == "87"
 
-    age(hub, 25)
-    await flush(hass, PRUNE_SECONDS + 1)
-    assert len(hub.mesh.state.links) == 0, "links expire after 24 h"
-    assert NEAR in hub.mesh.state.nodes, "nodes are kept for 72 h"
+    assert (await topology(hass))["links"]
+    assert hass.states.get("sensor.meshbot_test_direct_links").state != "0"
 
-    age(hub, 48)
+    # The prune timer runs every PRUNE_SECONDS: each firing sets the next one that far off.
+    frozen.tick(25 * 3600)
+    await flush(hass, PRUNE_SECONDS + 1)
+    mesh = await topology(hass)
+    assert mesh["links"] == [], "links expire after 24 h"
+    assert hass.states.get("sensor.meshbot_test_direct_links").state == "0"
+    assert node_id(NEAR) in {node["id"] for node in mesh["nodes"]}, "nodes are kept for 72 h"
+    assert hass.states.get(battery).state == "87"
+
+    frozen.tick(48 * 3600)
     await flush(hass, 2 * PRUNE_SECONDS + 2)
-    assert len(hub.mesh.state.nodes) == 0
+    assert (await topology(hass))["nodes"] == []
     assert hass.states.get(battery).state == "unavailable"
     assert hass.states.get("sensor.meshbot_test_nodes_known").state == "0"
     await hass.config_entries.async_unload(entry.entry_id)
 
 
 async def test_get_topology_needs_one_mesh_entry(
-    hass: HomeAssistant, broker: MosquittoBroker, auth_broker: MosquittoBroker
+    hass: HomeAssistant,
+    broker: MosquittoBroker,
+    auth_broker: MosquittoBroker,
+    diagnostics: Diagnostics,
 ) -> None:
     lightning_only = entry_for(lightning=broker_section(broker.port))
     lightning_only.add_to_hass(hass)
@@ -668,7 +732,8 @@ async def test_get_topology_needs_one_mesh_entry(
     with pytest.raises(ServiceValidationError) as error:
         await call()
     assert error.value.translation_key == "no_mesh"
-    first = await start(hass, mesh_entry(broker))
+    first = mesh_entry(broker)
+    await start(hass, diagnostics, first)
     second_entry = MockConfigEntry(
         domain=DOMAIN, title="second", data={"mesh": broker_section(auth_broker.port)}
     )
@@ -678,8 +743,8 @@ async def test_get_topology_needs_one_mesh_entry(
         await call()
     assert error.value.translation_key == "choose_entry"
     await hass.async_add_executor_job(publish_many, broker, scene(MeshTraffic()))
-    await until(lambda: first.mesh.decoder.counters.envelopes == SCENE_SIZE)
-    chosen = await call(config_entry_id=first.mesh.entry.entry_id)
+    await until_envelopes(diagnostics, first, SCENE_SIZE)
+    chosen = await call(config_entry_id=first.entry_id)
     assert {node["id"] for node in chosen["nodes"]} >= {f"!{NEAR:08x}"}
     with pytest.raises(ServiceValidationError) as error:
         await call(config_entry_id=lightning_only.entry_id)
@@ -689,14 +754,17 @@ async def test_get_topology_needs_one_mesh_entry(
 
 
 async def test_the_mesh_is_saved_during_steady_traffic(
-    hass: HomeAssistant, broker: MosquittoBroker, hass_storage: dict[str, Any]
+    hass: HomeAssistant,
+    broker: MosquittoBroker,
+    hass_storage: dict[str, Any],
+    diagnostics: Diagnostics,
 ) -> None:
     from unittest.mock import patch
 
     save_delay = 3
     with patch("custom_components.meshbot.mesh_coordinator.SAVE_DELAY_SECONDS", save_delay):
         entry = mesh_entry(broker)
-        hub = await start(hass, entry)
+        await start(hass, diagnostics, entry)
         key = f"{DOMAIN}.{entry.entry_id}.mesh"
         traffic = MeshTraffic()
         base = dt_util.utcnow()
@@ -706,7 +774,7 @@ async def test_the_mesh_is_saved_during_steady_traffic(
             await hass.async_add_executor_job(
                 publish_many, broker, [(envelope.topic, envelope.payload)]
             )
-            await until(lambda second=second: hub.mesh.decoder.counters.envelopes == second + 1)
+            await until_envelopes(diagnostics, entry, second + 1)
             async_fire_time_changed(hass, base + timedelta(seconds=second + 1))
             await hass.async_block_till_done()
         assert key in hass_storage, "saved within the delay despite constant changes"
@@ -716,18 +784,18 @@ async def test_the_mesh_is_saved_during_steady_traffic(
 
 
 async def test_a_first_connection_to_a_busy_feed_spreads_discovery_events(
-    hass: HomeAssistant, broker: MosquittoBroker
+    hass: HomeAssistant, broker: MosquittoBroker, diagnostics: Diagnostics
 ) -> None:
     from custom_components.meshbot.mesh_coordinator import DISCOVERIES_PER_FLUSH
 
     events: list[Event] = []
     hass.bus.async_listen(EVENT_NODE_DISCOVERED, callback(lambda event: events.append(event)))
     entry = mesh_entry(broker)
-    hub = await start(hass, entry)
+    await start(hass, diagnostics, entry)
     traffic = MeshTraffic()
     crowd = [traffic.node_info(0x30000000 + i, f"N{i}", "N", gateway=GATEWAY_A) for i in range(60)]
     await hass.async_add_executor_job(publish_many, broker, [(e.topic, e.payload) for e in crowd])
-    await until(lambda: hub.mesh.decoder.counters.envelopes == 60)
+    await until_envelopes(diagnostics, entry, 60)
     for _ in range(6):
         before = len(events)
         await flush(hass)
@@ -737,15 +805,15 @@ async def test_a_first_connection_to_a_busy_feed_spreads_discovery_events(
 
 
 async def test_a_device_takes_the_name_the_node_announces_later(
-    hass: HomeAssistant, broker: MosquittoBroker
+    hass: HomeAssistant, broker: MosquittoBroker, diagnostics: Diagnostics
 ) -> None:
     entry = mesh_entry(broker, **{CONF_NODE_POLICY: POLICY_ALL})
-    hub = await start(hass, entry)
+    await start(hass, diagnostics, entry)
     traffic = MeshTraffic()
     late = 0x55555555
     first = traffic.position(late, 32.87, -117.22, gateway=GATEWAY_A)
     await hass.async_add_executor_job(publish_many, broker, [(first.topic, first.payload)])
-    await until(lambda: late in hub.mesh.state.nodes)
+    await until_envelopes(diagnostics, entry, 1)
     await flush(hass)
     registry = dr.async_get(hass)
     device = node_device(hass, entry, late)
@@ -769,7 +837,8 @@ async def test_a_device_takes_the_name_the_node_announces_later(
         hass.bus.async_listen(event_type, callback(count), callback(lambda _data: True))
     info = traffic.node_info(late, "Late Name", "LATE", gateway=GATEWAY_A)
     await hass.async_add_executor_job(publish_many, broker, [(info.topic, info.payload)])
-    await until(lambda: hub.mesh.state.nodes[late].long_name == "Late Name")
+    await until_envelopes(diagnostics, entry, 2)
+    assert (await nodes_known(hass))[node_id(late)]["long_name"] == "Late Name"
     await flush(hass)
     assert registry.async_get(device.id).name == "Late Name"
     assert registry.async_get(device.id).model == "HELTEC_V3"

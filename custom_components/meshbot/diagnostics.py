@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict
 import time
 from typing import Any
@@ -19,6 +20,8 @@ from homeassistant.core import HomeAssistant
 from .const import CONF_CHANNEL_KEYS, CONF_LOCATION
 from .data import MeshbotConfigEntry
 from .links.mqtt import MqttLink
+from .mesh.models import node_id, parse_node_id
+from .mesh.state import Node
 
 # A node's position is often its owner's home.
 NODE_POSITION = {"latitude", "longitude", "altitude"}
@@ -30,6 +33,13 @@ TO_REDACT = {
     CONF_LATITUDE,
     CONF_LONGITUDE,
 }
+
+
+def heard_by(nodes: Mapping[int, Node], text: str) -> list[str]:
+    """Return the ids of the gateways that uploaded the node's packets, stalest first."""
+    num = parse_node_id(text)
+    node = nodes.get(num) if num is not None else None
+    return [node_id(gateway) for gateway in node.gateways] if node is not None else []
 
 
 async def async_get_config_entry_diagnostics(
@@ -66,6 +76,8 @@ def _running(entry: MeshbotConfigEntry) -> dict[str, Any]:
         if isinstance(link, MqttLink):
             report["counters"] = asdict(link.counters)
             report["subscriptions"] = len(link.filters)
+            # A message published before the broker acknowledged a subscription is lost.
+            report["awaiting_acknowledgement"] = link.awaiting_acknowledgement
             report["refused_subscriptions"] = len(link.rejected_filters)
         else:
             report["radio"] = asdict(link.info)
@@ -76,12 +88,20 @@ def _running(entry: MeshbotConfigEntry) -> dict[str, Any]:
     mesh_report: dict[str, Any] | None = None
     if (mesh := runtime.mesh) is not None:
         topology = mesh.state.topology(time.time())
+        nodes = mesh.state.nodes
         mesh_report = {
             "decoder": asdict(mesh.decoder.counters),
             "tracked_nodes": len(mesh.tracked),
             "evicted": {"nodes": mesh.state.evicted_nodes, "links": mesh.state.evicted_links},
             "topology": {
-                "nodes": [async_redact_data(node, NODE_POSITION) for node in topology["nodes"]],
+                "nodes": [
+                    {
+                        **async_redact_data(node, NODE_POSITION),
+                        # Which gateways upload a node's packets tells why it is (not) heard.
+                        "heard_by": heard_by(nodes, node["id"]),
+                    }
+                    for node in topology["nodes"]
+                ],
                 "links": topology["links"],
             },
         }

@@ -120,7 +120,6 @@ class LightningCoordinator(DataUpdateCoordinator[LightningSnapshot]):
         self.link = link = MqttLink(settings, self.on_message)
         self.section: dict[str, Any] = dict(entry.data[CONF_LIGHTNING])
         self.options = options = dict(entry.options)
-        self.clock: Callable[[], float] = time.time
         radius = min(float(options.get(CONF_RADIUS_KM, DEFAULT_RADIUS_KM)), MAX_RADIUS_KM)
         self.circle = Circle(location[0], location[1], radius)
         self.window = StrikeWindow(
@@ -149,6 +148,11 @@ class LightningCoordinator(DataUpdateCoordinator[LightningSnapshot]):
             SAVE_DELAY_SECONDS,
         )
         link.set_filters(covering_topics(self.circle))
+
+    @staticmethod
+    def clock() -> float:
+        """Return the wall-clock time, read at each call so that time moved in tests reaches it."""
+        return time.time()
 
     # Lifecycle
 

@@ -10,7 +10,7 @@ scheduled. A message storm therefore costs at most one state write per entity pe
 from __future__ import annotations
 
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 import itertools
@@ -126,7 +126,6 @@ class MeshCoordinator(DataUpdateCoordinator[MeshSnapshot]):
         # counted in seconds, not in flushes.
         self._rate: deque[tuple[float, int]] = deque()
         self._this_second = 0
-        self.monotonic: Callable[[], float] = time.monotonic
         self._pending_discoveries: deque[int] = deque()
         # Wanted nodes that did not fit in a flush's share of new devices: the next flushes add
         # them, without waiting for the node to be heard again.
@@ -253,7 +252,8 @@ class MeshCoordinator(DataUpdateCoordinator[MeshSnapshot]):
 
     @callback
     def _async_flush(self, _now: Any = None) -> None:
-        now, rate = self.monotonic(), self._rate
+        # Read at each flush, not bound once, so that time moved in tests reaches the rate.
+        now, rate = time.monotonic(), self._rate
         rate.append((now, self._this_second))
         rate_changed = self._this_second != 0
         while now - rate[0][0] >= MESSAGE_RATE_WINDOW:

@@ -136,8 +136,10 @@ class MqttProtocol(asyncio.Protocol):
         self.connack: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.acks: dict[int, asyncio.Future[bytes]] = {}
-        self.last_received = time.monotonic()
-        self.last_sent = time.monotonic()
+        # Silence is measured on the loop's clock, the one the keepalive waits run on.
+        self._loop = asyncio.get_running_loop()
+        self.last_received = self._loop.time()
+        self.last_sent = self._loop.time()
         self._handler_error_logged = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -161,7 +163,7 @@ class MqttProtocol(asyncio.Protocol):
         """Write bytes unless the connection is gone."""
         if self.transport is not None and not self.transport.is_closing():
             self.transport.write(data)
-            self.last_sent = time.monotonic()
+            self.last_sent = self._loop.time()
 
     def fail(self, error: LinkError) -> None:
         """End the connection with `error`."""
@@ -173,7 +175,7 @@ class MqttProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         """Parse every complete packet in the stream."""
-        self.last_received = time.monotonic()
+        self.last_received = self._loop.time()
         if self._skip:
             if len(data) <= self._skip:
                 self._skip -= len(data)
@@ -293,6 +295,12 @@ class MqttLink:
     def filters(self) -> frozenset[str]:
         """Return the topic filters the link keeps subscribed."""
         return frozenset(self._filters)
+
+    @property
+    def awaiting_acknowledgement(self) -> int:
+        """Return how many (un)subscribe requests of this session the broker has not answered."""
+        protocol = self._protocol
+        return len(protocol.acks) if protocol is not None else 0
 
     def _deliver(self, topic: str, payload: bytes) -> None:
         self.last_message_at = time.time()
@@ -423,7 +431,7 @@ class MqttLink:
             if done:
                 protocol.closed.result()
                 return
-            now = time.monotonic()
+            now = asyncio.get_running_loop().time()
             if now - protocol.last_received > keepalive * 1.5:
                 raise LinkTimeoutError(f"the broker went silent for {keepalive * 1.5:g} s")
             # Ping when either direction has been quiet: a link that only publishes (QoS 0, no

@@ -129,7 +129,9 @@ class _StreamProtocol(asyncio.Protocol):
         loop = asyncio.get_running_loop()
         self.made: asyncio.Future[None] = loop.create_future()
         self.closed: asyncio.Future[None] = loop.create_future()
-        self.last_received = time.monotonic()
+        # Silence is measured on the loop's clock, the one the heartbeat waits run on.
+        self._loop = loop
+        self.last_received = loop.time()
 
     @property
     def decoder(self) -> FrameDecoder:
@@ -142,7 +144,7 @@ class _StreamProtocol(asyncio.Protocol):
             self.made.set_result(None)
 
     def data_received(self, data: bytes) -> None:
-        self.last_received = time.monotonic()
+        self.last_received = self._loop.time()
         decoder = self._decoder
         oversized, skipped = decoder.oversized, decoder.skipped_bytes
         for payload in decoder.feed(data):
@@ -511,13 +513,14 @@ class RadioLink:
     async def _serve(self, protocol: _StreamProtocol) -> None:
         settings = self.settings
         tick = min(settings.heartbeat_interval, settings.liveness_timeout / 4)
-        last_heartbeat = time.monotonic()
+        clock = asyncio.get_running_loop().time
+        last_heartbeat = clock()
         while True:
             done, _ = await asyncio.wait((protocol.closed,), timeout=tick)
             if done:
                 protocol.closed.result()
                 return
-            now = time.monotonic()
+            now = clock()
             if now - protocol.last_received > settings.liveness_timeout:
                 raise LinkTimeoutError(f"the radio went silent for {settings.liveness_timeout:g} s")
             if now - last_heartbeat >= settings.heartbeat_interval:
