@@ -146,6 +146,7 @@ class LightningCoordinator(DataUpdateCoordinator[LightningSnapshot]):
             snapshot_key(entry.entry_id, "lightning"),
             self._data_to_save,
             SAVE_DELAY_SECONDS,
+            _check_saved_lightning,
         )
         link.set_filters(covering_topics(self.circle))
 
@@ -159,8 +160,7 @@ class LightningCoordinator(DataUpdateCoordinator[LightningSnapshot]):
     async def async_load(self) -> None:
         """Restore the window and the alert; a bad file means starting empty."""
         data = await self._store.async_load(
-            "Starting with no recent strikes: the saved ones are unreadable",
-            _check_saved_lightning,
+            "Starting with no recent strikes: the saved ones are unreadable"
         )
         if data is None:
             return

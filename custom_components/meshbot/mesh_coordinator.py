@@ -116,6 +116,7 @@ class MeshCoordinator(DataUpdateCoordinator[MeshSnapshot]):
             snapshot_key(entry_id, "mesh"),
             self._data_to_save,
             SAVE_DELAY_SECONDS,
+            _check_saved_mesh,
             # Encoding a big mesh to JSON takes tens of milliseconds: not on the event loop.
             serialize_in_event_loop=False,
         )
@@ -139,7 +140,7 @@ class MeshCoordinator(DataUpdateCoordinator[MeshSnapshot]):
     async def async_load(self) -> None:
         """Restore the saved mesh; a file it cannot read means starting empty, never failing."""
         data = await self._store.async_load(
-            "Starting with an empty mesh: the saved mesh is unreadable", _check_saved_mesh
+            "Starting with an empty mesh: the saved mesh is unreadable"
         )
         if data is not None:
             self.state = MeshState.from_storage(data.get("state"))

@@ -43,7 +43,14 @@ async def async_remove_snapshots(hass: HomeAssistant, entry_id: str) -> None:
 class _SnapshotFile(Store[dict[str, Any]]):
     """meshbot's saved snapshot, migrated from the versions an older meshbot wrote."""
 
-    def __init__(self, hass: HomeAssistant, key: str, serialize_in_event_loop: bool = True) -> None:
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        key: str,
+        check: Callable[[dict[str, Any]], None] = lambda _data: None,
+        serialize_in_event_loop: bool = True,
+    ) -> None:
+        self.check = check
         super().__init__(
             hass,
             STORAGE_VERSION,
@@ -63,10 +70,19 @@ class _SnapshotFile(Store[dict[str, Any]]):
                 f"{'written by a newer' if newer else 'older than any'} meshbot; this one "
                 f"reads {STORAGE_VERSION}.x"
             )
-        if not isinstance(old_data, dict):
-            raise UnreadableSnapshot(f"expected an object, found {type(old_data).__name__}")
+        # Checked before Store saves the migrated data, so an unusable file is kept as it was.
         # 1.1 had no pending discovery events; a newer minor version only added fields.
-        return old_data
+        return self.validated(old_data)
+
+    def validated(self, data: Any) -> dict[str, Any]:
+        """Return `data` if it is a snapshot this meshbot reads; raise UnreadableSnapshot."""
+        if not isinstance(data, dict):
+            raise UnreadableSnapshot(f"expected an object, found {type(data).__name__}")
+        try:
+            self.check(data)
+        except ValueError as err:
+            raise UnreadableSnapshot(str(err)) from err
+        return data
 
 
 class SnapshotStore:
@@ -78,21 +94,20 @@ class SnapshotStore:
         key: str,
         snapshot: Callable[[], dict[str, Any]],
         delay: float,
+        check: Callable[[dict[str, Any]], None],
         serialize_in_event_loop: bool = True,
     ) -> None:
-        """Keep `snapshot` under `key`."""
+        """Keep `snapshot` under `key`; `check` raises ValueError for a file it cannot read."""
         self.hass = hass
-        self._store = _SnapshotFile(hass, key, serialize_in_event_loop)
+        self._store = _SnapshotFile(hass, key, check, serialize_in_event_loop)
         self._snapshot = snapshot
         self._delay = delay
         self._pending = False
         # Set when an unreadable file could not be moved aside: saving would overwrite it.
         self._read_only = False
 
-    async def async_load(
-        self, unreadable: str, check: Callable[[dict[str, Any]], None]
-    ) -> dict[str, Any] | None:
-        """Return the saved snapshot if `check` (raising ValueError) finds it usable, else None.
+    async def async_load(self, unreadable: str) -> dict[str, Any] | None:
+        """Return the saved snapshot if it is usable, else None.
 
         When it cannot be used, log `unreadable` with the reason and move the file aside.
         """
@@ -100,12 +115,10 @@ class SnapshotStore:
             data = await self._store.async_load()
             if data is None:
                 return None
-            if not isinstance(data, dict):
-                raise UnreadableSnapshot(f"expected an object, found {type(data).__name__}")
-            check(data)
+            return self._store.validated(data)
         except Exception as err:  # noqa: BLE001 - whatever the file holds, setup goes on
             # The checks say what is wrong in words; anything else is named by its type.
-            described = isinstance(err, (UnreadableSnapshot, ValueError)) and str(err)
+            described = isinstance(err, UnreadableSnapshot) and str(err)
             reason = str(err) if described else repr(err)
             # From 2026.10 Home Assistant refuses a newer major version before migrating.
             if isinstance(found := getattr(err, "found_version", None), int):
@@ -116,7 +129,6 @@ class SnapshotStore:
             fate = await self._async_move_aside()
             _LOGGER.warning("%s: %s. %s", unreadable, reason, fate)
             return None
-        return data
 
     async def _async_move_aside(self) -> str:
         """Move the file aside so no save overwrites it; return what became of it."""

@@ -225,6 +225,7 @@ class RadioLink:
         # Restarts of the radio seen: by its reboot count, or its `rebooted` frame.
         self.restarts = 0
         self._reboot_count: int | None = None
+        self._restarted = False
         # Frames handed to `on_frame`: the mesh's news, for diagnostics.
         self.messages = 0
         self._on_frame = on_frame
@@ -293,7 +294,6 @@ class RadioLink:
         if variant == "rebooted":
             # A serial radio that restarted keeps the port open but forgot the session: ask for
             # its configuration again on the same connection, as the Meshtastic apps do.
-            self.restarts += 1
             _LOGGER.info("The radio on %s restarted; reloading its node database", self.describe())
             self._handshake = asyncio.get_running_loop().create_future()
             self.info = RadioInfo()
@@ -402,7 +402,13 @@ class RadioLink:
     def _record_handshake(self, variant: str | None, message: Any) -> None:
         if variant == "my_info":
             self.info.node_num = message.my_info.my_node_num
-            self.info.reboot_count = message.my_info.reboot_count
+            # Every handshake (a new session, or a serial radio's `rebooted`) reads the count
+            # once: a new value is one restart.
+            count = message.my_info.reboot_count
+            known, self._reboot_count = self._reboot_count, count
+            self._restarted = known is not None and known != count
+            self.restarts += self._restarted
+            self.info.reboot_count = count
         elif variant == "metadata":
             self.info.firmware_version = message.metadata.firmware_version or None
             self.info.hw_model = (
@@ -483,11 +489,8 @@ class RadioLink:
                 protocol.closed.result()
             if self._handshake not in done:
                 raise LinkTimeoutError(f"no handshake within {settings.handshake_timeout:g} s")
-            # A new reboot count: the radio restarted since the last session, which is why
-            # that one ended.
-            known, self._reboot_count = self._reboot_count, self.info.reboot_count
-            if known is not None and known != self.info.reboot_count:
-                self.restarts += 1
+            if self._restarted:
+                # The radio restarted since the last session, which is why that one ended.
                 mark_up(restarted=True)
             else:
                 mark_up()
