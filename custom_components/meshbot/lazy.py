@@ -6,10 +6,13 @@ only a running radio or mesh link needs them: they stay off Home Assistant's sta
 
 from __future__ import annotations
 
+import asyncio
 import importlib
+import sys
 from typing import Any
 
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers.start import async_at_started
 
 # What a radio or mesh link needs before its first message, imported by its background task.
 MESH_PROTOCOL = (
@@ -41,5 +44,21 @@ def _import_all(names: tuple[str, ...]) -> None:
 
 
 async def async_import_mesh_protocol(hass: HomeAssistant) -> None:
-    """Import what a radio or mesh link needs in the import executor, not on the event loop."""
-    await hass.async_add_import_executor_job(_import_all, MESH_PROTOCOL)
+    """Import what a radio or mesh link needs in the import executor, once Home Assistant runs.
+
+    During startup the import would hold the interpreter lock while the event loop still sets
+    up integrations, and so stretch Home Assistant's start; afterwards it costs nobody a wait.
+    """
+    if not all(name in sys.modules for name in MESH_PROTOCOL):
+        started: asyncio.Future[None] = hass.loop.create_future()
+
+        async def on_started(_hass: HomeAssistant) -> None:
+            if not started.done():
+                started.set_result(None)
+
+        cancel = async_at_started(hass, on_started)
+        try:
+            await started
+        finally:
+            cancel()
+        await hass.async_add_import_executor_job(_import_all, MESH_PROTOCOL)
