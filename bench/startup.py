@@ -7,11 +7,16 @@ A. `hass.config_entries.async_setup` of a meshbot entry inside an in-process Hom
    p50 and p95 over `--runs` runs per scenario, each run unloaded and checked for leftovers;
    beside it, in the silent and hanging scenarios, a naive blocking paho-mqtt setup as a
    reference for what an integration that waits on the network costs.
-B. Time from launching `python -m homeassistant` to `started`, with and without a meshbot entry,
-   alternating in the same run, as a ratio of medians.
+B. Home Assistant booted with meshbot and an entry, against the same Home Assistant without any
+   custom integration (no custom_components dir at all), alternating in the same run: the
+   ratio of medians of Home Assistant's own "initialized in" time, and of the time from launch
+   to `started`.
+C. The import time of the integration (`python -X importtime`) after the modules a baseline
+   Home Assistant has loaded: meshbot's own modules, its dependencies, and the Home Assistant
+   modules it makes load.
 
-Targets: setup p95 <= 50 ms, startup ratio <= 1.10, and the reference must show a delay of at
-least 1 s in the silent and hanging scenarios (proof that those scenarios really hold a naive
+Targets: setup p95 <= 50 ms, both startup ratios <= 1.05, and the reference must show a delay of
+at least 1 s in the silent and hanging scenarios (proof that those scenarios really hold a naive
 integration). A missed target is printed and recorded; only a crash exits non-zero.
 """
 
@@ -34,6 +39,7 @@ import platform
 import re
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -70,11 +76,11 @@ from meshbot_dev.mosquitto import (
     refused_port,
 )
 
-from .bench_probe import OUTPUT_ENV
+from .boot_hook import MODULES_ENV, OUTPUT_ENV
 from .report import BenchError, git, percentile, write_json
 
 REPO = Path(__file__).resolve().parent.parent
-PROBE_DIR = Path(__file__).resolve().parent / "bench_probe"
+BOOT_HOOK = Path(__file__).resolve().parent / "boot_hook.py"
 RESULTS = REPO / "bench" / "results" / "startup.json"
 MESHBOT_DIR = str(Path(custom_components.meshbot.__file__).resolve().parent)
 
@@ -100,7 +106,8 @@ EXPECTED_UP = {
 REFERENCE_SCENARIOS = ("broker_silent", "connect_hanging")
 
 SETUP_P95_TARGET_MS = 50.0
-STARTUP_RATIO_TARGET = 1.10
+IMPORT_TARGET_MS = 40.0
+STARTUP_RATIO_TARGET = 1.05
 REFERENCE_MIN_S = 1.0
 # The Blitzortung integration bounds its connect to 5 s; the reference does the same.
 REFERENCE_BOUND_S = 5.0
@@ -121,7 +128,9 @@ http:
   server_port: {http_port}
 logger:
   default: warning
-bench_probe:
+  logs:
+    # For the "Home Assistant initialized in" line users compare.
+    homeassistant.bootstrap: info
 """
 
 
@@ -466,6 +475,20 @@ async def one_setup(
 
 # B. Home Assistant boots, with and without meshbot
 
+
+def child_env(root: Path) -> dict[str, str]:
+    """Return the environment of a measured Python: bytecode cached, as on a user's restart.
+
+    Without this, PYTHONDONTWRITEBYTECODE (set in some dev shells) has meshbot compiled from
+    source at every boot while Home Assistant's own modules come precompiled. The cache lives
+    under `root`, so that the repository stays clean.
+    """
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(root / "pycache")
+    return env
+
+
 LOG_RECORD = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+ ([A-Z]+) \(([^)]*)\) \[([^\]]+)\] ")
 PROBLEM_LEVELS = {"WARNING", "ERROR", "CRITICAL"}
 
@@ -500,8 +523,9 @@ def log_problems(log: str) -> LogProblems:
 
 
 class BootDirs:
-    """Two Home Assistant config dirs, one with a meshbot entry and one without, reused so each
-    measured boot is a restart (as users live it) rather than a first boot with onboarding.
+    """Two Home Assistant config dirs, one with meshbot and its entry and one without any custom
+    integration, reused so each measured boot is a restart (as users live it) rather than a
+    first boot with onboarding.
     """
 
     def __init__(self, root: Path) -> None:
@@ -509,11 +533,13 @@ class BootDirs:
         self.root = root
         self.dirs = {True: root / "with", False: root / "without"}
         for with_meshbot, directory in self.dirs.items():
-            components = directory / "custom_components"
-            components.mkdir(parents=True)
-            # Both see the same integrations on disk; only the config entry differs.
-            (components / DOMAIN).symlink_to(MESHBOT_DIR, target_is_directory=True)
-            (components / "bench_probe").symlink_to(PROBE_DIR, target_is_directory=True)
+            directory.mkdir(parents=True)
+            if with_meshbot:
+                # The baseline has no custom_components dir: with one, even empty of entries,
+                # Home Assistant pays for scanning and loading custom integrations.
+                components = directory / "custom_components"
+                components.mkdir()
+                (components / DOMAIN).symlink_to(MESHBOT_DIR, target_is_directory=True)
             storage = directory / ".storage"
             storage.mkdir()
             document = {
@@ -553,6 +579,8 @@ class Boot:
 
     with_meshbot: bool
     started_s: float | None
+    initialized_s: float | None
+    initialized_log: str | None
     cpu_s: float | None
     wall_s: float
     returncode: int | None
@@ -563,10 +591,21 @@ class Boot:
     failure: str | None
 
 
+INITIALIZED_LINE = re.compile(r"Home Assistant initialized in (\d+\.\d+)s")
+
+
 async def boot(
-    dirs: BootDirs, peers: Peers, scenario: str, with_meshbot: bool, limit: float
+    dirs: BootDirs,
+    peers: Peers,
+    scenario: str,
+    with_meshbot: bool,
+    limit: float,
+    modules: list[str] | None = None,
 ) -> Boot:
-    """Boot Home Assistant in a subprocess until the probe sees `started`; return the timing."""
+    """Boot Home Assistant in a subprocess until the hook sees `started`; return the timing.
+
+    With `modules`, the hook's list of the modules loaded at started is put into it.
+    """
     with scenario_targets(scenario, peers) as targets:
         http_port = free_port()
         while http_port in targets.ports:
@@ -575,14 +614,17 @@ async def boot(
         probe_out = dirs.root / "probe.json"
         probe_out.unlink(missing_ok=True)
         log_path = dirs.root / "hass.log"
-        env = {**os.environ, OUTPUT_ENV: str(probe_out)}
+        env = child_env(dirs.root) | {OUTPUT_ENV: str(probe_out)}
+        if modules is not None:
+            env[MODULES_ENV] = "1"
         env.pop("SUPERVISOR", None)
         with log_path.open("wb") as log:
             launched = time.time()
             process = await asyncio.create_subprocess_exec(
                 sys.executable,
-                "-m",
-                "homeassistant",
+                "-c",
+                # `python -m homeassistant` with the hook: sys.path starts with the config dir.
+                f"import runpy; runpy.run_path({str(BOOT_HOOK)!r}, run_name='__main__')",
                 "--config",
                 str(config_dir),
                 "--skip-pip",
@@ -603,12 +645,16 @@ async def boot(
                 await process.wait()
             wall = time.time() - launched
     text = log_path.read_text(errors="replace")
-    started_s = cpu_s = None
+    started_s = cpu_s = initialized_s = None
     meshbot_state = None
+    logged = INITIALIZED_LINE.search(text)
     if probe_out.exists():
         record = json.loads(probe_out.read_text())
         started_s = record["started"] - launched
+        initialized_s = record["initialized_s"]
         cpu_s = record["cpu_s"]
+        if modules is not None:
+            modules[:] = record.get("modules", [])
         states = [e["state"] for e in record["entries"] if e["domain"] == DOMAIN]
         meshbot_state = states[0] if states else None
     failure = None
@@ -622,6 +668,8 @@ async def boot(
     return Boot(
         with_meshbot=with_meshbot,
         started_s=started_s,
+        initialized_s=initialized_s,
+        initialized_log=logged[1] if logged else None,
         cpu_s=cpu_s,
         wall_s=wall,
         returncode=process.returncode,
@@ -643,6 +691,10 @@ class BootResult:
         """Return the started times of the boots with or without meshbot."""
         return [b.started_s for b in self.boots if b.with_meshbot is with_meshbot]
 
+    def initialized(self, with_meshbot: bool) -> list[float | None]:
+        """Return Home Assistant's "initialized in" times of the boots with or without meshbot."""
+        return [b.initialized_s for b in self.boots if b.with_meshbot is with_meshbot]
+
     def cpu(self, with_meshbot: bool) -> list[float | None]:
         """Return the CPU seconds to started of the boots with or without meshbot."""
         return [b.cpu_s for b in self.boots if b.with_meshbot is with_meshbot]
@@ -658,6 +710,143 @@ async def measure_boots(
         for with_meshbot in order:
             boots.append(await boot(dirs, peers, scenario, with_meshbot, limit))
     return BootResult(boots)
+
+
+# C. Import time
+
+
+IMPORT_STAGES = (
+    ("module", ("custom_components.meshbot",)),
+    # Home Assistant imports these with the integration when they exist (BASE_PRELOAD_PLATFORMS).
+    (
+        "preloaded",
+        ("custom_components.meshbot.config_flow", "custom_components.meshbot.diagnostics"),
+    ),
+)
+IMPORT_MARK = "bench import stage "
+IMPORT_LINE = re.compile(r"^import time:\s+(\d+) \|\s+\d+ \| (\s*)(\S+)$")
+# __import__, not importlib.import_module: -X importtime reports only the modules an import
+# statement's machinery loads, and import_module would hide the named module's own time.
+IMPORT_SCRIPT = """\
+import json, sys
+for name in json.load(open(sys.argv[1])):
+    try:
+        __import__(name)
+    except Exception:
+        pass
+for stage, modules in json.loads(sys.argv[2]):
+    print({mark!r} + stage, file=sys.stderr, flush=True)
+    for name in modules:
+        __import__(name)
+"""
+
+
+def entry_platforms() -> list[str]:
+    """Return the platform modules Home Assistant loads for the bench's full entry."""
+    entry = entry_for()
+    return [
+        f"custom_components.meshbot.{platform}"
+        for platform in getattr(
+            custom_components.meshbot,
+            "entry_platforms",
+            lambda *_: custom_components.meshbot.PLATFORMS,
+        )(entry.data, entry.options)
+    ]
+
+
+def import_sample(
+    baseline: Path, stages: list[tuple[str, list[str]]], root: Path
+) -> dict[str, dict[str, float]]:
+    """Import meshbot once after `baseline`'s modules; return ms by stage and by whose module."""
+    process = subprocess.run(
+        [
+            sys.executable,
+            "-X",
+            "importtime",
+            "-c",
+            IMPORT_SCRIPT.format(mark=IMPORT_MARK),
+            str(baseline),
+            json.dumps(stages),
+        ],
+        cwd=REPO,
+        env=child_env(root),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if process.returncode:
+        raise BenchError(f"the import time run failed:\n{process.stderr[-2000:]}")
+    figures: dict[str, dict[str, float]] = {}
+    stage = None
+    for line in process.stderr.splitlines():
+        if line.startswith(IMPORT_MARK):
+            stage = figures.setdefault(line.removeprefix(IMPORT_MARK), {})
+        elif stage is not None and (match := IMPORT_LINE.match(line)):
+            name = match[3]
+            if name.startswith("custom_components"):
+                kind = "meshbot"
+            elif name.startswith("homeassistant"):
+                kind = "home_assistant"
+            else:
+                kind = name.partition(".")[0]
+            stage[kind] = stage.get(kind, 0.0) + int(match[1]) / 1000
+    return figures
+
+
+def measure_imports(modules: list[str], samples: int, root: Path) -> dict[str, Any]:
+    """Import meshbot `samples` times in fresh interpreters; return the medians."""
+    baseline_modules = [
+        name
+        for name in modules or ["homeassistant.bootstrap"]
+        if not name.startswith(("__main__", "custom_components", "bench", "runpy"))
+    ]
+    stages = [(name, list(mods)) for name, mods in IMPORT_STAGES]
+    stages.append(("platforms", entry_platforms()))
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as file:
+        json.dump(baseline_modules, file)
+    try:
+        # The first run writes the bytecode cache; the counted ones read it, as a restart does.
+        import_sample(Path(file.name), stages, root)
+        runs = [import_sample(Path(file.name), stages, root) for _ in range(samples)]
+    finally:
+        os.unlink(file.name)
+    result: dict[str, Any] = {"baseline_modules": len(baseline_modules), "stages": {}}
+    for name, mods in stages:
+        kinds = sorted({kind for run in runs for kind in run.get(name, {})})
+        result["stages"][name] = {
+            "modules": mods,
+            "ms": {
+                kind: statistics.median(run[name].get(kind, 0.0) for run in runs) for kind in kinds
+            },
+            "total_ms": statistics.median(sum(run[name].values()) for run in runs),
+        }
+    result["total_ms"] = statistics.median(
+        sum(sum(stage.values()) for stage in run.values()) for run in runs
+    )
+    result["meshbot_ms"] = statistics.median(
+        sum(stage.get("meshbot", 0.0) for stage in run.values()) for run in runs
+    )
+    result["dependencies_ms"] = result["total_ms"] - result["meshbot_ms"]
+    return result
+
+
+def print_imports(imports: dict[str, Any]) -> None:
+    """Print the import time by stage: meshbot's modules, then the heaviest others."""
+    print(
+        f"C import time after a baseline Home Assistant's {imports['baseline_modules']} modules "
+        f"(python -X importtime, median self times): {imports['total_ms']:.1f} ms, meshbot's "
+        f"own {imports['meshbot_ms']:.1f} ms, dependencies {imports['dependencies_ms']:.1f} ms"
+        f" (target <= {IMPORT_TARGET_MS:g} ms)"
+    )
+    for name, stage in imports["stages"].items():
+        others = sorted(
+            ((ms, kind) for kind, ms in stage["ms"].items() if kind != "meshbot"), reverse=True
+        )
+        detail = ", ".join(f"{kind} {ms:.1f}" for ms, kind in others if ms >= 0.5)
+        print(
+            f"  {name:<10} {stage['total_ms']:6.1f} ms: meshbot {stage['ms'].get('meshbot', 0):.1f}"
+            + (f", {detail}" if detail else "")
+        )
 
 
 # Report
@@ -682,6 +871,9 @@ class Row:
     started_without_s: float | None = None
     started_with_s: float | None = None
     ratio: float | None = None
+    initialized_without_s: float | None = None
+    initialized_with_s: float | None = None
+    initialized_ratio: float | None = None
     cpu_ratio: float | None = None
     reference_s: float | None = None
     reference_outcomes: list[str] = field(default_factory=list)
@@ -747,6 +939,7 @@ def boot_row(row: Row, result: BootResult) -> None:
     cpu_without, cpu_with = result.cpu(False), result.cpu(True)
     if None not in cpu_with:
         row.cpu_ratio = statistics.median(cpu_with) / statistics.median(cpu_without)  # type: ignore[arg-type]
+    row.initialized_without_s = statistics.median(result.initialized(False))  # type: ignore[arg-type]
     if None in with_:
         row.misses.append("Home Assistant with meshbot did not reach started")
     else:
@@ -754,6 +947,12 @@ def boot_row(row: Row, result: BootResult) -> None:
         row.ratio = row.started_with_s / row.started_without_s
         if row.ratio > STARTUP_RATIO_TARGET:
             row.misses.append(f"startup ratio {row.ratio:.3f} > {STARTUP_RATIO_TARGET:.2f}")
+        row.initialized_with_s = statistics.median(result.initialized(True))  # type: ignore[arg-type]
+        row.initialized_ratio = row.initialized_with_s / row.initialized_without_s
+        if row.initialized_ratio > STARTUP_RATIO_TARGET:
+            row.misses.append(
+                f"initialized ratio {row.initialized_ratio:.3f} > {STARTUP_RATIO_TARGET:.2f}"
+            )
     for b in result.boots:
         if b.with_meshbot and b.failure:
             row.misses.append(f"boot with meshbot: {b.failure}")
@@ -777,6 +976,9 @@ COLUMNS = (
     ("setup p95 ms", 12, lambda r: fmt(r.setup_p95_ms, ".2f")),
     ("first ms", 8, lambda r: fmt(r.setup_first_ms, ".1f")),
     ("links", 5, lambda r: r.links_up or "-"),
+    ("init without s", 14, lambda r: fmt(r.initialized_without_s, ".3f")),
+    ("init with s", 11, lambda r: fmt(r.initialized_with_s, ".3f")),
+    ("init ratio", 10, lambda r: fmt(r.initialized_ratio, ".3f")),
     ("without s", 9, lambda r: fmt(r.started_without_s, ".2f")),
     ("with s", 7, lambda r: fmt(r.started_with_s, ".2f")),
     ("ratio", 6, lambda r: fmt(r.ratio, ".3f")),
@@ -790,6 +992,8 @@ LEGEND = f"""\
 setup p50/p95 ms: hass.config_entries.async_setup of the meshbot entry, in-process Home Assistant
 first ms: the first of those setups in a fresh Home Assistant (integration and platform loading)
 links: links connected {{settle}} s after setup (the check that the scenario is what it says)
+init without/with s: median of Home Assistant's "Home Assistant initialized in" time, without any
+  custom integration / with meshbot and its entry; init ratio = with / without
 without/with s: median time from launching Home Assistant to started; ratio = with / without
 cpu ratio: the same ratio for the CPU seconds Home Assistant used until started (informative: it
   shows whether a wall-time ratio comes from work meshbot does or from other load on the machine)
@@ -842,6 +1046,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--boots", type=int, default=5, help="with/without boot pairs per scenario (B); 0 skips"
     )
+    parser.add_argument("--imports", type=int, default=5, help="import time samples (C); 0 skips")
     parser.add_argument(
         "--settle",
         type=float,
@@ -858,13 +1063,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.scenarios = [name.strip() for name in args.scenarios.split(",") if name.strip()]
     if unknown := set(args.scenarios) - set(SCENARIOS):
         parser.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
-    if args.runs < 0 or args.boots < 0 or args.reference_runs < 0:
+    if args.runs < 0 or args.boots < 0 or args.reference_runs < 0 or args.imports < 0:
         parser.error("counts cannot be negative")
     return args
 
 
-async def run(args: argparse.Namespace, warmups: list[dict[str, Any]]) -> list[Row]:
-    """Measure every scenario and return its row; record the uncounted boots in `warmups`."""
+async def run(
+    args: argparse.Namespace, warmups: list[dict[str, Any]], imports: dict[str, Any]
+) -> list[Row]:
+    """Measure every scenario and return its row; record the uncounted boots in `warmups` and
+    the import times in `imports`.
+    """
     rows = [Row(scenario) for scenario in args.scenarios]
     with running_peers() as peers:
         if args.runs:
@@ -874,12 +1083,20 @@ async def run(args: argparse.Namespace, warmups: list[dict[str, Any]]) -> list[R
                     row.scenario, peers, args.runs, args.reference_runs, args.settle
                 )
                 setup_row(row, result)
-        if args.boots:
+        if args.boots or args.imports:
             with tempfile.TemporaryDirectory(prefix="meshbot-bench-boot-") as tmp:
                 dirs = BootDirs(Path(tmp))
-                for with_meshbot in (False, True):
+                modules: list[str] = []
+                for with_meshbot in (False, True) if args.boots else (False,):
                     # A config dir's first boot onboards and creates entries; later ones restart.
-                    warm = await boot(dirs, peers, "all_up", with_meshbot, BOOT_TIMEOUT_S)
+                    warm = await boot(
+                        dirs,
+                        peers,
+                        "all_up",
+                        with_meshbot,
+                        BOOT_TIMEOUT_S,
+                        None if with_meshbot else modules,
+                    )
                     if warm.failure:
                         raise BenchError(f"the warm-up boot failed: {warm.failure}")
                     warmups.append(asdict(warm))
@@ -888,7 +1105,10 @@ async def run(args: argparse.Namespace, warmups: list[dict[str, Any]]) -> list[R
                         f"(warm-up, not counted): started in {warm.started_s:.2f} s",
                         flush=True,
                     )
-                for row in rows:
+                if args.imports:
+                    print(f"C {args.imports} imports of meshbot", flush=True)
+                    imports |= measure_imports(modules, args.imports, dirs.root)
+                for row in rows if args.boots else ():
                     print(f"B {row.scenario}: {args.boots} boot pairs", flush=True)
                     result = await measure_boots(
                         dirs, peers, row.scenario, args.boots, BOOT_TIMEOUT_S
@@ -933,11 +1153,15 @@ def main(argv: list[str] | None = None) -> int:
     began = time.perf_counter()
     source_before = meshbot_digest()
     warmups: list[dict[str, Any]] = []
-    rows = asyncio.run(run(args, warmups))
+    imports: dict[str, Any] = {}
+    rows = asyncio.run(run(args, warmups, imports))
     elapsed = time.perf_counter() - began
     source_after = meshbot_digest()
     print()
     print_table(rows, args.settle)
+    if imports:
+        print()
+        print_imports(imports)
     if source_after != source_before:
         print(
             f"WARNING: meshbot's source changed during the run ({source_before} -> "
@@ -948,7 +1172,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"{len(rows) - sum(bool(r.misses) for r in rows)}/{len(rows)} scenarios PASS, "
         f"{misses} target misses; targets: setup p95 <= {SETUP_P95_TARGET_MS:g} ms, "
-        f"startup ratio <= {STARTUP_RATIO_TARGET:.2f}, blocking reference >= "
+        f"startup ratios <= {STARTUP_RATIO_TARGET:.2f}, blocking reference >= "
         f"{REFERENCE_MIN_S:g} s in {', '.join(REFERENCE_SCENARIOS)}"
     )
     print(f"total runtime {elapsed:.1f} s")
@@ -959,17 +1183,20 @@ def main(argv: list[str] | None = None) -> int:
             "runs": args.runs,
             "reference_runs": args.reference_runs,
             "boot_pairs": args.boots,
+            "import_samples": args.imports,
             "settle_s": args.settle,
             "reference_bound_s": REFERENCE_BOUND_S,
         },
         "targets": {
             "setup_p95_ms": SETUP_P95_TARGET_MS,
             "startup_ratio": STARTUP_RATIO_TARGET,
+            "import_ms": IMPORT_TARGET_MS,
             "reference_min_s": REFERENCE_MIN_S,
         },
         "total_runtime_s": elapsed,
         "meshbot_source_digest": {"before": source_before, "after": source_after},
         "warmup_boots": warmups,
+        "imports": imports,
         "rows": [asdict(row) | {"verdict": row.verdict} for row in rows],
     }
     write_json(args.output, document)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
@@ -12,10 +13,14 @@ from homeassistant.helpers.typing import ConfigType
 
 from .const import (
     CONF_LIGHTNING,
+    CONF_MAP_STRIKES,
     CONF_MESH,
     CONF_MESH_TOPICS,
     CONF_RADIO,
+    CONF_TRACK_POSITIONS,
+    DEFAULT_MAP_STRIKES,
     DEFAULT_MESH_TOPICS,
+    DEFAULT_TRACK_POSITIONS,
     DOMAIN,
     LinkKind,
 )
@@ -45,6 +50,24 @@ PLATFORMS: list[Platform] = [
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
 
+def entry_platforms(data: Mapping[str, Any], options: Mapping[str, Any]) -> list[Platform]:
+    """Return the platforms that have entities for these settings.
+
+    A platform forwarded for nothing still makes Home Assistant set up its component at startup;
+    a change of options reloads the entry, so the list never goes stale.
+    """
+    has_mesh = CONF_RADIO in data or CONF_MESH in data
+    has_lightning = bool(data.get(CONF_LIGHTNING))
+    wanted = {Platform.BINARY_SENSOR, Platform.SENSOR}
+    if has_mesh and options.get(CONF_TRACK_POSITIONS, DEFAULT_TRACK_POSITIONS):
+        wanted.add(Platform.DEVICE_TRACKER)
+    if data.get(CONF_RADIO) or has_lightning:
+        wanted.add(Platform.EVENT)
+    if has_lightning and int(options.get(CONF_MAP_STRIKES, DEFAULT_MAP_STRIKES)) > 0:
+        wanted.add(Platform.GEO_LOCATION)
+    return [platform for platform in PLATFORMS if platform in wanted]
+
+
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     """Register the actions and the topology card once, whatever entries exist."""
     async_setup_services(hass)
@@ -56,6 +79,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: MeshbotConfigEntry) -> b
     """Set up meshbot; the links connect in the background, never before this returns."""
     try:
         parts = _build_parts(hass, entry)
+        platforms = entry_platforms(entry.data, entry.options)
     except (KeyError, TypeError, ValueError) as err:
         # Settings an older meshbot or a hand edit stored: a clear reason, not a traceback.
         raise ConfigEntryError(
@@ -79,8 +103,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: MeshbotConfigEntry) -> b
         lightning_link=lightning_link,
         mesh=mesh,
         lightning=lightning,
+        platforms=platforms,
     )
-    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    await hass.config_entries.async_forward_entry_setups(entry, platforms)
     for link_coordinator in runtime.links.values():
         link_coordinator.async_start()
     for part in (mesh, lightning):
@@ -129,7 +154,7 @@ def _build_parts(
 
 async def async_unload_entry(hass: HomeAssistant, entry: MeshbotConfigEntry) -> bool:
     """Unload meshbot; the entry cancels the link tasks, which close their sockets."""
-    unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+    unloaded = await hass.config_entries.async_unload_platforms(entry, entry.runtime_data.platforms)
     if unloaded:
         runtime = entry.runtime_data
         for part in (runtime.mesh, runtime.lightning):

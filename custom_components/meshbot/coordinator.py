@@ -21,6 +21,7 @@ from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 from .compat import async_entry_device
 from .const import ACTIVITY_REFRESH_SECONDS, BACKOFF, DOMAIN, LOGGER, LinkKind
 from .errors import no_radio, send_error
+from .lazy import async_import_mesh_protocol
 from .links.backoff import Backoff
 from .links.errors import LinkError
 from .links.mqtt import MqttLink
@@ -93,7 +94,7 @@ class LinkCoordinator[LinkT: (MqttLink, RadioLink)](DataUpdateCoordinator[LinkSt
         """Start the supervisor as a background task of the entry; return at once."""
         entry = self.entry
         entry.async_create_background_task(
-            self.hass, self.supervisor.run(), f"meshbot {self.kind} link {entry.entry_id}"
+            self.hass, self._async_run(), f"meshbot {self.kind} link {entry.entry_id}"
         )
         entry.async_on_unload(
             async_track_time_interval(
@@ -103,6 +104,12 @@ class LinkCoordinator[LinkT: (MqttLink, RadioLink)](DataUpdateCoordinator[LinkSt
                 name=f"meshbot {self.kind} link activity",
             )
         )
+
+    async def _async_run(self) -> None:
+        if self.kind is not LinkKind.LIGHTNING:
+            # Here rather than with the integration: Home Assistant's startup never waits on it.
+            await async_import_mesh_protocol(self.hass)
+        await self.supervisor.run()
 
     @callback
     def _async_status_changed(self) -> None:
@@ -132,6 +139,12 @@ class RadioCoordinator(LinkCoordinator[RadioLink]):
         self.mesh = mesh
         self._contention_reported = False
         super().__init__(hass, entry, LinkKind.RADIO, link)
+
+    async def _async_run(self) -> None:
+        if self.kind is not LinkKind.LIGHTNING:
+            # Here rather than with the integration: Home Assistant's startup never waits on it.
+            await async_import_mesh_protocol(self.hass)
+        await self.supervisor.run()
 
     @callback
     def _async_status_changed(self) -> None:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from homeassistant.config_entries import ConfigEntry
+from homeassistant.const import Platform
 
 from .const import LinkKind
 from .coordinator import LinkCoordinator, RadioCoordinator
@@ -26,6 +27,8 @@ class MeshbotData:
     # The mesh's picture, fed by the radio and the mesh broker alike.
     mesh: MeshCoordinator | None
     lightning: LightningCoordinator | None
+    # The platforms set up for the entry, which its unload must name again.
+    platforms: list[Platform] = field(default_factory=list)
 
     @property
     def links(self) -> dict[LinkKind, LinkCoordinator[Any]]:

@@ -17,13 +17,12 @@ import itertools
 import logging
 import math
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers.event import async_track_time_interval
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
-from meshtastic.protobuf import mesh_pb2
 
 from .const import (
     CONF_ACTIVE_MINUTES,
@@ -54,7 +53,7 @@ from .const import (
 )
 from .flush_timer import async_track_spaced_interval
 from .geo.sphere import haversine_km
-from .mesh.decode import MeshDecoder
+from .lazy import LazyModule
 from .mesh.models import (
     BROADCAST,
     DecodedPacket,
@@ -66,6 +65,15 @@ from .mesh.models import (
 )
 from .mesh.state import MeshState, Node, check_storage, iso
 from .persistence import SnapshotStore, snapshot_key
+
+if TYPE_CHECKING:
+    from meshtastic.protobuf import mesh_pb2
+
+    from .mesh import decode
+    from .mesh.decode import MeshDecoder
+else:
+    # Imported by the links in the executor before their first message (lazy.MESH_PROTOCOL).
+    decode = LazyModule(f"{__package__}.mesh.decode")
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -105,8 +113,8 @@ class MeshCoordinator(DataUpdateCoordinator[MeshSnapshot]):
         # The base class types its entry as optional; this one always has it.
         self.entry = entry
         self.entry_id = entry_id
-        self.options = options = dict(entry.options)
-        self.decoder = MeshDecoder(options.get(CONF_CHANNEL_KEYS, DEFAULT_CHANNEL_KEYS))
+        self.options = dict(entry.options)
+        self._decoder: MeshDecoder | None = None
         self.state = MeshState()
         self.tracked: set[int] = set()
         self.local_node: int | None = None
@@ -191,6 +199,14 @@ class MeshCoordinator(DataUpdateCoordinator[MeshSnapshot]):
             "recent_messages": [list(key) for key in self._recent_messages],
             "pending_discoveries": [node_id(num) for num in dict.fromkeys(pending)],
         }
+
+    @property
+    def decoder(self) -> MeshDecoder:
+        """Return the decoder, made on first use: only a running link needs it."""
+        if (decoder := self._decoder) is None:
+            keys = self.options.get(CONF_CHANNEL_KEYS, DEFAULT_CHANNEL_KEYS)
+            decoder = self._decoder = decode.MeshDecoder(keys)
+        return decoder
 
     # Ingest (called per message: keep it lean)
 
@@ -286,7 +302,7 @@ class MeshCoordinator(DataUpdateCoordinator[MeshSnapshot]):
             nodes_active=self.nodes_active(),
             links_by_source=dict(self.state.links_by_source),
             messages_per_minute=self.messages_per_minute,
-            undecodable=self.decoder.counters.rejected_total,
+            undecodable=decoder.counters.rejected_total if (decoder := self._decoder) else 0,
             last_message_at=self.last_message_at,
             radio_telemetry=dict(local.telemetry) if local is not None else {},
             new_devices=new_devices,

@@ -8,14 +8,23 @@ from dataclasses import dataclass
 import logging
 import random
 import time
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-from google.protobuf.message import DecodeError
-from meshtastic.protobuf import mesh_pb2, portnums_pb2
-
-from ..mesh.lenient import parse_lenient
+from ..lazy import LazyModule
 from .errors import LinkClosedByPeer, LinkError, LinkTimeoutError
 from .supervisor import MarkUp
+
+if TYPE_CHECKING:
+    from google.protobuf import message as pb_message
+    from meshtastic.protobuf import mesh_pb2, portnums_pb2
+
+    from ..mesh import lenient
+else:
+    # The link's background task imports them in the executor before it connects.
+    pb_message = LazyModule("google.protobuf.message")
+    mesh_pb2 = LazyModule("meshtastic.protobuf.mesh_pb2")
+    portnums_pb2 = LazyModule("meshtastic.protobuf.portnums_pb2")
+    lenient = LazyModule(f"{__package__.rpartition('.')[0]}.mesh.lenient")
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -28,7 +37,7 @@ CONFIG_ONLY_ID = 69420
 RESERVED_CONFIG_IDS = {CONFIG_ONLY_ID, 69421}
 SERIAL_BAUDRATE = 115200
 
-FrameHandler = Callable[[mesh_pb2.FromRadio], None]
+FrameHandler = Callable[["mesh_pb2.FromRadio"], None]
 
 
 def encode_frame(payload: bytes) -> bytes:
@@ -265,8 +274,8 @@ class RadioLink:
         message = mesh_pb2.FromRadio()
         try:
             # A node record with a name cut inside a character keeps everything but the cut.
-            parse_lenient(message, payload)
-        except DecodeError:
+            lenient.parse_lenient(message, payload)
+        except pb_message.DecodeError:
             self.bad_frames += 1
             return
         variant = message.WhichOneof("payload_variant")
@@ -322,7 +331,7 @@ class RadioLink:
         routing = mesh_pb2.Routing()
         try:
             routing.ParseFromString(packet.decoded.payload)
-        except DecodeError:
+        except pb_message.DecodeError:
             routing = mesh_pb2.Routing(error_reason=mesh_pb2.Routing.Error.BAD_REQUEST)
         waiter.set_result(routing.error_reason)
 
