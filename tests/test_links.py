@@ -22,7 +22,8 @@ from custom_components.meshbot.links.errors import (
     LinkTimeoutError,
     LinkTlsError,
 )
-from custom_components.meshbot.links.mqtt import MAX_PACKET, MqttLink, MqttSettings
+from custom_components.meshbot.links.mqtt import MqttLink, MqttSettings
+from custom_components.meshbot.links.paho_client import MAX_PACKET
 from custom_components.meshbot.links.probe import probe
 from custom_components.meshbot.links.stream import RadioLink, RadioSettings, TextTooLongError
 from custom_components.meshbot.links.supervisor import Supervisor
@@ -135,17 +136,45 @@ async def test_mqtt_resubscribes_after_the_broker_restarts(broker: MosquittoBrok
     await stop(task)
 
 
-async def test_mqtt_skips_oversized_messages_and_keeps_going(broker: MosquittoBroker) -> None:
+async def test_mqtt_5_broker_never_sends_an_oversized_message(broker: MosquittoBroker) -> None:
     received = Received()
     link = MqttLink(MqttSettings(broker.host, broker.port), received)
     link.set_filters({"t/#"})
     task, _ = await run_session(link)
-    await asyncio.sleep(0.1)
+    assert link.protocol == "MQTT 5"
     await asyncio.to_thread(publish, broker, "t/big", b"x" * (MAX_PACKET + 10))
     await asyncio.to_thread(publish, broker, "t/small", b"fine")
     await until(lambda: received.messages)
+    # Mosquitto kept the big one to itself (Maximum Packet Size): nothing to skip here.
     assert received.messages == [("t/small", b"fine")]
-    assert link.counters.oversized == 1
+    assert link.counters.oversized == 0
+    assert link.connected
+    await stop(task)
+
+
+@pytest.mark.parametrize("qos", [1, 2])
+async def test_mqtt_acknowledges_what_it_receives_at_qos_1_and_2(
+    broker: MosquittoBroker, qos: int
+) -> None:
+    received = Received()
+    link = MqttLink(MqttSettings(broker.host, broker.port, subscribe_qos=qos), received)
+    link.set_filters({"q/#"})
+    task, _ = await run_session(link)
+
+    def publish_many() -> None:
+        client = paho.Client(paho.CallbackAPIVersion.VERSION2)
+        client.connect(broker.host, broker.port)
+        client.loop_start()
+        for number in range(60):
+            client.publish(f"q/{number}", b"%d" % number, qos=qos).wait_for_publish(5)
+        client.loop_stop()
+        client.disconnect()
+
+    # More than Mosquitto keeps in flight (20): unacknowledged deliveries would stall it.
+    await asyncio.to_thread(publish_many)
+    await until(lambda: len(received.messages) >= 60)
+    await asyncio.sleep(0.2)
+    assert [topic for topic, _ in received.messages] == [f"q/{n}" for n in range(60)]
     assert link.connected
     await stop(task)
 
@@ -265,6 +294,31 @@ async def test_mqtt_publishing_link_outlives_the_keepalive(broker: MosquittoBrok
         assert link.connected
     finally:
         await stop(task)
+
+
+async def test_mqtt_unload_during_a_stuck_tls_handshake_leaves_nothing(
+    socket_enabled: None,
+) -> None:
+    # The TCP connect succeeds and the TLS hello is never answered: paho's handshake in the
+    # executor would wait a keepalive (60 s) if nobody woke it.
+    listener = SilentListener()
+    link = MqttLink(
+        MqttSettings("127.0.0.1", listener.port, ssl_context_factory=ssl.create_default_context),
+        Received(),
+    )
+    try:
+        await asyncio.sleep(0)
+        before = len(os.listdir("/proc/self/fd"))
+        for _ in range(5):
+            task = asyncio.create_task(link.session(lambda restarted=False: None))
+            await asyncio.sleep(0.3)
+            assert not task.done()
+            await stop(task)
+        # Each connect gave up at once: its thread is free, its socket closed.
+        await until(lambda: len(os.listdir("/proc/self/fd")) <= before, timeout=2)
+        assert not link.connected
+    finally:
+        listener.close()
 
 
 # Radio stream

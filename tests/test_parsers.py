@@ -1,8 +1,7 @@
-"""Every parser survives garbage: stream frames, MQTT packets, config input, geohash tiles."""
+"""Every parser survives garbage: stream frames, config input, geohash tiles (MQTT: test_mqtt_wire.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 from collections.abc import Callable
 import itertools
@@ -20,13 +19,6 @@ from custom_components.meshbot.flows import (
 from custom_components.meshbot.flows.mesh import parse_topics
 from custom_components.meshbot.lightning.geohash import covering_tiles, encode, tiles_at
 from custom_components.meshbot.links.backoff import Backoff
-from custom_components.meshbot.links.mqtt import (
-    MAX_PACKET,
-    MqttCounters,
-    MqttProtocol,
-    build_publish,
-    encode_length,
-)
 from custom_components.meshbot.links.stream import MAX_FRAME, FrameDecoder, encode_frame
 from custom_components.meshbot.mesh.channels import (
     DEFAULT_KEY,
@@ -96,78 +88,6 @@ def test_frame_header_split_across_reads() -> None:
 def test_encode_frame_refuses_what_the_radio_would_drop() -> None:
     with pytest.raises(ValueError):
         encode_frame(b"x" * (MAX_FRAME + 1))
-
-
-# MQTT packets
-
-
-def feed_protocol(
-    chunks: list[bytes],
-) -> tuple[list[tuple[str, bytes]], MqttCounters, MqttProtocol]:
-    received: list[tuple[str, bytes]] = []
-    counters = MqttCounters()
-
-    async def run() -> MqttProtocol:
-        protocol = MqttProtocol(lambda t, p: received.append((t, p)), counters)
-        for chunk in chunks:
-            protocol.data_received(chunk)
-        return protocol
-
-    protocol = asyncio.run(run())
-    return received, counters, protocol
-
-
-messages = st.lists(
-    st.tuples(
-        st.text(min_size=1, max_size=40).filter(lambda t: "\x00" not in t), st.binary(max_size=300)
-    ),
-    max_size=6,
-)
-
-
-@FUZZ
-@given(batch=messages, cuts=st.lists(st.integers(0, 100_000), max_size=10))
-def test_mqtt_publishes_survive_any_chunking(
-    batch: list[tuple[str, bytes]], cuts: list[int]
-) -> None:
-    stream = b"".join(build_publish(topic, payload) for topic, payload in batch)
-    received, counters, _ = feed_protocol(chunked(stream, cuts))
-    assert received == batch
-    assert counters.messages == len(batch)
-
-
-@settings(max_examples=1000, deadline=None)
-@given(chunks=st.lists(st.binary(max_size=600), max_size=10))
-def test_mqtt_parser_never_raises_on_garbage(chunks: list[bytes]) -> None:
-    _, _, protocol = feed_protocol(chunks)
-    assert len(protocol._buffer) <= MAX_PACKET + 5
-
-
-def test_mqtt_invalid_utf8_topic_is_counted_and_dropped() -> None:
-    body = b"\x00\x02\xff\xfe" + b"payload"
-    bad = b"\x30" + encode_length(len(body)) + body
-    received, counters, _ = feed_protocol([bad + build_publish("ok", b"1")])
-    assert received == [("ok", b"1")]
-    assert counters.bad_topics == 1
-
-
-def test_mqtt_oversized_packet_is_skipped_across_reads() -> None:
-    big = build_publish("big", b"x" * (MAX_PACKET + 1))
-    stream = big + build_publish("small", b"y")
-    received, counters, protocol = feed_protocol(
-        [stream[i : i + 4096] for i in range(0, len(stream), 4096)]
-    )
-    assert received == [("small", b"y")]
-    assert counters.oversized == 1
-    assert len(protocol._buffer) == 0
-
-
-@given(st.integers(0, 268_435_455))
-def test_remaining_length_round_trips(length: int) -> None:
-    encoded = encode_length(length)
-    value = sum((byte & 0x7F) * 128**i for i, byte in enumerate(encoded))
-    assert value == length
-    assert len(encoded) <= 4
 
 
 # Config input

@@ -21,7 +21,7 @@ from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 from .compat import async_entry_device
 from .const import ACTIVITY_REFRESH_SECONDS, BACKOFF, DOMAIN, LOGGER, LinkKind
 from .errors import no_radio, send_error
-from .lazy import async_import_mesh_protocol
+from .lazy import MESH_PROTOCOL, MQTT_CLIENT, async_import_once_started
 from .links.backoff import Backoff
 from .links.errors import LinkError
 from .links.mqtt import MqttLink
@@ -34,6 +34,13 @@ LINK_TITLES = {
     LinkKind.RADIO: "Radio link",
     LinkKind.MESH: "Mesh collector",
     LinkKind.LIGHTNING: "Lightning monitor",
+}
+
+# What each link imports before it connects (see lazy.py).
+LINK_MODULES = {
+    LinkKind.RADIO: MESH_PROTOCOL,
+    LinkKind.MESH: MESH_PROTOCOL + MQTT_CLIENT,
+    LinkKind.LIGHTNING: MQTT_CLIENT,
 }
 
 
@@ -106,9 +113,8 @@ class LinkCoordinator[LinkT: (MqttLink, RadioLink)](DataUpdateCoordinator[LinkSt
         )
 
     async def _async_run(self) -> None:
-        if self.kind is not LinkKind.LIGHTNING:
-            # Here rather than with the integration: Home Assistant's startup never waits on it.
-            await async_import_mesh_protocol(self.hass)
+        # Here rather than with the integration: Home Assistant's startup never waits on it.
+        await async_import_once_started(self.hass, LINK_MODULES[self.kind])
         await self.supervisor.run()
 
     @callback
@@ -139,12 +145,6 @@ class RadioCoordinator(LinkCoordinator[RadioLink]):
         self.mesh = mesh
         self._contention_reported = False
         super().__init__(hass, entry, LinkKind.RADIO, link)
-
-    async def _async_run(self) -> None:
-        if self.kind is not LinkKind.LIGHTNING:
-            # Here rather than with the integration: Home Assistant's startup never waits on it.
-            await async_import_mesh_protocol(self.hass)
-        await self.supervisor.run()
 
     @callback
     def _async_status_changed(self) -> None:

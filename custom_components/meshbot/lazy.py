@@ -22,6 +22,11 @@ MESH_PROTOCOL = (
     f"{__package__}.mesh.lenient",
     f"{__package__}.mesh.decode",
 )
+# What an MQTT link needs before it connects: paho-mqtt and meshbot's client made of it.
+MQTT_CLIENT = (
+    "paho.mqtt.client",
+    f"{__package__}.links.paho_client",
+)
 
 
 class LazyModule:
@@ -43,13 +48,19 @@ def _import_all(names: tuple[str, ...]) -> None:
         importlib.import_module(name)
 
 
-async def async_import_mesh_protocol(hass: HomeAssistant) -> None:
-    """Import what a radio or mesh link needs in the import executor, once Home Assistant runs.
+async def async_import(hass: HomeAssistant, names: tuple[str, ...]) -> None:
+    """Import modules in Home Assistant's import executor, if they are not imported yet."""
+    if not all(name in sys.modules for name in names):
+        await hass.async_add_import_executor_job(_import_all, names)
+
+
+async def async_import_once_started(hass: HomeAssistant, names: tuple[str, ...]) -> None:
+    """Import modules a link needs in the import executor, once Home Assistant runs.
 
     During startup the import would hold the interpreter lock while the event loop still sets
     up integrations, and so stretch Home Assistant's start; afterwards it costs nobody a wait.
     """
-    if not all(name in sys.modules for name in MESH_PROTOCOL):
+    if not all(name in sys.modules for name in names):
         started: asyncio.Future[None] = hass.loop.create_future()
 
         async def on_started(_hass: HomeAssistant) -> None:
@@ -61,4 +72,4 @@ async def async_import_mesh_protocol(hass: HomeAssistant) -> None:
             await started
         finally:
             cancel()
-        await hass.async_add_import_executor_job(_import_all, MESH_PROTOCOL)
+        await async_import(hass, names)

@@ -29,6 +29,7 @@ from ..const import (
     VALIDATION_TIMEOUT,
 )
 from ..errors import form_error
+from ..lazy import MQTT_CLIENT, async_import
 from ..links.errors import LinkError
 from ..links.mqtt import MqttLink
 from ..links.probe import probe
@@ -132,9 +133,13 @@ class LinkFlow(ConfigFlow):
             if name in self._data
         )
 
-    async def _probe(self, link: Link) -> str | None:
-        """Connect a link once, bounded; return the form error, or None when it works."""
+    async def _probe(self, link: Link, modules: tuple[str, ...]) -> str | None:
+        """Connect a link once, bounded; return the form error, or None when it works.
+
+        `modules`: what the link imports before it connects, loaded off the event loop first.
+        """
         try:
+            await async_import(self.hass, modules)
             await probe(link, VALIDATION_TIMEOUT)
         except LinkError as err:
             return form_error(err)
@@ -152,5 +157,5 @@ class LinkFlow(ConfigFlow):
             errors["base"] = "link_in_use"
             return
         link = MqttLink(mqtt_settings(section, f"meshbot-check-{self.flow_id[:8]}"), _ignore)
-        if error := await self._probe(link):
+        if error := await self._probe(link, MQTT_CLIENT):
             errors["base"] = error

@@ -22,6 +22,7 @@ from ..const import (
     CONNECTION_TCP,
     DEFAULT_RADIO_PORT,
 )
+from ..lazy import MESH_PROTOCOL
 from ..links.stream import RadioLink
 from ..settings import radio_settings
 from . import fields
@@ -57,7 +58,7 @@ class RadioSteps(LinkFlow):
         if self._taken(CONF_RADIO, section):
             return {"base": "link_in_use"}
         link = RadioLink(replace(radio_settings(section), want_nodes=False))
-        if error := await self._probe(link):
+        if error := await self._probe(link, MESH_PROTOCOL):
             return {"base": error}
         section["node_num"] = link.info.node_num
         # The same radio may be reachable under another address; its node number tells.

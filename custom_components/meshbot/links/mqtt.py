@@ -1,8 +1,13 @@
-"""A small MQTT 3.1.1 subscriber that lives entirely on the asyncio event loop.
+"""MQTT for both collectors (Meshtastic and Blitzortung) through paho-mqtt, on the event loop.
 
-Both collectors (Meshtastic and Blitzortung) use it. It needs no thread: DNS, TCP, TLS and
-CONNACK are awaited with one deadline, so a dead broker can never hold Home Assistant, and
-cancelling a session closes its socket at once.
+Driven as Home Assistant's own MQTT integration drives paho (`components/mqtt/client.py`): the
+blocking connect (DNS, TCP, TLS) runs in the executor, bounded by the session's deadline; then
+the event loop reads and writes the socket through `add_reader`/`add_writer` and calls paho's
+housekeeping (keepalive) once a second. paho runs no thread of its own. A connect that ends
+after its deadline or after the session was cancelled closes its own socket.
+
+paho is imported when the first session starts (in the executor, unless Home Assistant's
+import executor did it already, see lazy.MQTT_CLIENT), never with the integration.
 """
 
 from __future__ import annotations
@@ -10,52 +15,34 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-import functools
+import importlib
 import logging
 import ssl
-import struct
+import sys
+import threading
 import time
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any
 
-from .errors import (
-    LinkAuthError,
-    LinkError,
-    LinkProtocolError,
-    LinkTimeoutError,
-    LinkTlsError,
-)
+from .counters import MqttCounters
+from .errors import LinkAuthError, LinkError, LinkTimeoutError, LinkTlsError
 from .supervisor import MarkUp
+
+if TYPE_CHECKING:
+    from .paho_client import LoopClient
 
 _LOGGER = logging.getLogger(__name__)
 
-CONNECT = 0x10
-CONNACK = 0x20
-PUBLISH = 0x30
-PUBACK = 0x40
-PUBREC = 0x50
-PUBREL = 0x60
-PUBCOMP = 0x70
-SUBSCRIBE = 0x82
-SUBACK = 0x90
-UNSUBSCRIBE = 0xA2
-UNSUBACK = 0xB0
-PINGREQ = b"\xc0\x00"
-PINGRESP = 0xD0
-DISCONNECT = b"\xe0\x00"
-
-# Meshtastic envelopes stay under 1 KiB and strikes under 200 B; anything this large is
-# skipped without being buffered, so a hostile broker cannot grow memory.
-MAX_PACKET = 256 * 1024
+PAHO_CLIENT = f"{__package__}.paho_client"
 TOPICS_PER_SUBSCRIBE = 8
+# paho's keepalive bookkeeping (pings, silent brokers) runs from this timer.
+HOUSEKEEPING_SECONDS = 1.0
+# Packets handled per wake-up before other callbacks get the loop: a flood must not hold it.
+PACKETS_PER_WAKEUP = 200
 
-CONNACK_ERRORS = {
-    1: "the broker refused the protocol version",
-    2: "the broker rejected the client id",
-    3: "the broker is unavailable",
-    4: "the broker rejected the username or password",
-    5: "the broker refused to authorise the client",
-}
-AUTH_REFUSALS = {4, 5}
+# CONNACK reason codes (MQTT 5 numbering, which paho also uses for 3.1.1 answers).
+UNSUPPORTED_VERSION = 0x84
+AUTH_REFUSALS = {0x86, 0x87}  # bad user name or password, not authorized
+KEEPALIVE_TIMEOUT = 0x8D
 
 MessageHandler = Callable[[str, bytes], None]
 
@@ -73,196 +60,232 @@ class MqttSettings:
     connect_timeout: float = 10.0
     # Built lazily in the executor: loading CA files is blocking I/O.
     ssl_context_factory: Callable[[], ssl.SSLContext] | None = None
+    # What the broker may deliver at: Meshtastic and Blitzortung publish at QoS 0.
+    subscribe_qos: int = 0
 
 
-@dataclass
-class MqttCounters:
-    """What the link received and what it had to drop."""
-
-    messages: int = 0
-    oversized: int = 0
-    bad_topics: int = 0
-    handler_errors: int = 0
+def _client_module() -> Any:
+    return sys.modules[PAHO_CLIENT]
 
 
-def encode_length(length: int) -> bytes:
-    """Encode an MQTT remaining length."""
-    out = bytearray()
-    while True:
-        byte, length = length % 128, length // 128
-        out.append(byte | 0x80 if length else byte)
-        if not length:
-            return bytes(out)
+class _Connect:
+    """A blocking connect in the executor that the session may walk away from.
+
+    Whoever comes second, the connect finishing or the session abandoning it, closes the socket:
+    a late connect never leaves one open.
+    """
+
+    def __init__(self, client: LoopClient) -> None:
+        self.client = client
+        self._lock = threading.Lock()
+        self._finished = False
+        self._abandoned = False
+
+    def run(self, host: str, port: int, keepalive: int, properties: Any) -> None:
+        """Connect (in the executor); close what was opened if the session left meanwhile."""
+        try:
+            if properties is None:
+                self.client.connect(host, port, keepalive)
+            else:
+                self.client.connect(host, port, keepalive, clean_start=True, properties=properties)
+        finally:
+            with self._lock:
+                self._finished = True
+                abandoned = self._abandoned
+            if abandoned:
+                self.client.close_sockets()
+
+    def abandon(self) -> None:
+        """Give up on the connect (on the loop); close its socket if it already exists."""
+        with self._lock:
+            self._abandoned = True
+            finished = self._finished
+        if finished:
+            self.client.close_sockets()
+        else:
+            self.client.interrupt()
 
 
-def _string(value: str | bytes) -> bytes:
-    raw = value.encode() if isinstance(value, str) else value
-    return struct.pack("!H", len(raw)) + raw
+class _Session:
+    """One connection's callbacks, futures and loop registrations."""
 
-
-def _packet(first_byte: int, body: bytes) -> bytes:
-    return bytes((first_byte,)) + encode_length(len(body)) + body
-
-
-def build_connect(settings: MqttSettings) -> bytes:
-    """Build the CONNECT packet for a clean session."""
-    flags = 0x02
-    payload = _string(settings.client_id)
-    if settings.username is not None:
-        flags |= 0x80
-        payload += _string(settings.username)
-        if settings.password is not None:
-            flags |= 0x40
-            payload += _string(settings.password)
-    header = _string("MQTT") + bytes((4, flags)) + struct.pack("!H", settings.keepalive)
-    return _packet(CONNECT, header + payload)
-
-
-def build_publish(topic: str, payload: bytes, retain: bool = False) -> bytes:
-    """Build a QoS 0 PUBLISH packet."""
-    return _packet(PUBLISH | (1 if retain else 0), _string(topic) + payload)
-
-
-class MqttProtocol(asyncio.Protocol):
-    """Frame MQTT packets out of the byte stream and hand publishes to the handler."""
-
-    def __init__(self, on_message: MessageHandler, counters: MqttCounters) -> None:
-        """Deliver each PUBLISH to `on_message`; count what is dropped."""
-        self._on_message = on_message
-        self._counters = counters
-        self._buffer = bytearray()
-        self._skip = 0
-        self.transport: asyncio.Transport | None = None
-        self.connack: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.acks: dict[int, asyncio.Future[bytes]] = {}
-        # Silence is measured on the loop's clock, the one the keepalive waits run on.
-        self._loop = asyncio.get_running_loop()
-        self.last_received = self._loop.time()
-        self.last_sent = self._loop.time()
+    def __init__(self, link: MqttLink, client: LoopClient) -> None:
+        self.link = link
+        self.client = client
+        self.loop = asyncio.get_running_loop()
+        self.connack: asyncio.Future[Any] = self.loop.create_future()
+        self.closed: asyncio.Future[None] = self.loop.create_future()
+        # Subscribe/unsubscribe message ids the broker has not acknowledged, with their topics.
+        self.pending: dict[int, tuple[bool, list[str]]] = {}
+        self.initial: set[int] = set()
+        self.subscribed: asyncio.Future[None] = self.loop.create_future()
+        self._socket: Any = None
+        self._timer: asyncio.TimerHandle | None = None
         self._handler_error_logged = False
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
+        client.on_unsubscribe = self._on_unsubscribe
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        """Keep the transport."""
-        # A TCP or TLS connection always hands over a full (writable) Transport.
-        self.transport = cast(asyncio.Transport, transport)
+    # Driving the socket from the loop.
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        """Wake the session waiting on this connection."""
-        error = LinkError(f"connection lost: {exc}" if exc else "the broker closed the connection")
-        waiting: list[asyncio.Future[Any]] = [self.connack, self.closed, *self.acks.values()]
-        for future in waiting:
+    def attach(self) -> None:
+        """Hand the connected socket to the event loop."""
+        client = self.client
+        sock = self._socket = client.socket()
+        if sock is None:
+            raise LinkError("the connection closed while it was made")
+        client.on_socket_close = self._on_socket_close
+        client.on_socket_register_write = self._on_register_write
+        client.on_socket_unregister_write = self._on_unregister_write
+        self.loop.add_reader(sock, self._on_readable)
+        if client.want_write():
+            self.loop.add_writer(sock, self._on_writable)
+        self._timer = self.loop.call_later(HOUSEKEEPING_SECONDS, self._housekeeping)
+        # Bytes may have arrived with the CONNACK before the reader was registered.
+        self._on_readable()
+
+    def detach(self) -> None:
+        """Stop driving the socket and close it."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        client = self.client
+        for name in (
+            "on_socket_close",
+            "on_socket_register_write",
+            "on_socket_unregister_write",
+            "on_connect",
+            "on_disconnect",
+            "on_message",
+            "on_subscribe",
+            "on_unsubscribe",
+        ):
+            setattr(client, name, None)
+        sock, self._socket = self._socket, None
+        if sock is not None:
+            self.loop.remove_reader(sock)
+            self.loop.remove_writer(sock)
+        client.close_sockets()
+        for future in (self.connack, self.closed, self.subscribed):
+            if not future.done():
+                future.cancel()
+
+    def _on_readable(self) -> None:
+        client = self.client
+        for _ in range(PACKETS_PER_WAKEUP):
+            if client.loop_read():
+                # paho closed the socket and said why through on_disconnect.
+                self._end(LinkError("the connection was lost"))
+                return
+            if not client.buffered:
+                return
+        # Read but unhandled bytes raise no readiness: come back at the next loop iteration.
+        self.loop.call_soon(self._on_readable)
+
+    def _on_writable(self) -> None:
+        self.client.loop_write()
+
+    def _on_register_write(self, _client: Any, _userdata: Any, sock: Any) -> None:
+        self.loop.add_writer(sock, self._on_writable)
+
+    def _on_unregister_write(self, _client: Any, _userdata: Any, sock: Any) -> None:
+        self.loop.remove_writer(sock)
+
+    def _on_socket_close(self, _client: Any, _userdata: Any, sock: Any) -> None:
+        self.loop.remove_reader(sock)
+        self.loop.remove_writer(sock)
+        self._socket = None
+
+    def _housekeeping(self) -> None:
+        self._timer = None
+        self.client.loop_misc()
+        if not self.closed.done():
+            self._timer = self.loop.call_later(HOUSEKEEPING_SECONDS, self._housekeeping)
+
+    def _end(self, error: LinkError) -> None:
+        for future in (self.connack, self.subscribed):
             if not future.done():
                 future.set_exception(error)
-        # Retrieve the exceptions so an unawaited future does not log "never retrieved".
-        for future in waiting:
-            if future.done() and not future.cancelled():
                 future.exception()
-
-    def send(self, data: bytes) -> None:
-        """Write bytes unless the connection is gone."""
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(data)
-            self.last_sent = self._loop.time()
-
-    def fail(self, error: LinkError) -> None:
-        """End the connection with `error`."""
         if not self.closed.done():
             self.closed.set_exception(error)
             self.closed.exception()
-        if self.transport is not None:
-            self.transport.abort()
 
-    def data_received(self, data: bytes) -> None:
-        """Parse every complete packet in the stream."""
-        self.last_received = self._loop.time()
-        if self._skip:
-            if len(data) <= self._skip:
-                self._skip -= len(data)
-                return
-            data = data[self._skip :]
-            self._skip = 0
-        if self._buffer:
-            data = bytes(self._buffer) + data
-            self._buffer.clear()
-        # Views of an immutable bytes object: handlers may keep them (even in a traceback)
-        # without pinning a buffer that must later shrink.
-        view = memoryview(data)
-        size = len(data)
-        pos = 0
-        while size - pos >= 2:
-            length = 0
-            multiplier = 1
-            index = pos + 1
-            while True:
-                if index >= size:
-                    self._buffer += view[pos:]
-                    return
-                byte = view[index]
-                length += (byte & 0x7F) * multiplier
-                index += 1
-                if not byte & 0x80:
-                    break
-                multiplier *= 128
-                if multiplier > 128**3:
-                    self.fail(LinkProtocolError("malformed packet length from the broker"))
-                    return
-            end = index + length
-            if length > MAX_PACKET:
-                self._counters.oversized += 1
-                self._skip = max(0, end - size)
-                pos = min(end, size)
-                continue
-            if end > size:
-                break
-            self._dispatch(view[pos], view[index:end])
-            pos = end
-        if pos < size:
-            self._buffer += view[pos:]
+    # paho's callbacks, all on the loop.
 
-    def _dispatch(self, first: int, body: memoryview) -> None:
-        kind = first & 0xF0
-        if kind == PUBLISH:
-            self._publish(first, body)
-        elif kind == CONNACK:
-            if len(body) >= 2 and not self.connack.done():
-                self.connack.set_result(body[1])
-        elif kind in (SUBACK, UNSUBACK):
-            if len(body) >= 2:
-                future = self.acks.pop(int.from_bytes(body[:2], "big"), None)
-                if future is not None and not future.done():
-                    future.set_result(bytes(body[2:]))
-        elif kind == PUBREL & 0xF0 and len(body) >= 2:
-            self.send(bytes((PUBCOMP, 2)) + bytes(body[:2]))
+    def _on_connect(
+        self, _client: Any, _userdata: Any, _flags: Any, reason: Any, _props: Any
+    ) -> None:
+        if not self.connack.done():
+            self.connack.set_result(reason)
 
-    def _publish(self, first: int, body: memoryview) -> None:
-        qos = (first >> 1) & 0x03
-        if len(body) < 2:
-            self._counters.bad_topics += 1
-            return
-        topic_end = 2 + int.from_bytes(body[:2], "big")
-        payload_start = topic_end + (2 if qos else 0)
-        if payload_start > len(body):
-            self._counters.bad_topics += 1
-            return
-        if qos == 1:
-            self.send(bytes((PUBACK, 2)) + bytes(body[topic_end:payload_start]))
-        elif qos == 2:
-            self.send(bytes((PUBREC, 2)) + bytes(body[topic_end:payload_start]))
+    def _on_disconnect(
+        self, _client: Any, _userdata: Any, flags: Any, reason: Any, _props: Any
+    ) -> None:
+        if reason.value == KEEPALIVE_TIMEOUT:
+            keepalive = self.link.settings.keepalive
+            self._end(LinkTimeoutError(f"the broker went silent for {keepalive * 2:g} s"))
+        elif flags.is_disconnect_packet_from_server:
+            self._end(LinkError(f"the broker disconnected: {reason}"))
+        else:
+            self._end(LinkError("the broker closed the connection"))
+
+    def _on_message(self, _client: Any, _userdata: Any, message: Any) -> None:
+        counters = self.link.counters
         try:
-            topic = str(body[2:topic_end], "utf-8")
+            topic = message.topic
         except UnicodeDecodeError:
-            self._counters.bad_topics += 1
+            counters.bad_topics += 1
             return
-        self._counters.messages += 1
+        counters.messages += 1
+        link = self.link
+        link.last_message_at = time.time()
         try:
-            self._on_message(topic, bytes(body[payload_start:]))
+            link.on_message(topic, message.payload)
         except Exception:
             # The handler's bug must not cost the connection; say it once per session.
-            self._counters.handler_errors += 1
+            counters.handler_errors += 1
             if not self._handler_error_logged:
                 self._handler_error_logged = True
                 _LOGGER.exception("Message handler failed on topic %s", topic)
+
+    def _on_subscribe(
+        self, _client: Any, _userdata: Any, mid: int, reasons: Any, _props: Any
+    ) -> None:
+        _, topics = self.pending.pop(mid, (True, []))
+        link = self.link
+        for topic, reason in zip(topics, reasons, strict=False):
+            if reason.is_failure and topic not in link.rejected_filters:
+                link.rejected_filters.add(topic)
+                _LOGGER.warning("%s refused the subscription to %s", link.describe(), topic)
+        self.initial.discard(mid)
+        if not self.initial and not self.subscribed.done():
+            self.subscribed.set_result(None)
+
+    def _on_unsubscribe(
+        self, _client: Any, _userdata: Any, mid: int, _reasons: Any, _props: Any
+    ) -> None:
+        self.pending.pop(mid, None)
+
+    # Requests.
+
+    def send_filters(self, subscribe: bool, filters: Iterable[str]) -> list[int]:
+        """Subscribe or unsubscribe `filters`, a few per packet; return the message ids."""
+        ordered = sorted(filters)
+        qos = self.link.settings.subscribe_qos
+        mids = []
+        for start in range(0, len(ordered), TOPICS_PER_SUBSCRIBE):
+            chunk = ordered[start : start + TOPICS_PER_SUBSCRIBE]
+            if subscribe:
+                _, mid = self.client.subscribe([(topic, qos) for topic in chunk])
+            else:
+                _, mid = self.client.unsubscribe(chunk)
+            if mid is not None:
+                self.pending[mid] = (subscribe, chunk)
+                mids.append(mid)
+        return mids
 
 
 class MqttLink:
@@ -274,12 +297,13 @@ class MqttLink:
         self.counters = MqttCounters()
         self.last_message_at: float | None = None
         self.rejected_filters: set[str] = set()
-        self._on_message = on_message
+        self.on_message = on_message
         self._filters: set[str] = set()
-        self._protocol: MqttProtocol | None = None
-        self._opening: MqttProtocol | None = None
-        self._packet_id = 0
+        self._session: _Session | None = None
         self._ssl_context: ssl.SSLContext | None = None
+        # MQTT 5 lets the broker know the largest packet meshbot takes; a broker that only
+        # speaks 3.1.1 says so once, and the link keeps to 3.1.1 from then on.
+        self.mqtt5 = True
 
     def describe(self) -> str:
         """Return the broker address, never the credentials."""
@@ -287,9 +311,14 @@ class MqttLink:
         return f"{scheme}://{self.settings.host}:{self.settings.port}"
 
     @property
+    def protocol(self) -> str:
+        """Return the MQTT version the link speaks (or tries first) with this broker."""
+        return "MQTT 5" if self.mqtt5 else "MQTT 3.1.1"
+
+    @property
     def connected(self) -> bool:
         """Return whether a session is up."""
-        return self._protocol is not None
+        return self._session is not None
 
     @property
     def filters(self) -> frozenset[str]:
@@ -299,41 +328,8 @@ class MqttLink:
     @property
     def awaiting_acknowledgement(self) -> int:
         """Return how many (un)subscribe requests of this session the broker has not answered."""
-        protocol = self._protocol
-        return len(protocol.acks) if protocol is not None else 0
-
-    def _deliver(self, topic: str, payload: bytes) -> None:
-        self.last_message_at = time.time()
-        self._on_message(topic, payload)
-
-    def _next_packet_id(self) -> int:
-        self._packet_id = self._packet_id % 0xFFFF + 1
-        return self._packet_id
-
-    def _send_filters(self, kind: int, filters: Iterable[str]) -> None:
-        protocol = self._protocol
-        if protocol is None:
-            return
-        ordered = sorted(filters)
-        for start in range(0, len(ordered), TOPICS_PER_SUBSCRIBE):
-            chunk = ordered[start : start + TOPICS_PER_SUBSCRIBE]
-            packet_id = self._next_packet_id()
-            if kind == SUBSCRIBE:
-                body = b"".join(_string(topic) + b"\x00" for topic in chunk)
-            else:
-                body = b"".join(_string(topic) for topic in chunk)
-            ack: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-            ack.add_done_callback(functools.partial(self._acked, kind, chunk))
-            protocol.acks[packet_id] = ack
-            protocol.send(_packet(kind, struct.pack("!H", packet_id) + body))
-
-    def _acked(self, kind: int, chunk: list[str], future: asyncio.Future[bytes]) -> None:
-        if future.cancelled() or future.exception() is not None or kind != SUBSCRIBE:
-            return
-        for topic, code in zip(chunk, future.result(), strict=False):
-            if code == 0x80 and topic not in self.rejected_filters:
-                self.rejected_filters.add(topic)
-                _LOGGER.warning("%s refused the subscription to %s", self.describe(), topic)
+        session = self._session
+        return len(session.pending) if session is not None else 0
 
     def set_filters(self, filters: Iterable[str]) -> None:
         """Subscribe to `filters`; on a live connection only the difference is sent."""
@@ -341,58 +337,97 @@ class MqttLink:
         added, removed = wanted - self._filters, self._filters - wanted
         self._filters = wanted
         self.rejected_filters -= removed
-        if added:
-            self._send_filters(SUBSCRIBE, added)
-        if removed:
-            self._send_filters(UNSUBSCRIBE, removed)
+        if (session := self._session) is not None:
+            if added:
+                session.send_filters(True, added)
+            if removed:
+                session.send_filters(False, removed)
 
     def publish(self, topic: str, payload: bytes, retain: bool = False) -> None:
         """Publish at QoS 0; raise LinkError when not connected."""
-        if self._protocol is None:
+        if self._session is None:
             raise LinkError("not connected")
-        self._protocol.send(build_publish(topic, payload, retain))
+        self._session.client.publish(topic, payload, qos=0, retain=retain)
 
-    def _new_protocol(self) -> MqttProtocol:
-        # Kept before CONNACK so a timeout or cancellation can still close the socket.
-        self._opening = MqttProtocol(self._deliver, self.counters)
-        return self._opening
-
-    async def _open(self) -> MqttProtocol:
+    async def _prepare(self) -> None:
         loop = asyncio.get_running_loop()
-        settings = self.settings
-        if settings.ssl_context_factory is not None and self._ssl_context is None:
+        if PAHO_CLIENT not in sys.modules:
+            # Normally imported already by Home Assistant's import executor.
+            await loop.run_in_executor(None, importlib.import_module, PAHO_CLIENT)
+        factory = self.settings.ssl_context_factory
+        if factory is not None and self._ssl_context is None:
             try:
-                self._ssl_context = await loop.run_in_executor(None, settings.ssl_context_factory)
+                self._ssl_context = await loop.run_in_executor(None, factory)
             except (OSError, ssl.SSLError) as err:
                 raise LinkTlsError(f"cannot load the TLS settings: {err}") from err
-        _, protocol = await loop.create_connection(
-            lambda: self._new_protocol(),
-            settings.host,
-            settings.port,
-            ssl=self._ssl_context,
-            server_hostname=settings.host if self._ssl_context else None,
-            ssl_handshake_timeout=settings.connect_timeout if self._ssl_context else None,
+
+    def _new_client(self) -> LoopClient:
+        settings = self.settings
+        client: LoopClient = _client_module().LoopClient(
+            settings.client_id, self.mqtt5, self.counters
         )
-        protocol.send(build_connect(settings))
-        code = await protocol.connack
-        if code in AUTH_REFUSALS:
-            protocol.fail(LinkAuthError(CONNACK_ERRORS[code]))
-            raise LinkAuthError(CONNACK_ERRORS[code])
-        if code:
-            protocol.fail(LinkError(CONNACK_ERRORS.get(code, f"CONNACK code {code}")))
-            raise LinkError(CONNACK_ERRORS.get(code, f"the broker refused with code {code}"))
-        return protocol
+        client.connect_timeout = settings.connect_timeout
+        if settings.username is not None:
+            client.username_pw_set(settings.username, settings.password)
+        if self._ssl_context is not None:
+            client.tls_set_context(self._ssl_context)
+        return client
+
+    async def _connect(self) -> _Session:
+        """Connect and wait for the CONNACK; the caller bounds the time."""
+        settings = self.settings
+        client = self._new_client()
+        session = _Session(self, client)
+        attempt = _Connect(client)
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(
+                None,
+                attempt.run,
+                settings.host,
+                settings.port,
+                settings.keepalive,
+                _client_module().connect_properties(self.mqtt5),
+            )
+        except BaseException:
+            attempt.abandon()
+            raise
+        try:
+            session.attach()
+            reason = await session.connack
+        except BaseException:
+            session.detach()
+            raise
+        if reason.value == UNSUPPORTED_VERSION and self.mqtt5:
+            session.detach()
+            self.mqtt5 = False
+            _LOGGER.debug("%s speaks MQTT 3.1.1 only", self.describe())
+            return await self._connect()
+        if reason.is_failure:
+            session.detach()
+            error = LinkAuthError if reason.value in AUTH_REFUSALS else LinkError
+            raise error(f"the broker refused the connection: {reason}")
+        return session
 
     async def session(self, mark_up: MarkUp) -> None:
         """Connect, subscribe, and serve until the connection ends or goes silent."""
         settings = self.settings
-        protocol: MqttProtocol | None = None
+        await self._prepare()
+        session: _Session | None = None
         try:
             try:
                 async with asyncio.timeout(settings.connect_timeout):
-                    protocol = await self._open()
+                    session = await self._connect()
+                    self._session = session
+                    session.initial.update(session.send_filters(True, self._filters))
+                    if session.initial:
+                        # Up once the broker has answered the subscriptions: messages flow then.
+                        await session.subscribed
             except TimeoutError as err:
-                raise LinkTimeoutError(f"no CONNACK within {settings.connect_timeout:g} s") from err
+                answer = "CONNACK" if session is None else "SUBACK"
+                raise LinkTimeoutError(
+                    f"no {answer} within {settings.connect_timeout:g} s"
+                ) from err
             except ssl.SSLCertVerificationError as err:
                 raise LinkTlsError(f"TLS certificate rejected: {err.verify_message}") from err
             except ssl.SSLError as err:
@@ -407,34 +442,16 @@ class MqttLink:
                 ) from err
             except OSError as err:
                 raise LinkError(err.strerror or str(err)) from err
-            self._protocol = protocol
-            self._send_filters(SUBSCRIBE, self._filters)
             mark_up()
-            await self._serve(protocol)
+            await session.closed
         except asyncio.CancelledError:
-            if protocol is not None and protocol.transport is not None:
-                protocol.send(DISCONNECT)
-                protocol.transport.close()
+            if session is not None and session.client.socket() is not None:
+                # A polite goodbye if the socket takes it at once; closed either way.
+                session.client.on_socket_register_write = None
+                session.client.disconnect()
+                session.client.loop_write()
             raise
         finally:
-            self._protocol = None
-            opening, self._opening = self._opening, None
-            for candidate in (protocol, opening):
-                if candidate is not None and candidate.transport is not None:
-                    candidate.transport.abort()
-
-    async def _serve(self, protocol: MqttProtocol) -> None:
-        keepalive = self.settings.keepalive
-        tick = max(keepalive / 2, 0.05)
-        while True:
-            done, _ = await asyncio.wait((protocol.closed,), timeout=tick)
-            if done:
-                protocol.closed.result()
-                return
-            now = asyncio.get_running_loop().time()
-            if now - protocol.last_received > keepalive * 1.5:
-                raise LinkTimeoutError(f"the broker went silent for {keepalive * 1.5:g} s")
-            # Ping when either direction has been quiet: a link that only publishes (QoS 0, no
-            # acks) hears nothing back otherwise, and would take a live broker for silent.
-            if now - protocol.last_sent >= tick or now - protocol.last_received >= tick:
-                protocol.send(PINGREQ)
+            self._session = None
+            if session is not None:
+                session.detach()

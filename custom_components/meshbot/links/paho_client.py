@@ -1,0 +1,177 @@
+"""paho-mqtt's client made for one event loop: no locks, buffered reads, oversized packets skipped.
+
+Imported only when an MQTT link starts (see lazy.MQTT_CLIENT): paho is not needed before.
+Home Assistant's own MQTT integration subclasses paho's client in the same way
+(`homeassistant/components/mqtt/async_client.py`); what is reached into here is paho 2.1's, the
+version Home Assistant pins, and the link tests exercise each part against a real broker.
+"""
+
+from __future__ import annotations
+
+import socket
+from types import TracebackType
+from typing import Any
+
+from paho.mqtt.client import Client, MQTTv5, MQTTv311
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from .counters import MqttCounters
+
+# Meshtastic envelopes stay under 1 KiB and strikes under 200 B; a packet announced larger than
+# this is skipped without being buffered, so a hostile broker cannot grow memory. Brokers that
+# speak MQTT 5 are told so at CONNECT (Maximum Packet Size) and do not even send one.
+MAX_PACKET = 256 * 1024
+# One read from the socket serves many packets: paho asks the socket for one byte, then for
+# the length bytes, then for the body, which costs a system call each.
+READ_SIZE = 64 * 1024
+
+
+class _NoLock:
+    """A lock that is never contended: every call on the client comes from the event loop."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        return None
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        # Refused, as Home Assistant's NullLock does: paho then queues every packet for the
+        # writer callback instead of writing from whichever thread queued it.
+        return False
+
+    def release(self) -> None:
+        return None
+
+
+def _fresh_packet() -> dict[str, Any]:
+    # The state paho 2.1 keeps for the packet being read, as `Client.reconnect` resets it.
+    return {
+        "command": 0,
+        "have_remaining": 0,
+        "remaining_count": [],
+        "remaining_mult": 1,
+        "remaining_length": 0,
+        "packet": bytearray(b""),
+        "to_process": 0,
+        "pos": 0,
+    }
+
+
+class LoopClient(Client):
+    """A paho client that only the event loop touches; reads are buffered and bounded."""
+
+    def __init__(self, client_id: str, mqtt5: bool, counters: MqttCounters) -> None:
+        """Make a clean-session client for MQTT 5 or 3.1.1 that never reconnects on its own."""
+        super().__init__(
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            clean_session=None if mqtt5 else True,
+            protocol=MQTTv5 if mqtt5 else MQTTv311,
+            reconnect_on_failure=False,
+        )
+        no_lock: Any = _NoLock()
+        self._in_callback_mutex = no_lock
+        self._callback_mutex = no_lock
+        self._msgtime_mutex = no_lock
+        self._out_message_mutex = no_lock
+        self._in_message_mutex = no_lock
+        self._reconnect_delay_mutex = no_lock
+        self._mid_generate_mutex = no_lock
+        self.suppress_exceptions = True
+        self._counters = counters
+        self._read_buffer = b""
+        self._read_at = 0
+        self._discard = 0
+        self._tcp_socket: socket.socket | None = None
+        self._tcp_fd = -1
+
+    def _create_socket_connection(self) -> socket.socket:
+        # Kept so that a connect stuck in its TLS handshake (which paho bounds by the keepalive,
+        # a minute) can be woken when the session gives up on it. The TLS socket takes the
+        # descriptor over from this one, so the descriptor is what is kept.
+        sock: socket.socket = super()._create_socket_connection()
+        self._tcp_socket = sock
+        self._tcp_fd = sock.fileno()
+        return sock
+
+    def interrupt(self) -> None:
+        """Wake a connect blocked on its socket in another thread: it fails at once.
+
+        Only called while that connect has not returned, so the descriptor is still its socket.
+        """
+        if self._tcp_fd < 0:
+            return
+        try:
+            sock = socket.socket(fileno=self._tcp_fd)
+        except OSError:
+            return
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        finally:
+            sock.detach()
+
+    def close_sockets(self) -> None:
+        """Close whatever socket the connect opened."""
+        for sock in (self.socket(), self._tcp_socket):
+            if sock is not None:
+                sock.close()
+
+    @property
+    def buffered(self) -> bool:
+        """Return whether read bytes wait that the socket's readiness will not announce."""
+        if self._read_at < len(self._read_buffer):
+            return True
+        sock = self._sock
+        # TLS can hold decrypted bytes the kernel no longer reports as readable.
+        pending = getattr(sock, "pending", None)
+        return bool(pending is not None and pending())
+
+    def _refill(self) -> bool:
+        data = super()._sock_recv(READ_SIZE)
+        if not data:
+            return False
+        self._read_buffer = data
+        self._read_at = 0
+        return True
+
+    def _sock_recv(self, bufsize: int) -> bytes:
+        if bufsize > MAX_PACKET:
+            # paho asks for a packet's whole body at once, before it keeps any of it: here the
+            # packet is forgotten and its bytes are skipped as they arrive.
+            self._counters.oversized += 1
+            self._discard = bufsize
+            self._in_packet = _fresh_packet()  # type: ignore[assignment]
+            raise BlockingIOError
+        while self._discard:
+            available = len(self._read_buffer) - self._read_at
+            if not available:
+                if not self._refill():
+                    return b""
+                continue
+            skipped = min(available, self._discard)
+            self._read_at += skipped
+            self._discard -= skipped
+        if self._read_at >= len(self._read_buffer) and not self._refill():
+            return b""
+        start = self._read_at
+        self._read_at = start + bufsize
+        return self._read_buffer[start : start + bufsize]
+
+
+def connect_properties(mqtt5: bool) -> Properties | None:
+    """Return the CONNECT properties: the largest packet meshbot takes, where MQTT 5 can say it."""
+    if not mqtt5:
+        return None
+    properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+    properties.MaximumPacketSize = MAX_PACKET
+    return properties
