@@ -1,10 +1,9 @@
 """An MQTT 3.1.1 broker that does what Mosquitto never would, for the link tests.
 
-Mosquitto keeps to the protocol: it drops packets larger than a client's Maximum Packet Size and
-refuses topics that are not UTF-8. A broker on the internet may do neither. This one answers
-CONNECT, SUBSCRIBE and PINGREQ as a 3.1.1 broker (it refuses MQTT 5 the way such brokers do) and
-sends whatever raw bytes a test asks for. It encodes packets itself on purpose: it must be able
-to send what no MQTT library would.
+Mosquitto keeps to the protocol: it refuses topics that are not UTF-8 and packets it cannot
+frame. A broker on the internet may not. This one answers CONNECT, SUBSCRIBE and PINGREQ as a
+3.1.1 broker and sends whatever raw bytes a test asks for. It encodes packets itself on purpose:
+it must be able to send what no MQTT library would.
 """
 
 from __future__ import annotations

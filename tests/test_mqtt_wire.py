@@ -46,9 +46,7 @@ async def linked(
     """Run a link subscribed to t/# against a fresh hostile broker; stop both afterwards."""
     broker = await HostileBroker(refuse=refuse).start()
     received = Received()
-    link = MqttLink(
-        MqttSettings("127.0.0.1", broker.port, connect_timeout=5), handler or received
-    )
+    link = MqttLink(MqttSettings("127.0.0.1", broker.port, connect_timeout=5), handler or received)
     link.set_filters({"t/#", *refuse})
     up = asyncio.Event()
     task = asyncio.create_task(link.session(lambda restarted=False: up.set()))
@@ -59,16 +57,6 @@ async def linked(
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         await broker.close()
-
-
-async def test_a_broker_that_only_speaks_3_1_1_gets_3_1_1(socket_enabled: None) -> None:
-    async with linked() as (broker, link, _, received):
-        # The link asked for MQTT 5 (level 5), was refused, and came back with 3.1.1 (level 4).
-        assert broker.protocol_levels == [5, 4]
-        assert link.protocol == "MQTT 3.1.1"
-        await broker.send(publish_packet(b"t/1", b"hello"))
-        await until(lambda: received.messages)
-        assert received.messages == [("t/1", b"hello")]
 
 
 async def test_oversized_packets_are_skipped_without_being_kept(socket_enabled: None) -> None:

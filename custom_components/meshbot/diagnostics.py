@@ -75,7 +75,6 @@ def _running(entry: MeshbotConfigEntry) -> dict[str, Any]:
         }
         if isinstance(link, MqttLink):
             report["counters"] = asdict(link.counters)
-            report["protocol"] = link.protocol
             report["subscriptions"] = len(link.filters)
             # A message published before the broker acknowledged a subscription is lost.
             report["awaiting_acknowledgement"] = link.awaiting_acknowledgement

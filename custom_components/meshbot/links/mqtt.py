@@ -39,8 +39,7 @@ HOUSEKEEPING_SECONDS = 1.0
 # Packets handled per wake-up before other callbacks get the loop: a flood must not hold it.
 PACKETS_PER_WAKEUP = 200
 
-# CONNACK reason codes (MQTT 5 numbering, which paho also uses for 3.1.1 answers).
-UNSUPPORTED_VERSION = 0x84
+# Reason codes as paho reports them, in MQTT 5 numbering even for 3.1.1 answers.
 AUTH_REFUSALS = {0x86, 0x87}  # bad user name or password, not authorized
 KEEPALIVE_TIMEOUT = 0x8D
 
@@ -81,13 +80,10 @@ class _Connect:
         self._finished = False
         self._abandoned = False
 
-    def run(self, host: str, port: int, keepalive: int, properties: Any) -> None:
+    def run(self, host: str, port: int, keepalive: int) -> None:
         """Connect (in the executor); close what was opened if the session left meanwhile."""
         try:
-            if properties is None:
-                self.client.connect(host, port, keepalive)
-            else:
-                self.client.connect(host, port, keepalive, clean_start=True, properties=properties)
+            self.client.connect(host, port, keepalive)
         finally:
             with self._lock:
                 self._finished = True
@@ -109,9 +105,17 @@ class _Connect:
 class _Session:
     """One connection's callbacks, futures and loop registrations."""
 
-    def __init__(self, link: MqttLink, client: LoopClient) -> None:
+    def __init__(self, link: MqttLink) -> None:
+        settings = link.settings
         self.link = link
-        self.client = client
+        self.client = client = _client_module().LoopClient(
+            settings.client_id, link.counters, self._on_message
+        )
+        client.connect_timeout = settings.connect_timeout
+        if settings.username is not None:
+            client.username_pw_set(settings.username, settings.password)
+        if link.ssl_context is not None:
+            client.tls_set_context(link.ssl_context)
         self.loop = asyncio.get_running_loop()
         self.connack: asyncio.Future[Any] = self.loop.create_future()
         self.closed: asyncio.Future[None] = self.loop.create_future()
@@ -124,7 +128,6 @@ class _Session:
         self._handler_error_logged = False
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
-        client.on_message = self._on_message
         client.on_subscribe = self._on_subscribe
         client.on_unsubscribe = self._on_unsubscribe
 
@@ -158,7 +161,6 @@ class _Session:
             "on_socket_unregister_write",
             "on_connect",
             "on_disconnect",
-            "on_message",
             "on_subscribe",
             "on_unsubscribe",
         ):
@@ -232,7 +234,7 @@ class _Session:
         else:
             self._end(LinkError("the broker closed the connection"))
 
-    def _on_message(self, _client: Any, _userdata: Any, message: Any) -> None:
+    def _on_message(self, message: Any) -> None:
         counters = self.link.counters
         try:
             topic = message.topic
@@ -300,20 +302,12 @@ class MqttLink:
         self.on_message = on_message
         self._filters: set[str] = set()
         self._session: _Session | None = None
-        self._ssl_context: ssl.SSLContext | None = None
-        # MQTT 5 lets the broker know the largest packet meshbot takes; a broker that only
-        # speaks 3.1.1 says so once, and the link keeps to 3.1.1 from then on.
-        self.mqtt5 = True
+        self.ssl_context: ssl.SSLContext | None = None
 
     def describe(self) -> str:
         """Return the broker address, never the credentials."""
         scheme = "mqtts" if self.settings.ssl_context_factory else "mqtt"
         return f"{scheme}://{self.settings.host}:{self.settings.port}"
-
-    @property
-    def protocol(self) -> str:
-        """Return the MQTT version the link speaks (or tries first) with this broker."""
-        return "MQTT 5" if self.mqtt5 else "MQTT 3.1.1"
 
     @property
     def connected(self) -> bool:
@@ -355,30 +349,17 @@ class MqttLink:
             # Normally imported already by Home Assistant's import executor.
             await loop.run_in_executor(None, importlib.import_module, PAHO_CLIENT)
         factory = self.settings.ssl_context_factory
-        if factory is not None and self._ssl_context is None:
+        if factory is not None and self.ssl_context is None:
             try:
-                self._ssl_context = await loop.run_in_executor(None, factory)
+                self.ssl_context = await loop.run_in_executor(None, factory)
             except (OSError, ssl.SSLError) as err:
                 raise LinkTlsError(f"cannot load the TLS settings: {err}") from err
-
-    def _new_client(self) -> LoopClient:
-        settings = self.settings
-        client: LoopClient = _client_module().LoopClient(
-            settings.client_id, self.mqtt5, self.counters
-        )
-        client.connect_timeout = settings.connect_timeout
-        if settings.username is not None:
-            client.username_pw_set(settings.username, settings.password)
-        if self._ssl_context is not None:
-            client.tls_set_context(self._ssl_context)
-        return client
 
     async def _connect(self) -> _Session:
         """Connect and wait for the CONNACK; the caller bounds the time."""
         settings = self.settings
-        client = self._new_client()
-        session = _Session(self, client)
-        attempt = _Connect(client)
+        session = _Session(self)
+        attempt = _Connect(session.client)
         loop = asyncio.get_running_loop()
         try:
             await loop.run_in_executor(
@@ -387,7 +368,6 @@ class MqttLink:
                 settings.host,
                 settings.port,
                 settings.keepalive,
-                _client_module().connect_properties(self.mqtt5),
             )
         except BaseException:
             attempt.abandon()
@@ -398,11 +378,6 @@ class MqttLink:
         except BaseException:
             session.detach()
             raise
-        if reason.value == UNSUPPORTED_VERSION and self.mqtt5:
-            session.detach()
-            self.mqtt5 = False
-            _LOGGER.debug("%s speaks MQTT 3.1.1 only", self.describe())
-            return await self._connect()
         if reason.is_failure:
             session.detach()
             error = LinkAuthError if reason.value in AUTH_REFUSALS else LinkError

@@ -1,5 +1,9 @@
 """paho-mqtt's client made for one event loop: no locks, buffered reads, oversized packets skipped.
 
+MQTT 3.1.1: MQTT 5 would let meshbot tell the broker its largest packet, but paho parses the
+properties of every MQTT 5 PUBLISH in Python, which doubled its cost per message
+(bench/mqtt.py); the guard on reads below does the same job for any broker.
+
 Imported only when an MQTT link starts (see lazy.MQTT_CLIENT): paho is not needed before.
 Home Assistant's own MQTT integration subclasses paho's client in the same way
 (`homeassistant/components/mqtt/async_client.py`); what is reached into here is paho 2.1's, the
@@ -8,20 +12,18 @@ version Home Assistant pins, and the link tests exercise each part against a rea
 
 from __future__ import annotations
 
+from collections.abc import Callable
 import socket
 from types import TracebackType
 from typing import Any
 
-from paho.mqtt.client import Client, MQTTv5, MQTTv311
+from paho.mqtt.client import Client, MQTTMessage, MQTTv311
 from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 
 from .counters import MqttCounters
 
 # Meshtastic envelopes stay under 1 KiB and strikes under 200 B; a packet announced larger than
-# this is skipped without being buffered, so a hostile broker cannot grow memory. Brokers that
-# speak MQTT 5 are told so at CONNECT (Maximum Packet Size) and do not even send one.
+# this is skipped without being buffered, so a hostile broker cannot grow memory.
 MAX_PACKET = 256 * 1024
 # One read from the socket serves many packets: paho asks the socket for one byte, then for
 # the length bytes, then for the body, which costs a system call each.
@@ -68,13 +70,18 @@ def _fresh_packet() -> dict[str, Any]:
 class LoopClient(Client):
     """A paho client that only the event loop touches; reads are buffered and bounded."""
 
-    def __init__(self, client_id: str, mqtt5: bool, counters: MqttCounters) -> None:
-        """Make a clean-session client for MQTT 5 or 3.1.1 that never reconnects on its own."""
+    def __init__(
+        self, client_id: str, counters: MqttCounters, deliver: Callable[[MQTTMessage], None]
+    ) -> None:
+        """Make a clean-session client that never reconnects on its own.
+
+        Every message received goes to `deliver`.
+        """
         super().__init__(
             CallbackAPIVersion.VERSION2,
             client_id=client_id,
-            clean_session=None if mqtt5 else True,
-            protocol=MQTTv5 if mqtt5 else MQTTv311,
+            clean_session=True,
+            protocol=MQTTv311,
             reconnect_on_failure=False,
         )
         no_lock: Any = _NoLock()
@@ -87,6 +94,7 @@ class LoopClient(Client):
         self._mid_generate_mutex = no_lock
         self.suppress_exceptions = True
         self._counters = counters
+        self._deliver = deliver
         self._read_buffer = b""
         self._read_at = 0
         self._discard = 0
@@ -125,6 +133,11 @@ class LoopClient(Client):
         for sock in (self.socket(), self._tcp_socket):
             if sock is not None:
                 sock.close()
+
+    def _handle_on_message(self, message: MQTTMessage) -> None:
+        # Straight to the one handler: meshbot uses none of paho's per-topic callbacks, and
+        # looking them up took a third of paho's time per message.
+        self._deliver(message)
 
     @property
     def buffered(self) -> bool:
@@ -166,12 +179,3 @@ class LoopClient(Client):
         start = self._read_at
         self._read_at = start + bufsize
         return self._read_buffer[start : start + bufsize]
-
-
-def connect_properties(mqtt5: bool) -> Properties | None:
-    """Return the CONNECT properties: the largest packet meshbot takes, where MQTT 5 can say it."""
-    if not mqtt5:
-        return None
-    properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-    properties.MaximumPacketSize = MAX_PACKET
-    return properties
