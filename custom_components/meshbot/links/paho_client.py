@@ -17,8 +17,8 @@ import socket
 from types import TracebackType
 from typing import Any
 
-from paho.mqtt.client import Client, MQTTMessage, MQTTv311
-from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.client import Client, MQTTMessage, MQTTv311, time_func
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
 from .counters import MqttCounters
 
@@ -133,6 +133,47 @@ class LoopClient(Client):
         for sock in (self.socket(), self._tcp_socket):
             if sock is not None:
                 sock.close()
+
+    def _packet_read(self) -> MQTTErrorCode:
+        # A whole packet waiting in the buffer goes to paho's packet handling at once; paho's
+        # own read (three socket reads per packet, a new state dict each) takes anything else:
+        # a packet split across reads, one too large, the skipping of one.
+        packet = self._in_packet
+        if packet["command"] == 0 and not self._discard:
+            if self._read_at >= len(self._read_buffer):
+                try:
+                    if not self._refill():
+                        return MQTTErrorCode.MQTT_ERR_CONN_LOST
+                except BlockingIOError:
+                    return MQTTErrorCode.MQTT_ERR_AGAIN
+                except OSError:
+                    return MQTTErrorCode.MQTT_ERR_CONN_LOST
+            buffer, start = self._read_buffer, self._read_at
+            size = len(buffer)
+            index, length, shift = start + 1, 0, 0
+            while index < size and shift <= 21:
+                byte = buffer[index]
+                index += 1
+                length |= (byte & 0x7F) << shift
+                if byte & 0x80:
+                    shift += 7
+                    continue
+                end = index + length
+                if end > size or length > MAX_PACKET:
+                    break
+                self._read_at = end
+                packet["command"] = buffer[start]
+                packet["remaining_length"] = length
+                # paho reads the body with struct, which takes bytes as well as a bytearray.
+                packet["packet"] = buffer[index:end]  # type: ignore[typeddict-item]
+                try:
+                    result: MQTTErrorCode = self._packet_handle()
+                finally:
+                    packet["command"] = packet["remaining_length"] = 0
+                    packet["packet"] = bytearray()
+                self._last_msg_in = time_func()
+                return result
+        return super()._packet_read()
 
     def _handle_on_message(self, message: MQTTMessage) -> None:
         # Straight to the one handler: meshbot uses none of paho's per-topic callbacks, and
