@@ -175,6 +175,9 @@ class _Session:
                 future.cancel()
 
     def _on_readable(self) -> None:
+        if self._socket is None:
+            # Scheduled for buffered bytes, and the connection ended meanwhile.
+            return
         client = self.client
         for _ in range(PACKETS_PER_WAKEUP):
             if client.loop_read():
