@@ -1,10 +1,12 @@
 """MQTT for both collectors (Meshtastic and Blitzortung) through paho-mqtt, on the event loop.
 
-Driven as Home Assistant's own MQTT integration drives paho (`components/mqtt/client.py`): the
-blocking connect (DNS, TCP, TLS) runs in the executor, bounded by the session's deadline; then
-the event loop reads and writes the socket through `add_reader`/`add_writer` and calls paho's
-housekeeping (keepalive) once a second. paho runs no thread of its own. A connect that ends
-after its deadline or after the session was cancelled closes its own socket.
+Driven as Home Assistant's own MQTT integration drives paho (`components/mqtt/client.py`): paho's
+blocking part of the connect (TLS handshake, CONNECT) runs in the executor, bounded by the
+session's deadline; then the event loop reads and writes the socket through
+`add_reader`/`add_writer` and calls paho's housekeeping (keepalive) once a second. paho runs no
+thread of its own. The TCP connection itself is made by asyncio and handed to paho: unlike a
+connect blocked in a thread, it ends the moment the session is cancelled. A TLS handshake that
+is still running when the session gives up is woken, and closes its socket.
 
 paho is imported when the first session starts (in the executor, unless Home Assistant's
 import executor did it already, see lazy.MQTT_CLIENT), never with the integration.
@@ -17,6 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 import importlib
 import logging
+import socket
 import ssl
 import sys
 import threading
@@ -68,20 +71,26 @@ def _client_module() -> Any:
 
 
 class _Connect:
-    """A blocking connect in the executor that the session may walk away from.
+    """paho's part of a connect (TLS, CONNECT) in the executor; the session may walk away.
 
     Whoever comes second, the connect finishing or the session abandoning it, closes the socket:
-    a late connect never leaves one open.
+    a late connect never leaves one open, nor does one that never got to run.
     """
 
     def __init__(self, client: LoopClient) -> None:
         self.client = client
         self._lock = threading.Lock()
+        self._started = False
         self._finished = False
         self._abandoned = False
 
     def run(self, host: str, port: int, keepalive: int) -> None:
         """Connect (in the executor); close what was opened if the session left meanwhile."""
+        with self._lock:
+            if self._abandoned:
+                self.client.close_sockets()
+                return
+            self._started = True
         try:
             self.client.connect(host, port, keepalive)
         finally:
@@ -92,14 +101,35 @@ class _Connect:
                 self.client.close_sockets()
 
     def abandon(self) -> None:
-        """Give up on the connect (on the loop); close its socket if it already exists."""
+        """Give up on the connect (on the loop); close its socket, or wake it to close it."""
         with self._lock:
             self._abandoned = True
-            finished = self._finished
-        if finished:
-            self.client.close_sockets()
-        else:
+            running = self._started and not self._finished
+        if running:
             self.client.interrupt()
+        else:
+            self.client.close_sockets()
+
+
+async def _open_tcp(host: str, port: int) -> socket.socket:
+    """Connect over TCP on the event loop: cancelling closes the socket at once."""
+    loop = asyncio.get_running_loop()
+    addresses = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    error: OSError | None = None
+    for family, kind, proto, _, address in addresses:
+        sock = socket.socket(family, kind, proto)
+        sock.setblocking(False)
+        try:
+            await loop.sock_connect(sock, address)
+        except OSError as err:
+            sock.close()
+            error = err
+            continue
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+    raise error or OSError(f"{host} has no address")
 
 
 class _Session:
@@ -362,6 +392,7 @@ class MqttLink:
         """Connect and wait for the CONNACK; the caller bounds the time."""
         settings = self.settings
         session = _Session(self)
+        session.client.use_connection(await _open_tcp(settings.host, settings.port))
         attempt = _Connect(session.client)
         loop = asyncio.get_running_loop()
         try:

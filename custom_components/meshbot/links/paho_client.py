@@ -98,16 +98,29 @@ class LoopClient(Client):
         self._read_buffer = b""
         self._read_at = 0
         self._discard = 0
+        # The connection the event loop made, and its descriptor (the TLS socket takes the
+        # descriptor over): a connect stuck in its TLS handshake, which paho bounds by the
+        # keepalive (a minute), is woken through it when the session gives up.
         self._tcp_socket: socket.socket | None = None
         self._tcp_fd = -1
 
-    def _create_socket_connection(self) -> socket.socket:
-        # Kept so that a connect stuck in its TLS handshake (which paho bounds by the keepalive,
-        # a minute) can be woken when the session gives up on it. The TLS socket takes the
-        # descriptor over from this one, so the descriptor is what is kept.
-        sock: socket.socket = super()._create_socket_connection()
+    def use_connection(self, sock: socket.socket) -> None:
+        """Connect over `sock`, a TCP connection the event loop made.
+
+        The loop makes it (asyncio, cancellable at once) rather than paho in the executor: a
+        TCP connect blocked in a thread cannot be cut short, and would outlive an unload.
+        """
         self._tcp_socket = sock
         self._tcp_fd = sock.fileno()
+
+    def _create_socket_connection(self) -> socket.socket:
+        sock = self._tcp_socket
+        if sock is None:
+            raise ConnectionError("no connection was handed over")
+        # paho's TLS handshake blocks, bounded by a timeout, before it makes the socket
+        # non-blocking again.
+        sock.setblocking(True)
+        sock.settimeout(self._connect_timeout)
         return sock
 
     def interrupt(self) -> None:
