@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 import json
 import math
+import sys
+import threading
 
 import pytest
 
@@ -762,3 +764,34 @@ def test_nan_in_storage_does_not_reach_the_json_output() -> None:
     text = json.dumps(state.topology(T0), allow_nan=False)
     assert "NaN" not in text
     assert math.isfinite(state.neighbor_summary(ALICE)[1])
+
+
+def test_a_save_off_the_event_loop_survives_a_mesh_that_keeps_changing() -> None:
+    # The mesh is encoded in the executor while the event loop keeps applying packets: the
+    # snapshot must never fail half-way ("dictionary changed size during iteration").
+    state = MeshState(max_nodes=400, max_links=800)
+    failures: list[BaseException] = []
+    stop = threading.Event()
+
+    def save_repeatedly() -> None:
+        while not stop.is_set():
+            try:
+                json.dumps(state.to_storage())
+            except BaseException as err:
+                failures.append(err)
+                return
+
+    interval = sys.getswitchinterval()
+    # Switch threads as often as the interpreter allows: a race shows within milliseconds.
+    sys.setswitchinterval(1e-6)
+    saver = threading.Thread(target=save_repeatedly)
+    saver.start()
+    try:
+        for index in range(20_000):
+            sender, heard = 0x10000000 + index % 1000, 0x20000000 + index % 997
+            state.apply(packet(sender, NeighborsObs(sender, ((heard, 1.0),), None)), T0 + index)
+    finally:
+        stop.set()
+        saver.join()
+        sys.setswitchinterval(interval)
+    assert failures == []

@@ -191,12 +191,16 @@ class MeshCoordinator(DataUpdateCoordinator[MeshSnapshot]):
         await self._store.async_save()
 
     def _data_to_save(self) -> dict[str, Any]:
+        # Called in the executor (serialize_in_event_loop=False) while the loop keeps changing
+        # the mesh: every collection is copied in one step before it is walked.
+        tracked = list(self.tracked)
+        recent = list(self._recent_messages)
         # Nodes discovered since the last flush have no event yet either.
         pending = [*self._pending_discoveries, *self.state.discovered]
         return {
             "state": self.state.to_storage(),
-            "tracked": sorted(node_id(num) for num in self.tracked),
-            "recent_messages": [list(key) for key in self._recent_messages],
+            "tracked": sorted(node_id(num) for num in tracked),
+            "recent_messages": [list(key) for key in recent],
             "pending_discoveries": [node_id(num) for num in dict.fromkeys(pending)],
         }
 

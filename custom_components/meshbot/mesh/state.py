@@ -440,11 +440,17 @@ class MeshState:
     # Persistence
 
     def to_storage(self) -> dict[str, Any]:
-        """Return a JSON-safe snapshot, oldest first so a reload keeps the eviction order."""
+        """Return a JSON-safe snapshot, oldest first so a reload keeps the eviction order.
+
+        Safe to call from another thread while the event loop changes the state: each table is
+        copied in one step (a single call that holds the interpreter lock) before it is walked.
+        """
+        nodes = list(self.nodes.values())
+        links = list(self.links.items())
         return {
             "format": STORAGE_FORMAT,
-            "nodes": [_node_storage(node) for node in self.nodes.values()],
-            "links": [[*key, *row] for key, row in self.links.items()],
+            "nodes": [_node_storage(node) for node in nodes],
+            "links": [[*key, *row] for key, row in links],
         }
 
     @classmethod
