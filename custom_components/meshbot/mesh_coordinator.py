@@ -84,14 +84,14 @@ _LOGGER = logging.getLogger(__name__)
 MESSAGE_RATE_WINDOW = 60
 RECENT_MESSAGES = 256
 DISCOVERIES_PER_FLUSH = 20
-# A node device brings about 11 entities; Home Assistant's adding them costs about 0.6 ms an entity
-# on the event loop (end-to-end bench), and a flush adds the entities of a few devices.
+# A node device brings about 11 entities: a flush adds a few devices, the following ones the rest.
 NEW_DEVICES_PER_FLUSH = 4
 # What one loop iteration of a flush does: tell the entities of this many changed nodes (about
-# 0.2 ms a node), or add this many entities of new devices. Done in one go, a flush of 50 tracked
-# nodes and 4 new devices held the loop for 20-45 ms.
-NODES_PER_STEP = 10
-ENTITIES_PER_STEP = 4
+# 0.3 ms a node), or add this many entities of new devices (about 1 ms an entity, with its
+# registry entries). Done in one go, a flush of 50 tracked nodes and 4 new devices held the loop
+# for 20-45 ms in the end-to-end bench; in steps, no step takes more than a few ms.
+NODES_PER_STEP = 5
+ENTITIES_PER_STEP = 2
 # Counting active nodes walks the whole database: once per this many seconds is plenty.
 ACTIVE_RECOUNT_SECONDS = 10.0
 
