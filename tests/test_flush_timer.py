@@ -33,6 +33,43 @@ async def test_runs_are_spaced_from_the_end_of_the_previous_run(hass: HomeAssist
     assert min(gaps) >= INTERVAL - 0.002, gaps
 
 
+async def test_a_run_that_returns_a_task_is_spaced_from_the_task_end(hass: HomeAssistant) -> None:
+    spans: list[tuple[float, float]] = []
+
+    async def spread(began: float) -> None:
+        # The run's work goes on over loop iterations after the callback returned.
+        await asyncio.sleep(INTERVAL)
+        spans.append((began, time.monotonic()))
+
+    def spreading_flush(_now: datetime) -> asyncio.Task[None]:
+        return hass.async_create_task(spread(time.monotonic()))
+
+    cancel = async_track_spaced_interval(hass, spreading_flush, INTERVAL, "test flush")
+    await until(lambda: len(spans) >= 4)
+    cancel()
+    gaps = [nxt[0] - previous[1] for previous, nxt in pairwise(spans)]
+    assert min(gaps) >= INTERVAL - 0.002, gaps
+
+
+async def test_a_failing_task_is_logged_and_does_not_stop_later_runs(
+    hass: HomeAssistant, caplog: pytest.LogCaptureFixture
+) -> None:
+    calls: list[datetime] = []
+
+    async def fail() -> None:
+        raise RuntimeError("one bad spread flush")
+
+    def flaky_flush(now: datetime) -> asyncio.Task[None] | None:
+        calls.append(now)
+        return hass.async_create_task(fail()) if len(calls) == 1 else None
+
+    cancel = async_track_spaced_interval(hass, flaky_flush, INTERVAL, "test flush")
+    await until(lambda: len(calls) >= 3)
+    cancel()
+    assert "Error in test flush" in caplog.text
+    assert "one bad spread flush" in caplog.text
+
+
 async def test_a_failing_run_is_logged_and_does_not_stop_later_runs(
     hass: HomeAssistant, caplog: pytest.LogCaptureFixture
 ) -> None:

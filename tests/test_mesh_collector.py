@@ -47,6 +47,7 @@ from custom_components.meshbot.const import (
     PRUNE_SECONDS,
 )
 from custom_components.meshbot.mesh_coordinator import NEW_DEVICES_PER_FLUSH
+from custom_components.meshbot.sensor import NODE_SENSORS
 from meshbot_dev.entries import broker_section, entry_for, radio_section
 from meshbot_dev.fake_node import FakeNode
 from meshbot_dev.mesh_traffic import MeshTraffic
@@ -492,7 +493,10 @@ async def test_a_message_storm_writes_each_entity_at_most_once_a_second(
 async def test_a_crowd_of_new_nodes_gets_devices_over_the_next_flushes_unheard(
     hass: HomeAssistant, broker: MosquittoBroker, diagnostics: Diagnostics
 ) -> None:
-    entry = mesh_entry(broker, **{CONF_NODE_POLICY: POLICY_ALL, CONF_MAX_TRACKED_NODES: 20})
+    entry = mesh_entry(
+        broker,
+        **{CONF_NODE_POLICY: POLICY_ALL, CONF_MAX_TRACKED_NODES: 20, CONF_TRACK_POSITIONS: True},
+    )
     await start(hass, diagnostics, entry)
     registry = dr.async_get(hass)
     # (real loop time, device id) of every device created: each flush's come together.
@@ -530,6 +534,16 @@ async def test_a_crowd_of_new_nodes_gets_devices_over_the_next_flushes_unheard(
     assert len(batches) >= 3
     # The crowd, and the gateway that heard it.
     assert sorted(num for batch in batches for num in batch) == sorted([*crowd, GATEWAY_A])
+    # Each device has all its entities, every one with a state, however spread their adding.
+    entities = er.async_get(hass)
+    for num in crowd:
+        device = node_device(hass, entry, num)
+        assert device is not None
+        on_device = er.async_entries_for_device(entities, device.id)
+        assert len(on_device) == len(NODE_SENSORS) + 1
+        assert {entity.domain for entity in on_device} == {"sensor", "device_tracker"}
+        states = [hass.states.get(entity.entity_id) for entity in on_device]
+        assert all(state is not None and state.state != "unavailable" for state in states)
     await hass.config_entries.async_unload(entry.entry_id)
 
 

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from homeassistant.components.device_tracker import (
     SourceType,
     TrackerEntity,
     TrackerEntityDescription,
 )
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .const import CONF_TRACK_POSITIONS, DEFAULT_TRACK_POSITIONS
 from .data import MeshbotConfigEntry
-from .entity import MeshNodeEntity
+from .entity import MeshNodeEntity, async_setup_node_entities
 
 PARALLEL_UPDATES = 0
 METERS_PER_DEGREE = 111_320.0
@@ -40,12 +38,9 @@ async def async_setup_entry(
     if mesh is None or not entry.options.get(CONF_TRACK_POSITIONS, DEFAULT_TRACK_POSITIONS):
         return
 
-    @callback
-    def add_nodes(nums: Iterable[int]) -> None:
-        async_add_entities(NodeTracker(entry, mesh, num, POSITION) for num in nums)
-
-    add_nodes(sorted(mesh.tracked))
-    entry.async_on_unload(mesh.async_add_listener(lambda: add_nodes(mesh.data.new_devices)))
+    async_setup_node_entities(
+        entry, mesh, async_add_entities, lambda num: [NodeTracker(entry, mesh, num, POSITION)]
+    )
 
 
 class NodeTracker(MeshNodeEntity, TrackerEntity):

@@ -7,12 +7,14 @@ subscription, so that one node's packet never rewrites another node's entities.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any, cast
 
 from homeassistant.core import callback
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity import Entity, EntityDescription
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.update_coordinator import CoordinatorEntity, DataUpdateCoordinator
 
 from .compat import VIA_DEVICE_BY_REGISTRY_ID
@@ -54,6 +56,18 @@ def radio_device_info(entry: MeshbotConfigEntry) -> DeviceInfo:
         manufacturer="Meshtastic",
         **via_hub(entry),
     )
+
+
+@callback
+def async_setup_node_entities(
+    entry: MeshbotConfigEntry,
+    mesh: MeshCoordinator,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+    build: Callable[[int], Iterable[Entity]],
+) -> None:
+    """Add the entities `build` makes for each tracked node, now and as more nodes are tracked."""
+    async_add_entities(entity for num in sorted(mesh.tracked) for entity in build(num))
+    entry.async_on_unload(mesh.async_add_node_platform(build, async_add_entities))
 
 
 class MeshbotEntity[CoordinatorT: DataUpdateCoordinator[Any]](CoordinatorEntity[CoordinatorT]):

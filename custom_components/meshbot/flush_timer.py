@@ -4,7 +4,8 @@ Home Assistant's `async_track_time_interval` schedules the next run when the cur
 A flush writes many entities one after the other; when a garbage collection stalls it halfway,
 the entities written after the stall get their next write less than an interval later, and the
 promise of one state write per entity per interval breaks. Counting the interval from the end of
-each run keeps every entity's writes at least an interval apart.
+each run keeps every entity's writes at least an interval apart. A run that spreads its work over
+several loop iterations returns the task doing it: the interval then counts from that task's end.
 """
 
 from __future__ import annotations
@@ -24,13 +25,14 @@ _LOGGER = logging.getLogger(__name__)
 class SpacedInterval:
     """Call a callback `seconds` after its previous call returned, until cancelled.
 
-    The callback runs in the event loop and must not be a coroutine function.
+    The callback runs in the event loop and must not be a coroutine function; it may return a
+    task (or future) that finishes its work, and the next call waits for that.
     """
 
     def __init__(
         self,
         hass: HomeAssistant,
-        action: Callable[[datetime], None],
+        action: Callable[[datetime], asyncio.Future[Any] | None],
         seconds: float,
         name: str,
     ) -> None:
@@ -60,12 +62,20 @@ class SpacedInterval:
     @callback
     def _run(self, job: HassJob[[datetime], Any]) -> None:
         try:
-            job.target(dt_util.utcnow())
+            pending = job.target(dt_util.utcnow())
         except Exception:
             # One failed flush must not stop every later update: log it and go on.
             _LOGGER.exception("Error in %s", job.name)
-        finally:
+            pending = None
+        if isinstance(pending, asyncio.Future):
+            pending.add_done_callback(lambda done: self._finished(done, job.name))
+        else:
             self._schedule()
+
+    def _finished(self, done: asyncio.Future[Any], name: str | None) -> None:
+        if not done.cancelled() and (error := done.exception()) is not None:
+            _LOGGER.error("Error in %s", name, exc_info=error)
+        self._schedule()
 
     @callback
     def async_cancel(self) -> None:
@@ -78,7 +88,10 @@ class SpacedInterval:
 
 @callback
 def async_track_spaced_interval(
-    hass: HomeAssistant, action: Callable[[datetime], None], seconds: float, name: str
+    hass: HomeAssistant,
+    action: Callable[[datetime], asyncio.Future[Any] | None],
+    seconds: float,
+    name: str,
 ) -> CALLBACK_TYPE:
-    """Call the callback `action` every `seconds`, counted from the end of its previous call."""
+    """Call the callback `action` every `seconds`, counted from the end of its last run."""
     return SpacedInterval(hass, action, seconds, name).async_start()

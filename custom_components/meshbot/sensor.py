@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -24,11 +24,16 @@ from homeassistant.const import (
     UnitOfSpeed,
     UnitOfTime,
 )
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .data import MeshbotConfigEntry
-from .entity import MeshbotEntity, MeshNodeEntity, radio_device_info
+from .entity import (
+    MeshbotEntity,
+    MeshNodeEntity,
+    async_setup_node_entities,
+    radio_device_info,
+)
 from .lightning.window import Direction, WindowSummary
 from .lightning_coordinator import LightningCoordinator
 from .mesh.models import LinkSource
@@ -377,16 +382,12 @@ async def async_setup_entry(
             MeshSensor(entry, mesh, description, radio_device) for description in RADIO_SENSORS
         )
 
-    @callback
-    def add_nodes(nums: Iterable[int]) -> None:
-        async_add_entities(
-            NodeSensor(entry, mesh, num, description)
-            for num in nums
-            for description in NODE_SENSORS
-        )
-
-    add_nodes(sorted(mesh.tracked))
-    entry.async_on_unload(mesh.async_add_listener(lambda: add_nodes(mesh.data.new_devices)))
+    async_setup_node_entities(
+        entry,
+        mesh,
+        async_add_entities,
+        lambda num: [NodeSensor(entry, mesh, num, description) for description in NODE_SENSORS],
+    )
 
 
 class MeshSensor(MeshbotEntity[MeshCoordinator], SensorEntity):
