@@ -107,15 +107,27 @@ async def test_refused_subscriptions_are_reported_once(
     assert len(refusals) == 1
 
 
-async def test_a_malformed_length_ends_the_session_with_a_link_error(
-    socket_enabled: None,
-) -> None:
-    async with linked() as (broker, link, task, _):
+@pytest.mark.parametrize(
+    "garbage",
+    [
         # Five length bytes with the continuation bit: no MQTT packet is that long.
-        await broker.send(b"\x30\xff\xff\xff\xff\x7f")
+        b"\x30\xff\xff\xff\xff\x7f",
+        # A PUBLISH whose topic would run past the end of the packet.
+        b"\x30\x05\x00\x09t/1",
+        # A PUBLISH with an empty topic, which 3.1.1 forbids.
+        b"\x30\x04\x00\x00hi",
+    ],
+    ids=["length", "topic_past_the_end", "empty_topic"],
+)
+async def test_a_malformed_packet_ends_the_session_with_a_link_error(
+    socket_enabled: None, garbage: bytes
+) -> None:
+    async with linked() as (broker, link, task, received):
+        await broker.send(garbage)
         with pytest.raises(LinkError):
             await asyncio.wait_for(task, 5)
         assert not link.connected
+        assert received.messages == []
 
 
 def chunked(data: bytes, cuts: list[int]) -> list[bytes]:

@@ -269,10 +269,10 @@ class _Session:
         else:
             self._end(LinkError("the broker closed the connection"))
 
-    def _on_message(self, message: Any) -> None:
+    def _on_message(self, raw_topic: bytes, payload: bytes) -> None:
         counters = self.link.counters
         try:
-            topic = message.topic
+            topic = raw_topic.decode()
         except UnicodeDecodeError:
             counters.bad_topics += 1
             return
@@ -280,7 +280,7 @@ class _Session:
         link = self.link
         link.last_message_at = time.time()
         try:
-            link.on_message(topic, message.payload)
+            link.on_message(topic, payload)
         except Exception:
             # The handler's bug must not cost the connection; say it once per session.
             counters.handler_errors += 1

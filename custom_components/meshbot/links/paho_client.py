@@ -71,11 +71,12 @@ class LoopClient(Client):
     """A paho client that only the event loop touches; reads are buffered and bounded."""
 
     def __init__(
-        self, client_id: str, counters: MqttCounters, deliver: Callable[[MQTTMessage], None]
+        self, client_id: str, counters: MqttCounters, deliver: Callable[[bytes, bytes], None]
     ) -> None:
         """Make a clean-session client that never reconnects on its own.
 
-        Every message received goes to `deliver`.
+        Every message received goes to `deliver(topic, payload)`, the topic as it came (it may
+        not be UTF-8).
         """
         super().__init__(
             CallbackAPIVersion.VERSION2,
@@ -188,10 +189,27 @@ class LoopClient(Client):
                 return result
         return super()._packet_read()
 
+    def _handle_publish(self) -> MQTTErrorCode:
+        # At QoS 0 (all Meshtastic and Blitzortung traffic) topic and payload go straight to
+        # the handler. paho's own handling makes a message object with a threading.Condition
+        # for each, which was half of paho's cost per message in a busy Home Assistant
+        # (bench/mqtt.py). With QoS 1 or 2, paho's handling runs, acknowledgements included.
+        packet = self._in_packet
+        if (packet["command"] >> 1) & 0x03:
+            result: MQTTErrorCode = super()._handle_publish()
+            return result
+        body = packet["packet"]
+        topic_end = 2 + int.from_bytes(body[:2])
+        # A topic is at least one character (3.1.1, 4.7.3); its length must fit the packet.
+        if len(body) < 2 or topic_end == 2 or topic_end > len(body):
+            return MQTTErrorCode.MQTT_ERR_PROTOCOL
+        self._deliver(bytes(body[2:topic_end]), bytes(body[topic_end:]))
+        return MQTTErrorCode.MQTT_ERR_SUCCESS
+
     def _handle_on_message(self, message: MQTTMessage) -> None:
-        # Straight to the one handler: meshbot uses none of paho's per-topic callbacks, and
-        # looking them up took a third of paho's time per message.
-        self._deliver(message)
+        # paho's QoS 1 and 2 deliveries: straight to the one handler (meshbot uses none of
+        # paho's per-topic callbacks, whose lookup costs a third of paho's time per message).
+        self._deliver(message._topic, message.payload)
 
     @property
     def buffered(self) -> bool:
