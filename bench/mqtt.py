@@ -72,7 +72,7 @@ class OwnClientLink(MqttLink):
             ),
             self._deliver,
         )
-        self._own.counters = self.counters  # type: ignore[assignment]
+        self._own.counters = self.counters
         self.rejected_filters = self._own.rejected_filters
 
     def _deliver(self, topic: str, payload: bytes) -> None:

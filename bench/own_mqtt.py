@@ -20,6 +20,7 @@ import struct
 import time
 from typing import Any, cast
 
+from custom_components.meshbot.links.counters import MqttCounters
 from custom_components.meshbot.links.errors import (
     LinkAuthError,
     LinkError,
@@ -76,16 +77,6 @@ class MqttSettings:
     connect_timeout: float = 10.0
     # Built lazily in the executor: loading CA files is blocking I/O.
     ssl_context_factory: Callable[[], ssl.SSLContext] | None = None
-
-
-@dataclass
-class MqttCounters:
-    """What the link received and what it had to drop."""
-
-    messages: int = 0
-    oversized: int = 0
-    bad_topics: int = 0
-    handler_errors: int = 0
 
 
 def encode_length(length: int) -> bytes:

@@ -152,7 +152,7 @@ class _Session:
         self.connack: asyncio.Future[Any] = self.loop.create_future()
         self.closed: asyncio.Future[None] = self.loop.create_future()
         # Subscribe/unsubscribe message ids the broker has not acknowledged, with their topics.
-        self.pending: dict[int, tuple[bool, list[str]]] = {}
+        self.pending: dict[int, list[str]] = {}
         self.initial: set[int] = set()
         self.subscribed: asyncio.Future[None] = self.loop.create_future()
         self._socket: Any = None
@@ -291,7 +291,7 @@ class _Session:
     def _on_subscribe(
         self, _client: Any, _userdata: Any, mid: int, reasons: Any, _props: Any
     ) -> None:
-        _, topics = self.pending.pop(mid, (True, []))
+        topics = self.pending.pop(mid, [])
         link = self.link
         for topic, reason in zip(topics, reasons, strict=False):
             if reason.is_failure and topic not in link.rejected_filters:
@@ -320,7 +320,7 @@ class _Session:
             else:
                 _, mid = self.client.unsubscribe(chunk)
             if mid is not None:
-                self.pending[mid] = (subscribe, chunk)
+                self.pending[mid] = chunk
                 mids.append(mid)
         return mids
 
