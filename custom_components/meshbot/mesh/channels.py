@@ -7,11 +7,22 @@ import binascii
 import contextlib
 from functools import reduce
 from operator import xor
+import struct
+
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 # The expansion of the one-byte PSK 0x01 ("AQ=="): the key every stock node starts with.
 DEFAULT_KEY = bytes.fromhex("d4f1bb3a20290759f0bcffabcf4e6901")
 MAX_CHANNEL_NAME = 11
 PSK_LENGTHS = (1, 16, 32)
+
+
+# AES-CTR counter block: packet id (uint64 LE), sender (uint32 LE), then a 32-bit big-endian
+# block counter from 0 (the firmware's nonce with its four zero bytes, counting up).
+NONCE_PREFIX = struct.Struct("<QI")
+# Meshtastic payloads are at most 256 bytes; longer (hostile) ones take the general path.
+FAST_BLOCKS = 64
+_COUNTERS = tuple(index.to_bytes(4, "big") for index in range(FAST_BLOCKS))
 
 
 class ChannelKeyError(ValueError):
@@ -29,6 +40,32 @@ def expand_psk(psk: bytes) -> bytes | None:
     if len(psk) <= 32:
         return psk.ljust(32, b"\x00")
     raise ChannelKeyError("a channel key is at most 32 bytes")
+
+
+class ChannelCipher:
+    """AES-CTR decryption of a channel's packets, from one reusable ECB context.
+
+    Building a CTR context per packet (`Cipher(key, modes.CTR(nonce)).decryptor()`) cost more
+    than the decryption: cryptography validates the mode and the algorithm each time. CTR is
+    ECB of the counter blocks XOR the data, and an ECB context keeps no state between blocks,
+    so one serves every packet. Only the event loop decodes, so sharing it is safe.
+    """
+
+    def __init__(self, key: bytes) -> None:
+        """Prepare the key (16 or 32 bytes)."""
+        self._algorithm = algorithms.AES(key)
+        self._ecb = Cipher(self._algorithm, modes.ECB()).encryptor()
+
+    def decrypt(self, packet_id: int, sender: int, data: bytes) -> bytes:
+        """Return `data` decrypted with the nonce of this packet id and sender."""
+        size = len(data)
+        blocks = (size + 15) >> 4
+        prefix = NONCE_PREFIX.pack(packet_id, sender)
+        if blocks > FAST_BLOCKS:
+            decryptor = Cipher(self._algorithm, modes.CTR(prefix + bytes(4))).decryptor()
+            return decryptor.update(data) + decryptor.finalize()
+        stream = self._ecb.update(b"".join(map(prefix.__add__, _COUNTERS[:blocks])))
+        return (int.from_bytes(data) ^ int.from_bytes(stream[:size])).to_bytes(size)
 
 
 def channel_hash(name: str, key: bytes | None) -> int:

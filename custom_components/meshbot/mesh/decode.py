@@ -9,15 +9,13 @@ from __future__ import annotations
 import base64
 import enum
 import math
-import struct
 import time
 from typing import Any, Final, Protocol
 
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from google.protobuf.message import DecodeError, Message
 from meshtastic.protobuf import config_pb2, mesh_pb2, mqtt_pb2, portnums_pb2, telemetry_pb2
 
-from .channels import channel_hash, expand_psk
+from .channels import ChannelCipher, channel_hash, expand_psk
 from .lenient import parse_lenient
 from .models import (
     BROADCAST,
@@ -55,8 +53,6 @@ MAX_HOPS = 7
 # Timestamps further ahead than this are clock errors, not news.
 FUTURE_SLACK = 600
 CACHE_LIMIT = 4096
-# AES-CTR nonce: packet id (uint64 LE), sender (uint32 LE), four zero bytes.
-NONCE = struct.Struct("<QI4x")
 
 
 # Markers told apart from None, as one-member enums so type checkers narrow them.
@@ -178,14 +174,14 @@ class MeshDecoder:
     def __init__(self, channel_keys: dict[str, str] | None = None) -> None:
         """Prepare the keys, indexed by the channel hash the firmware puts in packets."""
         self.counters = DecodeCounters()
-        self._keys_by_hash: dict[int, list[tuple[str, algorithms.AES]]] = {}
+        self._keys_by_hash: dict[int, list[tuple[str, ChannelCipher]]] = {}
         for name, text in (channel_keys or {}).items():
             key = expand_psk(base64.b64decode(text))
             if key is not None:
-                # Built once: constructing the algorithm object per packet costs as much as
-                # the decryption itself.
+                # Built once: constructing cipher objects per packet costs more than the
+                # decryption itself.
                 self._keys_by_hash.setdefault(channel_hash(name, key), []).append(
-                    (name, algorithms.AES(key))
+                    (name, ChannelCipher(key))
                 )
         self._recent = RecentPackets(DEDUP_WINDOW)
         # A feed has few distinct topics (one per gateway and channel) and gateway ids; both
@@ -417,10 +413,9 @@ class MeshDecoder:
         if not candidates:
             self.counters.reject("no_key")
             return None
-        nonce = NONCE.pack(packet_id, sender)
-        for _name, key in candidates:
-            decryptor = Cipher(key, modes.CTR(nonce)).decryptor()
-            plain = decryptor.update(packet.encrypted) + decryptor.finalize()
+        encrypted = packet.encrypted
+        for _name, cipher in candidates:
+            plain = cipher.decrypt(packet_id, sender, encrypted)
             data = mesh_pb2.Data()
             try:
                 data.ParseFromString(plain)
