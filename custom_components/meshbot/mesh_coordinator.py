@@ -97,6 +97,17 @@ ACTIVE_RECOUNT_SECONDS = 10.0
 
 
 @dataclass(frozen=True, slots=True)
+class NodePlatform:
+    """How a platform makes the entities of node devices."""
+
+    build: Callable[[int], Iterable[Entity]]
+    add: Callable[[list[Entity]], None]
+    # A growing platform's `build` returns only the entities it has not made yet (one per metric
+    # the node reported), and is called again when the node reports a new metric.
+    grows: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class MeshSnapshot:
     """The mesh as a whole, as its entities show it after a flush."""
 
@@ -136,10 +147,11 @@ class MeshCoordinator(DataUpdateCoordinator[MeshSnapshot]):
             serialize_in_event_loop=False,
         )
         self._node_listeners: dict[int, list[CALLBACK_TYPE]] = {}
-        # Per platform with node entities: what builds a node's entities, and what adds them.
-        self._node_platforms: list[
-            tuple[Callable[[int], Iterable[Entity]], Callable[[list[Entity]], None]]
-        ] = []
+        # Per platform with node entities: what builds a node's entities, what adds them, and
+        # whether it grows: builds again, when the node reports a new metric, what it lacks.
+        self._node_platforms: list[NodePlatform] = []
+        # How many metrics each tracked node had when its growing platforms last built for it.
+        self._metrics_built: dict[int, int] = {}
         self._recent_messages: OrderedDict[tuple[int, int], None] = OrderedDict()
         # (monotonic time of a flush, messages since the flush before) over the last minute, for
         # the rate sensor: flushes are a second apart plus their own run time, so the minute is
@@ -300,6 +312,13 @@ class MeshCoordinator(DataUpdateCoordinator[MeshSnapshot]):
         self._fire_discoveries()
         # Entities added below write their first state themselves: only the others.
         to_refresh = changed & self.tracked
+        nodes, built = self.state.nodes, self._metrics_built
+        # Telemetry only ever adds metrics to a node: a new count is a new metric.
+        grown = [
+            num
+            for num in to_refresh
+            if (node := nodes.get(num)) is not None and len(node.telemetry) != built.get(num)
+        ]
         new_devices: list[int] = []
         if changed or self._waiting_devices:
             # Creating a device and its entities is costly: a few per flush, the rest of the
@@ -312,15 +331,15 @@ class MeshCoordinator(DataUpdateCoordinator[MeshSnapshot]):
             return None
         return self.entry.async_create_task(
             self.hass,
-            self._async_update_entities(list(to_refresh), new_devices, publish),
+            self._async_update_entities(list(to_refresh), new_devices, grown, publish),
             "meshbot mesh flush",
             eager_start=False,
         )
 
     async def _async_update_entities(
-        self, to_refresh: list[int], new_devices: list[int], publish: bool
+        self, to_refresh: list[int], new_devices: list[int], grown: list[int], publish: bool
     ) -> None:
-        """Update the changed nodes, the snapshot and the new devices, a few per loop iteration."""
+        """Update the changed nodes, the snapshot, the new devices and metrics, a few at a time."""
         for start in range(0, len(to_refresh), NODES_PER_STEP):
             if start and not await self._async_next_step():
                 return
@@ -329,13 +348,19 @@ class MeshCoordinator(DataUpdateCoordinator[MeshSnapshot]):
                     listener()
         if publish:
             self.async_set_updated_data(self._snapshot())
-        for num in new_devices:
-            for build, add in list(self._node_platforms):
-                entities = list(build(num))
+        platforms = list(self._node_platforms)
+        growing = [platform for platform in platforms if platform.grows]
+        for num, platforms_of_node in itertools.chain(
+            ((num, platforms) for num in new_devices), ((num, growing) for num in grown)
+        ):
+            if (node := self.state.nodes.get(num)) is not None:
+                self._metrics_built[num] = len(node.telemetry)
+            for platform in platforms_of_node:
+                entities = list(platform.build(num))
                 for start in range(0, len(entities), ENTITIES_PER_STEP):
                     if not await self._async_next_step():
                         return
-                    add(entities[start : start + ENTITIES_PER_STEP])
+                    platform.add(entities[start : start + ENTITIES_PER_STEP])
 
     async def _async_next_step(self) -> bool:
         """Let the loop run other work; return whether the entry is still there to update."""
@@ -449,6 +474,7 @@ class MeshCoordinator(DataUpdateCoordinator[MeshSnapshot]):
     def async_untrack(self, num: int) -> None:
         """Forget a node the user deleted; it returns only if heard again and wanted."""
         self.tracked.discard(num)
+        self._metrics_built.pop(num, None)
         self.state.forget(num)
         self._store.schedule()
 
@@ -456,10 +482,16 @@ class MeshCoordinator(DataUpdateCoordinator[MeshSnapshot]):
 
     @callback
     def async_add_node_platform(
-        self, build: Callable[[int], Iterable[Entity]], add: Callable[[list[Entity]], None]
+        self,
+        build: Callable[[int], Iterable[Entity]],
+        add: Callable[[list[Entity]], None],
+        grows: bool = False,
     ) -> CALLBACK_TYPE:
-        """Add what `build` makes for each new device through `add`; return the remover."""
-        platform = (build, add)
+        """Add what `build` makes for each new device (and new metric) through `add`.
+
+        Return the remover.
+        """
+        platform = NodePlatform(build, add, grows)
         self._node_platforms.append(platform)
         return lambda: self._node_platforms.remove(platform)
 
