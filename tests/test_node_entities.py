@@ -6,6 +6,8 @@ import asyncio
 from collections.abc import Callable
 from datetime import timedelta
 
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.components.binary_sensor import BinarySensorDeviceClass
 from homeassistant.components.sensor import SensorDeviceClass
 from homeassistant.const import ATTR_DEVICE_CLASS, ATTR_UNIT_OF_MEASUREMENT
 from homeassistant.core import HomeAssistant
@@ -22,6 +24,7 @@ from custom_components.meshbot.sensor import METRICS
 from meshbot_dev.entries import entry_for, radio_section
 from meshbot_dev.fake_node import FakeNode, heard
 
+from .support.seen import later
 from .support.waiting import until
 
 RADIO_LINK = "binary_sensor.meshbot_test_radio_link"
@@ -194,3 +197,44 @@ async def test_power_channels_and_radio_telemetry_on_the_radio_device_survive_a_
     assert hass.states.get(node["ch1_voltage"]).state == "12.6"
     assert hass.states.get(node["temperature"]).state == "21.25"
     assert metric_entities(hass, entry, radio_prefix) == radio
+
+
+async def test_a_node_is_online_while_heard_within_the_active_window(
+    hass: HomeAssistant, frozen: FrozenDateTimeFactory, fake_node: FakeNode
+) -> None:
+    entry = tracking_all(fake_node.port)
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await until(lambda: (state := hass.states.get(RADIO_LINK)) and state.state == "on")
+    online = "binary_sensor.node_10000000_online"
+    await flush_until(hass, lambda: hass.states.get(online))
+    state = hass.states.get(online)
+    # The radio's node database last heard it in 2023.
+    assert state.state == "off"
+    assert state.attributes[ATTR_DEVICE_CLASS] == BinarySensorDeviceClass.CONNECTIVITY
+    assert state.name == "Node 10000000 Online"
+
+    report(
+        fake_node,
+        GREENHOUSE,
+        701,
+        telemetry_pb2.Telemetry(device_metrics=telemetry_pb2.DeviceMetrics(battery_level=90)),
+    )
+    await flush_until(hass, lambda: hass.states.get(online).state == "on")
+
+    # Nearly two hours (the default active window) of silence: still online.
+    await later(hass, frozen, 119 * 60)
+    assert hass.states.get(online).state == "on"
+    # News within the window restarts it.
+    report(
+        fake_node,
+        GREENHOUSE,
+        702,
+        telemetry_pb2.Telemetry(device_metrics=telemetry_pb2.DeviceMetrics(battery_level=89)),
+    )
+    await flush_until(hass, lambda: hass.states.get("sensor.node_10000000_battery").state == "89")
+    await later(hass, frozen, 119 * 60)
+    assert hass.states.get(online).state == "on"
+    await later(hass, frozen, 2 * 60)
+    assert hass.states.get(online).state == "off"
+    await hass.config_entries.async_unload(entry.entry_id)

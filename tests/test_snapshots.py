@@ -158,7 +158,8 @@ async def set_up(
     ("platform", "expected"),
     [
         (Platform.SENSOR, 68),
-        (Platform.BINARY_SENSOR, 4),
+        # The three links, lightning nearby, and every tracked node's online sensor.
+        (Platform.BINARY_SENSOR, 8),
         (Platform.EVENT, 2),
         # Every tracked node has a tracker, a position or not (unknown until one arrives).
         (Platform.DEVICE_TRACKER, 4),

@@ -164,6 +164,10 @@ class MeshCoordinator(DataUpdateCoordinator[MeshSnapshot]):
         self._waiting_devices: list[int] = []
         self._active_count = 0
         self._active_counted_at = -math.inf
+        # Tracked nodes heard within the active window at the last check, for their online
+        # sensors: a node falling silent changes nothing else a flush would notice.
+        self._online: set[int] = set()
+        self._online_checked_at = -math.inf
         self.data = self._snapshot()
 
     # Lifecycle
@@ -311,7 +315,7 @@ class MeshCoordinator(DataUpdateCoordinator[MeshSnapshot]):
         self._pending_discoveries.extend(discovered)
         self._fire_discoveries()
         # Entities added below write their first state themselves: only the others.
-        to_refresh = changed & self.tracked
+        to_refresh = (changed | self._online_changes()) & self.tracked
         nodes, built = self.state.nodes, self._metrics_built
         # Telemetry only ever adds metrics to a node: a new count is a new metric.
         grown = [
@@ -508,18 +512,40 @@ class MeshCoordinator(DataUpdateCoordinator[MeshSnapshot]):
 
         return remove
 
+    @property
+    def active_window(self) -> float:
+        """Return how long, in seconds, a node stays active (online) after it was last heard."""
+        return float(self.options.get(CONF_ACTIVE_MINUTES, DEFAULT_ACTIVE_MINUTES)) * 60
+
+    def is_online(self, node: Node, now: float) -> bool:
+        """Return whether the node was heard within the active window."""
+        return node.last_heard is not None and now - node.last_heard <= self.active_window
+
     def nodes_active(self) -> int:
         """Return how many nodes were heard within the active window (recounted every 10 s)."""
         now = time.time()
         if now - self._active_counted_at >= ACTIVE_RECOUNT_SECONDS:
-            window = self.options.get(CONF_ACTIVE_MINUTES, DEFAULT_ACTIVE_MINUTES) * 60
             self._active_count = sum(
-                1
-                for node in self.state.nodes.values()
-                if node.last_heard is not None and now - node.last_heard <= window
+                1 for node in self.state.nodes.values() if self.is_online(node, now)
             )
             self._active_counted_at = now
         return self._active_count
+
+    def _online_changes(self) -> set[int]:
+        """Return the tracked nodes that came online or fell silent (checked every 10 s)."""
+        now = time.time()
+        if now - self._online_checked_at < ACTIVE_RECOUNT_SECONDS:
+            return set()
+        self._online_checked_at = now
+        nodes = self.state.nodes
+        online = {
+            num
+            for num in self.tracked
+            if (node := nodes.get(num)) is not None and self.is_online(node, now)
+        }
+        changes = online ^ self._online
+        self._online = online
+        return changes
 
 
 def _check_saved_mesh(data: dict[str, Any]) -> None:
