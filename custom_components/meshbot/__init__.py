@@ -45,6 +45,7 @@ PLATFORMS: list[Platform] = [
     Platform.DEVICE_TRACKER,
     Platform.EVENT,
     Platform.GEO_LOCATION,
+    Platform.NOTIFY,
     Platform.SENSOR,
 ]
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
@@ -63,6 +64,8 @@ def entry_platforms(data: Mapping[str, Any], options: Mapping[str, Any]) -> list
         wanted.add(Platform.DEVICE_TRACKER)
     if data.get(CONF_RADIO) or has_lightning:
         wanted.add(Platform.EVENT)
+    if data.get(CONF_RADIO):
+        wanted.add(Platform.NOTIFY)
     if has_lightning and int(options.get(CONF_MAP_STRIKES, DEFAULT_MAP_STRIKES)) > 0:
         wanted.add(Platform.GEO_LOCATION)
     return [platform for platform in PLATFORMS if platform in wanted]
