@@ -11,7 +11,7 @@ from homeassistant.components.binary_sensor import BinarySensorDeviceClass
 from homeassistant.components.sensor import SensorDeviceClass
 from homeassistant.const import ATTR_DEVICE_CLASS, ATTR_UNIT_OF_MEASUREMENT
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers import device_registry as dr, entity_registry as er
 from homeassistant.util import dt as dt_util
 from homeassistant.util.unit_system import US_CUSTOMARY_SYSTEM
 from meshtastic.protobuf import portnums_pb2, telemetry_pb2
@@ -174,6 +174,7 @@ async def test_power_channels_and_radio_telemetry_on_the_radio_device_survive_a_
     registry = er.async_get(hass)
     radio_device = registry.async_get(radio["ch1_voltage"]).device_id
     assert {registry.async_get(eid).device_id for eid in radio.values()} == {radio_device}
+    assert dr.async_get(hass).async_get(radio_device).name == "Fake Base"
     voltage = hass.states.get(radio["ch1_voltage"])
     assert (voltage.state, voltage.attributes[ATTR_UNIT_OF_MEASUREMENT]) == ("12.6", "V")
     assert voltage.attributes[ATTR_DEVICE_CLASS] == SensorDeviceClass.VOLTAGE

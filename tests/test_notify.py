@@ -80,6 +80,7 @@ async def test_one_notify_entity_per_enabled_channel_sends_on_that_channel(
     registry = er.async_get(hass)
     device = async_entry_device(hass, radio_entry.entry_id, f"{radio_entry.entry_id}_radio")
     assert registry.async_get(garden).device_id == device.id
+    assert device.name == "Fake Base", "the entities added after the handshake keep its name"
 
     await notify(hass, garden, "Frost tonight: cover the seedlings")
     await notify(hass, primary, "hello mesh")

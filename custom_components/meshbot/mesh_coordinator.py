@@ -84,7 +84,8 @@ _LOGGER = logging.getLogger(__name__)
 MESSAGE_RATE_WINDOW = 60
 RECENT_MESSAGES = 256
 DISCOVERIES_PER_FLUSH = 20
-# A node device brings about 11 entities: a flush adds a few devices, the following ones the rest.
+# A node device brings about 13 entities (and one per metric it reports): a flush adds a few
+# devices, the following ones the rest.
 NEW_DEVICES_PER_FLUSH = 4
 # What one loop iteration of a flush does: tell the entities of this many changed nodes (about
 # 0.3 ms a node), or add this many entities of new devices (about 1 ms an entity, with its

@@ -22,7 +22,7 @@ from homeassistant.helpers.update_coordinator import CoordinatorEntity
 from .const import EVENT_MESSAGE_DELIVERY
 from .coordinator import RadioCoordinator
 from .data import MeshbotConfigEntry
-from .entity import MeshNodeEntity, async_setup_node_entities, radio_device_info
+from .entity import MeshNodeEntity, async_setup_node_entities, radio_device_link
 from .errors import send_error
 from .links.errors import LinkError
 from .links.stream import BROADCAST_ADDR, MAX_TEXT_DIRECT, RadioChannel, TextTooLongError
@@ -79,7 +79,7 @@ class ChannelNotify(CoordinatorEntity[RadioCoordinator], NotifyEntity):
         super().__init__(radio)
         self.channel = channel.index
         self._attr_unique_id = f"{entry.entry_id}_channel_{channel.index}"
-        self._attr_device_info = radio_device_info(entry)
+        self._attr_device_info = radio_device_link(entry)
         self._attr_translation_placeholders = {"channel": channel.name or str(channel.index)}
         self._attr_extra_state_attributes = {
             "channel_index": channel.index,

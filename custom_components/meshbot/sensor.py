@@ -39,6 +39,7 @@ from .entity import (
     MeshNodeEntity,
     async_setup_node_entities,
     radio_device_info,
+    radio_device_link,
 )
 from .lightning.window import Direction, WindowSummary
 from .lightning_coordinator import LightningCoordinator
@@ -547,7 +548,7 @@ async def async_setup_entry(
             if fresh:
                 radio_metrics.update(fresh)
                 async_add_entities(
-                    MeshSensor(entry, mesh, RADIO_METRIC_SENSORS[key], radio_device)
+                    MeshSensor(entry, mesh, RADIO_METRIC_SENSORS[key], radio_device_link(entry))
                     for key in fresh
                 )
 
