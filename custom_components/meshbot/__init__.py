@@ -26,7 +26,7 @@ from .const import (
 )
 from .coordinator import LinkCoordinator, RadioCoordinator, async_no_radio
 from .data import MeshbotConfigEntry, MeshbotData
-from .entity import hub_device_info
+from .entity import hub_device_info, radio_device_info
 from .frontend import async_register_card
 from .lightning_coordinator import LightningCoordinator
 from .links.mqtt import MqttLink
@@ -108,6 +108,11 @@ async def async_setup_entry(hass: HomeAssistant, entry: MeshbotConfigEntry) -> b
         lightning=lightning,
         platforms=platforms,
     )
+    if radio is not None:
+        # Entities added to it once the radio answers (channels, telemetry) only link to it.
+        dr.async_get(hass).async_get_or_create(
+            config_entry_id=entry.entry_id, **radio_device_info(entry)
+        )
     await hass.config_entries.async_forward_entry_setups(entry, platforms)
     for link_coordinator in runtime.links.values():
         link_coordinator.async_start()

@@ -61,8 +61,8 @@ def radio_device_info(entry: MeshbotConfigEntry) -> DeviceInfo:
 def radio_device_link(entry: MeshbotConfigEntry) -> DeviceInfo:
     """Return the radio's device for an entity added after the radio named it.
 
-    The sensor platform registers the device before the radio link starts. Its full device info
-    would rename it back to "Meshtastic radio" each time an entity of it is added later.
+    The entry registers the device before its platforms. Its full device info would rename it
+    back to "Meshtastic radio" each time an entity of it is added later.
     """
     return DeviceInfo(identifiers={(DOMAIN, f"{entry.entry_id}_radio")})
 
