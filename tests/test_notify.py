@@ -7,7 +7,7 @@ from typing import Any
 from homeassistant.components.notify import DOMAIN as NOTIFY_DOMAIN, SERVICE_SEND_MESSAGE
 from homeassistant.const import STATE_UNAVAILABLE
 from homeassistant.core import Event, HomeAssistant, callback
-from homeassistant.exceptions import ServiceValidationError
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import entity_registry as er
 from meshtastic.protobuf import channel_pb2, mesh_pb2
 import pytest
@@ -166,3 +166,21 @@ async def test_notify_entities_are_unavailable_while_the_radio_is_down(
     assert hass.states.get(DIRECT).state != STATE_UNAVAILABLE
     await notify(hass, DIRECT, "back")
     await until(lambda: fake_node.sent_packets)
+
+
+async def test_a_full_radio_queue_is_an_error_on_a_channel_and_a_failed_delivery_in_a_dm(
+    hass: HomeAssistant,
+    radio_entry: MockConfigEntry,
+    fake_node: FakeNode,
+    deliveries: list[dict[str, Any]],
+) -> None:
+    fake_node.behaviour.queue_full = True
+    with pytest.raises(HomeAssistantError) as error:
+        await notify(hass, channel_entity(hass, radio_entry, 0), "busy?")
+    assert error.value.translation_key == "radio_refused"
+
+    await notify(hass, DIRECT, "busy?")
+    await until(lambda: deliveries)
+    assert deliveries[0]["acknowledged"] is False
+    assert (deliveries[0]["packet_id"], deliveries[0]["error"]) == (None, "radio_refused")
+    assert hass.states.get(DIRECT).attributes["last_delivery"] == "failed"
