@@ -1,5 +1,4 @@
-"""A fake Meshtastic node speaking the real stream protocol over TCP or a pseudo-terminal,
-and its GATT service to a Bluetooth client.
+"""A fake Meshtastic node: the stream protocol over TCP or a pty, GATT to a Bluetooth client.
 
 The framing here is written independently of the integration's codec on purpose, so a bug in
 one is not mirrored by the other. No Bluetooth exists on these machines, so the GATT side is a
