@@ -9,11 +9,20 @@ from __future__ import annotations
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 
 from .const import DOMAIN
-from .links.errors import LinkAuthError, LinkError, LinkTimeoutError, LinkTlsError
+from .links.errors import (
+    LinkAuthError,
+    LinkError,
+    LinkPairingError,
+    LinkPairingRequired,
+    LinkTimeoutError,
+    LinkTlsError,
+)
 from .links.stream import TextTooLongError
 
 # The most specific first: a TLS timeout is a timeout to the user, but a refused login is not.
 FORM_ERRORS: tuple[tuple[type[LinkError], str], ...] = (
+    (LinkPairingRequired, "pin_required"),
+    (LinkPairingError, "pairing_failed"),
     (LinkAuthError, "invalid_auth"),
     (LinkTlsError, "tls_error"),
     (LinkTimeoutError, "timeout_connect"),
