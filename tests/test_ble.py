@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from datetime import timedelta
+import json
+import logging
 from typing import Any
 
 from homeassistant.core import HomeAssistant
@@ -142,3 +144,30 @@ async def test_an_entry_without_a_bluetooth_radio_leaves_bluetooth_alone(
     await until(lambda: radio_connected(hass))
     assert "bluetooth" not in hass.config.components
     assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_a_paired_radio_keeps_its_pin_out_of_logs_and_diagnostics(
+    hass: HomeAssistant,
+    enable_bluetooth: None,
+    ble_node: FakeNode,
+    diagnostics: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    ble_node.behaviour.pin = "482913"
+    advertise(hass)
+    entry = entry_for(radio=bluetooth_section(ADDRESS, pin="482913"))
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await until(lambda: radio_connected(hass))
+    assert ble_node.gatt_clients[-1].paired
+    data = await diagnostics(entry)
+    assert data["entry"]["data"]["radio"]["pin"] == "**REDACTED**"
+    # The node changed its PIN (a random PIN does at every boot): the link says why it fails.
+    ble_node.behaviour.pin = "111111"
+    ble_node.gatt_clients[-1].drop()
+    await until(lambda: "pairing" in (hass.states.get(RADIO_LINK).attributes["last_error"] or ""))
+    assert "482913" not in json.dumps(data)
+    assert "482913" not in caplog.text
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    assert ble_node.gatt_connected == 0
