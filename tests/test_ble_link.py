@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 from bleak.backends.device import BLEDevice
+from hypothesis import HealthCheck, given, settings, strategies as st
 from meshtastic.protobuf import mesh_pb2
 import pytest
 
@@ -102,4 +103,28 @@ async def test_pairing_with_the_right_pin(ble_node: FakeNode) -> None:
     assert "123456" not in repr(link.settings)
     task, _ = await run_session(link)
     assert link.info.node_num == ble_node.node_num
+    await stop(task)
+
+
+async def test_any_bytes_read_from_the_radio_leave_the_session_alive(ble_node: FakeNode) -> None:
+    frames: list[mesh_pb2.FromRadio] = []
+    link = ble_link(frames.append)
+    task, _ = await run_session(link)
+    frames.clear()
+
+    @settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.binary(min_size=1, max_size=512))
+    def queue_read(payload: bytes) -> None:
+        ble_node.send_raw(payload)
+
+    # Hypothesis draws the reads; the session on the loop then reads every one of them.
+    queue_read()
+    # Garbage can parse as a `rebooted` frame, which starts a new handshake that swallows what
+    # arrives meanwhile: offer the live packet until one gets through.
+    async with asyncio.timeout(10):
+        while not any(frame.packet.id == 4242 for frame in frames):
+            ble_node.broadcast(mesh_pb2.FromRadio(packet=mesh_pb2.MeshPacket(id=4242)))
+            await asyncio.sleep(0.05)
+    assert not task.done(), "garbage never ends the session"
+    assert link.connected
     await stop(task)
