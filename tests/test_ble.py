@@ -7,7 +7,10 @@ import json
 import logging
 from typing import Any
 
+from homeassistant.config_entries import SOURCE_REAUTH
+from homeassistant.const import CONF_PIN
 from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import dt as dt_util
 import pytest
@@ -163,11 +166,31 @@ async def test_a_paired_radio_keeps_its_pin_out_of_logs_and_diagnostics(
     assert ble_node.gatt_clients[-1].paired
     data = await diagnostics(entry)
     assert data["entry"]["data"]["radio"]["pin"] == "**REDACTED**"
-    # The node changed its PIN (a random PIN does at every boot): the link says why it fails.
+    # The node changed its PIN (a random PIN does at every boot): the link stops, says why, and
+    # asks the user for the new PIN.
     ble_node.behaviour.pin = "111111"
     ble_node.gatt_clients[-1].drop()
     await until(lambda: "pairing" in (hass.states.get(RADIO_LINK).attributes["last_error"] or ""))
+
+    def reauth_flows() -> list[Any]:
+        return [
+            flow
+            for flow in hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+            if flow["context"]["source"] == SOURCE_REAUTH
+        ]
+
+    await until(lambda: len(reauth_flows()) == 1)
+    (flow,) = reauth_flows()
+    assert flow["step_id"] == "radio_bluetooth_pin"
+    result = await hass.config_entries.flow.async_configure(flow["flow_id"], {CONF_PIN: "222222"})
+    assert result["errors"] == {"base": "pairing_failed"}
+    result = await hass.config_entries.flow.async_configure(flow["flow_id"], {CONF_PIN: "111111"})
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reauth_successful"
+    await hass.async_block_till_done()
+    assert entry.data["radio"][CONF_PIN] == "111111"
+    await until(lambda: radio_connected(hass))
     assert "482913" not in json.dumps(data)
-    assert "482913" not in caplog.text
+    assert "482913" not in caplog.text and "111111" not in caplog.text
     assert await hass.config_entries.async_unload(entry.entry_id)
     assert ble_node.gatt_connected == 0

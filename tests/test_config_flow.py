@@ -1598,6 +1598,28 @@ async def test_bluetooth_radio_held_by_an_entry_is_not_connected_twice(
     assert result["errors"] == {"base": "no_bluetooth_radios"}
 
 
+async def test_bluetooth_reauth_asks_for_the_new_pin(
+    hass: HomeAssistant, enable_bluetooth: None, ble_node: FakeNode
+) -> None:
+    ble_node.behaviour.pin = "111111"
+    inject(hass, ble_info())
+    entry = entry_for(radio=bluetooth_section(BLE_ADDRESS, pin="482913"))
+    entry.add_to_hass(hass)
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN,
+        context={"source": SOURCE_REAUTH, "entry_id": entry.entry_id},
+        data={"link": "radio"},
+    )
+    assert result["step_id"] == "radio_bluetooth_pin"
+    result = await submit(hass, result, {CONF_PIN: "111111"})
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reauth_successful"
+    await hass.async_block_till_done()
+    assert entry.data[CONF_RADIO][CONF_PIN] == "111111"
+    await unload(hass, entry)
+    assert ble_node.gatt_connected == 0
+
+
 # Reauthentication
 
 

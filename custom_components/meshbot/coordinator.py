@@ -75,11 +75,15 @@ class LinkCoordinator[LinkT: (MqttLink, RadioLink)](DataUpdateCoordinator[LinkSt
             Backoff(initial, maximum),
             LOGGER,
             on_change=self._async_status_changed,
-            # Only the mesh broker has credentials a user can fix through reauthentication.
-            on_auth_failed=self._async_auth_failed if kind is LinkKind.MESH else None,
+            # Only the mesh broker's credentials and a Bluetooth radio's PIN are secrets a user can
+            # fix through reauthentication.
+            on_auth_failed=self._async_auth_failed if self._reauthenticates() else None,
             detect_contention=kind is LinkKind.RADIO,
         )
         self.data = self._status()
+
+    def _reauthenticates(self) -> bool:
+        return self.kind is LinkKind.MESH
 
     @property
     def messages(self) -> int:
@@ -162,6 +166,11 @@ class RadioCoordinator(LinkCoordinator[RadioLink]):
     def bluetooth_address(self) -> str | None:
         """Return the radio's Bluetooth address, for a Bluetooth radio."""
         return self.link.settings.address
+
+    def _reauthenticates(self) -> bool:
+        # A Bluetooth radio that refuses the pairing will refuse it again: a random PIN changed
+        # with a reboot, or the node wants one now. Only the user can give the new one.
+        return self.link.settings.address is not None
 
     def _link_modules(self) -> tuple[str, ...]:
         modules = super()._link_modules()

@@ -7,7 +7,7 @@ import glob
 import os
 from typing import TYPE_CHECKING, Any
 
-from homeassistant.config_entries import ConfigFlowResult
+from homeassistant.config_entries import SOURCE_REAUTH, ConfigFlowResult
 from homeassistant.const import CONF_ADDRESS, CONF_HOST, CONF_PIN, CONF_PORT
 from homeassistant.helpers import selector
 from homeassistant.helpers.service_info.usb import UsbServiceInfo
@@ -197,6 +197,12 @@ class RadioSteps(LinkFlow):
         self._pairing_discovered = discovered
         return await self.async_step_radio_bluetooth_pin()
 
+    async def async_step_reauth_radio(self) -> ConfigFlowResult:
+        """Ask again for the PIN of a Bluetooth radio that refused the stored one."""
+        section = dict(self._get_reauth_entry().data[CONF_RADIO])
+        section.pop(CONF_PIN, None)
+        return await self._async_ask_pin(section, discovered=False)
+
     async def async_step_radio_bluetooth_pin(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
@@ -206,6 +212,10 @@ class RadioSteps(LinkFlow):
             checked = fields.read(user_input, {CONF_PIN: fields.pin}, errors)
             section = {**self._pairing, **checked}
             if not errors and not (errors := await self._check_radio(section)):
+                if self.source == SOURCE_REAUTH:
+                    return self.async_update_reload_and_abort(
+                        self._get_reauth_entry(), data_updates={CONF_RADIO: section}
+                    )
                 if self._pairing_discovered:
                     self._data = {CONF_RADIO: section}
                     return self.async_create_entry(title=entry_title(self._data), data=self._data)
