@@ -87,7 +87,7 @@ def traceroute_answer(packet: mesh_pb2.MeshPacket, name_of: NameOf) -> dict[str,
     """Return a traceroute answer as JSON, each way a list of hops; None if it does not parse.
 
     Each hop names the node that received and the SNR it measured; the first entry of a way is
-    where it starts. The way back is None from firmware older than 2.5, which does not trace it.
+    where it starts. The way back is None from older firmware, which does not trace it.
     """
     route = mesh_pb2.RouteDiscovery()
     try:
