@@ -335,6 +335,10 @@ async def test_a_request_needs_a_connected_radio(
         await ask(hass, "request_position", node=node_id(NODE))
 
     assert error.value.translation_key == "radio_not_connected"
+    # The reason the radio's connectivity sensor shows.
+    last_error = hass.states.get(RADIO_LINK).attributes["last_error"]
+    assert last_error
+    assert error.value.translation_placeholders["reason"] == last_error
 
 
 async def test_a_request_fails_when_the_link_drops_while_it_waits(

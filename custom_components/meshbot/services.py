@@ -27,8 +27,9 @@ import voluptuous as vol
 from .const import DOMAIN
 from .coordinator import RadioCoordinator
 from .data import MeshbotConfigEntry
-from .errors import no_radio
+from .errors import no_radio, send_error
 from .lazy import LazyModule
+from .links.errors import LinkError
 from .mesh.airtime import RequestKind
 from .mesh.models import (
     BROADCAST,
@@ -239,6 +240,11 @@ async def _ask(
 ) -> tuple[RadioCoordinator, mesh_pb2.MeshPacket]:
     radio = _radio_of(_entry(call.hass, call, with_radio=True))
     node = _requested_node(call, radio)
+    if not radio.link.connected:
+        # Checked before the protocol modules are used: the link imports them (in the executor)
+        # before it connects, never the event loop here.
+        reason = radio.supervisor.state.last_error or "not connected yet"
+        raise send_error(LinkError(reason), radio_connected=False)
     answer = await radio.async_request(
         kind,
         node,
