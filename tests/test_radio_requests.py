@@ -33,7 +33,7 @@ from meshbot_dev.entries import broker_section, entry_for, radio_section
 from meshbot_dev.fake_node import FakeNode, heard
 
 from .support.seen import flush, topology
-from .support.waiting import until
+from .support.waiting import eventually, until
 from .test_translations import load
 
 RADIO_LINK = "binary_sensor.meshbot_test_radio_link"
@@ -81,6 +81,11 @@ def entity_state(hass: HomeAssistant, platform: str, unique_id: str) -> Any:
     entity_id = er.async_get(hass).async_get_entity_id(platform, DOMAIN, unique_id)
     assert entity_id is not None, unique_id
     return hass.states.get(entity_id)
+
+
+async def known(hass: HomeAssistant, num: int) -> bool:
+    """Return whether the mesh knows the node, as get_topology shows it."""
+    return any(node["id"] == node_id(num) for node in (await topology(hass))["nodes"])
 
 
 def last_request(fake_node: FakeNode) -> mesh_pb2.MeshPacket:
@@ -221,16 +226,12 @@ async def test_a_request_nobody_answers_times_out(
 
 
 @pytest.mark.parametrize(
-    ("setup", "node", "reason"),
+    ("behaviour", "node", "reason"),
     [
+        ({"request_nak": mesh_pb2.Routing.Error.NO_RESPONSE}, NODE, "NO_RESPONSE"),
+        ({}, UNREACHABLE, "MAX_RETRANSMIT"),
         (
-            lambda b: setattr(b, "request_nak", mesh_pb2.Routing.Error.NO_RESPONSE),
-            NODE,
-            "NO_RESPONSE",
-        ),
-        (lambda b: None, UNREACHABLE, "MAX_RETRANSMIT"),
-        (
-            lambda b: setattr(b, "traceroute_rate_limited", True),
+            {"traceroute_rate_limited": True},
             NODE,
             "TraceRoute can only be sent once every 30 seconds",
         ),
@@ -241,13 +242,14 @@ async def test_a_refused_request_fails_with_the_reason(
     hass: HomeAssistant,
     radio_entry: MockConfigEntry,
     fake_node: FakeNode,
-    setup: Any,
+    behaviour: dict[str, Any],
     node: int,
     reason: str,
 ) -> None:
-    setup(fake_node.behaviour)
+    for name, value in behaviour.items():
+        setattr(fake_node.behaviour, name, value)
     fake_node.broadcast(heard(UNREACHABLE, 1, portnums_pb2.NODEINFO_APP, mesh_pb2.User()))
-    await until(lambda: radio_entry.runtime_data.mesh.state.nodes.get(UNREACHABLE))
+    await eventually(lambda: known(hass, UNREACHABLE))
 
     with pytest.raises(HomeAssistantError) as error:
         await ask(hass, "traceroute", node=node_id(node))
