@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator
 import math
+import random
 from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
@@ -27,6 +28,7 @@ from custom_components.meshbot.const import (
     DOMAIN,
     POLICY_ALL,
 )
+from custom_components.meshbot.links.stream import RadioLink, RadioSettings, encode_frame
 from custom_components.meshbot.mesh.airtime import RequestKind, RequestPacer
 from custom_components.meshbot.mesh.requests import request_payload, traceroute_answer
 from meshbot_dev.entries import broker_section, entry_for, radio_section
@@ -443,6 +445,90 @@ async def test_hostile_request_fields_get_a_clear_error(
 
     assert radio_connected(hass), "nothing a caller sends takes the link down"
     assert {"refused by the schema", "invalid_node_id"} <= outcomes.keys(), outcomes
+
+
+# The link itself: which packet is the answer, whatever else arrives meanwhile.
+
+
+async def radio_session(fake_node: FakeNode) -> tuple[RadioLink, asyncio.Task[None]]:
+    """Start one radio session outside Home Assistant; return the link once it is up."""
+    link = RadioLink(RadioSettings(host="127.0.0.1", port=fake_node.port))
+    up = asyncio.Event()
+    task = asyncio.create_task(link.session(lambda restarted=False: up.set()))
+    await asyncio.wait_for(up.wait(), 10)
+    return link, task
+
+
+def from_node(sender: int, port: int, payload: bytes, request_id: int) -> mesh_pb2.FromRadio:
+    packet = mesh_pb2.MeshPacket(
+        to=0x1A2B3C4D,
+        id=4242,
+        decoded=mesh_pb2.Data(portnum=port, payload=payload, request_id=request_id),
+    )
+    setattr(packet, "from", sender)
+    return mesh_pb2.FromRadio(packet=packet)
+
+
+async def test_only_the_node_answer_on_the_port_ends_the_wait(fake_node: FakeNode) -> None:
+    fake_node.behaviour.answer_requests = False
+    link, task = await radio_session(fake_node)
+    position = mesh_pb2.Position(latitude_i=1, longitude_i=2).SerializeToString()
+    waiting = asyncio.create_task(link.request(NODE, portnums_pb2.POSITION_APP, b""))
+    await until(lambda: fake_node.sent_packets)
+    request_id = last_request(fake_node).id
+
+    not_answers = [
+        # The acknowledgement of a request sent with want_ack.
+        from_node(
+            NODE, portnums_pb2.ROUTING_APP, mesh_pb2.Routing().SerializeToString(), request_id
+        ),
+        # Another node's packet, another request's answer, another port, a broken routing.
+        from_node(OTHER, portnums_pb2.POSITION_APP, position, request_id),
+        from_node(NODE, portnums_pb2.POSITION_APP, position, request_id ^ 1),
+        from_node(NODE, portnums_pb2.TELEMETRY_APP, b"", request_id),
+        from_node(NODE, portnums_pb2.ROUTING_APP, b"\xff\xff", request_id),
+        # An error about the request from a node that is neither the one asked nor the radio.
+        from_node(
+            OTHER,
+            portnums_pb2.ROUTING_APP,
+            mesh_pb2.Routing(error_reason=mesh_pb2.Routing.Error.NO_ROUTE).SerializeToString(),
+            request_id,
+        ),
+        mesh_pb2.FromRadio(clientNotification=mesh_pb2.ClientNotification(reply_id=request_id ^ 1)),
+    ]
+    for frame in not_answers:
+        fake_node.broadcast(frame)
+    answer = from_node(NODE, portnums_pb2.POSITION_APP, position, request_id)
+    fake_node.broadcast(answer)
+
+    assert await asyncio.wait_for(waiting, 5) == answer.packet
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_garbage_while_a_request_waits_costs_only_itself(fake_node: FakeNode) -> None:
+    fake_node.behaviour.answer_delay = 0.2
+    link, task = await radio_session(fake_node)
+    rng = random.Random(20261203)
+    waiting = asyncio.create_task(link.request(NODE, portnums_pb2.TRACEROUTE_APP, b""))
+    await until(lambda: fake_node.sent_packets)
+    request_id = last_request(fake_node).id
+    for _ in range(300):
+        # Frames that parse and name the request, with a random port and payload, and bytes.
+        port = rng.choice(
+            [portnums_pb2.ROUTING_APP, portnums_pb2.TRACEROUTE_APP, rng.randint(0, 600)]
+        )
+        sender = rng.choice([OTHER, 0, 0xFFFFFFFF])
+        fake_node.broadcast(from_node(sender, port, rng.randbytes(rng.randint(0, 40)), request_id))
+        fake_node.send_raw(encode_frame(rng.randbytes(rng.randint(0, 60))))
+
+    answer = await asyncio.wait_for(waiting, 5)
+
+    assert getattr(answer, "from") == NODE
+    assert traceroute_answer(answer, str) is not None
+    assert not task.done()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
 
 
 # The pure parts: the pacer and the answers, whatever a node sends.

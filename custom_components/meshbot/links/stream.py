@@ -382,19 +382,20 @@ class RadioLink:
         request = self._requests.get(packet.decoded.request_id)
         if request is None or request.answer.done():
             return
-        port = packet.decoded.portnum
-        if port == portnums_pb2.ROUTING_APP:
+        port, sender = packet.decoded.portnum, getattr(packet, "from")
+        if port == portnums_pb2.ROUTING_APP and sender in (request.destination, self.info.node_num):
             routing = mesh_pb2.Routing()
             try:
                 routing.ParseFromString(packet.decoded.payload)
             except pb_message.DecodeError:
                 return
-            # NONE is the acknowledgement of a request sent with want_ack, not its answer; any
-            # error ends the wait, from the node asked (NO_RESPONSE) or the radio (NO_ROUTE).
+            # NONE is the acknowledgement of a request sent with want_ack, not its answer; an
+            # error ends the wait, from the node asked (NO_RESPONSE) or the radio itself
+            # (MAX_RETRANSMIT, NO_ROUTE).
             if routing.error_reason != mesh_pb2.Routing.Error.NONE:
                 request.answer.set_exception(RequestRefused(_routing_error(routing.error_reason)))
                 request.answer.exception()
-        elif port == request.port and getattr(packet, "from") == request.destination:
+        elif port == request.port and sender == request.destination:
             request.answer.set_result(packet)
 
     def _check_notice(self, notice: mesh_pb2.ClientNotification) -> None:
