@@ -308,6 +308,27 @@ class FakeNode:
             self.sent_packets.append(message.packet)
             if not self.behaviour.answer_queue:
                 return
+            if self._rate_limited(message.packet):
+                # Firmware says why first, then queues nothing but still reports success.
+                self._send(
+                    client,
+                    mesh_pb2.FromRadio(
+                        clientNotification=mesh_pb2.ClientNotification(
+                            reply_id=message.packet.id,
+                            level=mesh_pb2.LogRecord.Level.WARNING,
+                            message="TraceRoute can only be sent once every 30 seconds",
+                        )
+                    ),
+                )
+                self._send(
+                    client,
+                    mesh_pb2.FromRadio(
+                        queueStatus=mesh_pb2.QueueStatus(
+                            free=16, maxlen=16, mesh_packet_id=message.packet.id
+                        )
+                    ),
+                )
+                return
             full = self.behaviour.queue_full
             self._send(
                 client,
@@ -344,21 +365,14 @@ class FakeNode:
         elif variant == "disconnect":
             client.close()
 
+    def _rate_limited(self, packet: mesh_pb2.MeshPacket) -> bool:
+        return (
+            self.behaviour.traceroute_rate_limited
+            and packet.decoded.portnum == portnums_pb2.TRACEROUTE_APP
+        )
+
     def _answer_later(self, client: _Client, request: mesh_pb2.MeshPacket) -> None:
         behaviour = self.behaviour
-        port = request.decoded.portnum
-        if port == portnums_pb2.TRACEROUTE_APP and behaviour.traceroute_rate_limited:
-            self._send(
-                client,
-                mesh_pb2.FromRadio(
-                    clientNotification=mesh_pb2.ClientNotification(
-                        reply_id=request.id,
-                        level=mesh_pb2.LogRecord.Level.WARNING,
-                        message="TraceRoute can only be sent once every 30 seconds",
-                    )
-                ),
-            )
-            return
         if request.to not in self.other_nodes:
             # Nobody acknowledges: the radio gives up after its retransmissions.
             reply = self._routing(request, self.node_num, mesh_pb2.Routing.Error.MAX_RETRANSMIT)
