@@ -115,6 +115,8 @@ class NodeBehaviour:
     snr_back: list[int] = field(default_factory=lambda: [20])
     # What a node answers a position request with (None: the default position of each node).
     position: mesh_pb2.Position | None = None
+    # Bytes every answer carries instead of its message, as a buggy or hostile node sends.
+    answer_payload: bytes | None = None
 
 
 @dataclass
@@ -459,7 +461,11 @@ class FakeNode:
             rx_snr=behaviour.snr_back[-1] / 4 if behaviour.snr_back else 0.0,
             rx_rssi=-90,
             decoded=mesh_pb2.Data(
-                portnum=port, payload=answer.SerializeToString(), request_id=request.id
+                portnum=port,
+                payload=answer.SerializeToString()
+                if behaviour.answer_payload is None
+                else behaviour.answer_payload,
+                request_id=request.id,
             ),
         )
         setattr(packet, "from", node)

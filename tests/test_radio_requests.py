@@ -215,6 +215,23 @@ async def test_traceroute_returns_both_ways_and_joins_the_topology(
     }
 
 
+async def test_an_answer_that_does_not_parse_gives_an_empty_answer_or_an_error(
+    hass: HomeAssistant, radio_entry: MockConfigEntry, fake_node: FakeNode
+) -> None:
+    fake_node.behaviour.answer_payload = b"\xff\xff\xff"
+
+    position = await ask(hass, "request_position", node=node_id(NODE))
+    telemetry = await ask(hass, "request_telemetry", node=node_id(NODE))
+    with pytest.raises(HomeAssistantError) as error:
+        await ask(hass, "traceroute", node=node_id(NODE))
+
+    assert position["latitude"] is None and position["time"] is None
+    assert (telemetry["type"], telemetry["metrics"]) == (None, {})
+    assert error.value.translation_key == "invalid_answer"
+    assert radio_connected(hass)
+    assert await known(hass, NODE)
+
+
 async def test_a_request_nobody_answers_times_out(
     hass: HomeAssistant, radio_entry: MockConfigEntry, fake_node: FakeNode
 ) -> None:
