@@ -97,6 +97,10 @@ def last_request(fake_node: FakeNode) -> mesh_pb2.MeshPacket:
 async def test_request_position_answers_and_moves_the_node_on_the_map(
     hass: HomeAssistant, radio_entry: MockConfigEntry, fake_node: FakeNode
 ) -> None:
+    tracker_id = f"{radio_entry.entry_id}_{node_id(NODE)}_position"
+    await flush(hass)
+    assert entity_state(hass, "device_tracker", tracker_id).attributes.get("latitude") is None
+
     answer = await ask(hass, "request_position", node=node_id(NODE))
 
     assert answer == {
@@ -113,9 +117,7 @@ async def test_request_position_answers_and_moves_the_node_on_the_map(
     assert request.decoded.want_response and request.want_ack
     assert request.hop_limit == 5, "the radio's LoRa setting"
     await flush(hass)
-    tracker = entity_state(
-        hass, "device_tracker", f"{radio_entry.entry_id}_{node_id(NODE)}_position"
-    )
+    tracker = entity_state(hass, "device_tracker", tracker_id)
     assert tracker.attributes["latitude"] == pytest.approx(45.8)
     assert tracker.attributes["longitude"] == pytest.approx(4.8)
 
