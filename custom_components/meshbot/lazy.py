@@ -21,6 +21,7 @@ MESH_PROTOCOL = (
     "meshtastic.protobuf.portnums_pb2",
     f"{__package__}.mesh.lenient",
     f"{__package__}.mesh.decode",
+    f"{__package__}.mesh.requests",
 )
 # What an MQTT link needs before it connects: paho-mqtt and meshbot's client made of it.
 MQTT_CLIENT = (
