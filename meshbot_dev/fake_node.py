@@ -104,6 +104,24 @@ class NodeBehaviour:
     # Bluetooth: the PIN pairing needs (None: no pairing), and whether any adapter hears the node.
     pin: str | None = None
     in_range: bool = True
+    # Requests (want_response) to a node of the database are answered by that node after this
+    # delay, as firmware does; `answer_requests` off leaves them unanswered, and `request_nak`
+    # refuses them with that routing error instead (NO_RESPONSE comes from the node asked).
+    answer_requests: bool = True
+    answer_delay: float = 0.0
+    request_nak: mesh_pb2.Routing.Error.ValueType | None = None
+    # The radio's own rate limit runs (another client traced a route less than 30 s ago): a
+    # traceroute is refused with a notice, and its queue status still says accepted.
+    traceroute_rate_limited: bool = False
+    # A traceroute's answer: the relays each way and the SNR each receiver measured (dB x 4).
+    route: list[int] = field(default_factory=list)
+    snr_towards: list[int] = field(default_factory=lambda: [24])
+    route_back: list[int] = field(default_factory=list)
+    snr_back: list[int] = field(default_factory=lambda: [20])
+    # What a node answers a position request with (None: the default position of each node).
+    position: mesh_pb2.Position | None = None
+    # Bytes every answer carries instead of its message, as a buggy or hostile node sends.
+    answer_payload: bytes | None = None
 
 
 @dataclass
@@ -240,10 +258,14 @@ class FakeNode:
         self.port: int | None = None
         self.device: str | None = None
         self._next_id = 1
+        # The hop limit of the node's LoRa settings, which its API clients use for their packets.
+        self.hop_limit = 3
         # Firmware counts its boots in MyNodeInfo.reboot_count.
         self.reboot_count = 7
         self._tcp_writers: list[asyncio.StreamWriter] = []
         self.gatt_clients: list[FakeGattClient] = []
+        # Answers on their way, cancelled when the node stops.
+        self._pending_answers: set[asyncio.TimerHandle] = set()
 
     # Transports
 
@@ -330,6 +352,9 @@ class FakeNode:
 
     async def stop(self) -> None:
         """Stop listening and drop every client."""
+        for handle in self._pending_answers:
+            handle.cancel()
+        self._pending_answers.clear()
         self.close_clients()
         if self._server is not None:
             self._server.close()
@@ -425,6 +450,27 @@ class FakeNode:
             self.sent_packets.append(message.packet)
             if not self.behaviour.answer_queue:
                 return
+            if self._rate_limited(message.packet):
+                # Firmware says why first, then queues nothing but still reports success.
+                self._send(
+                    client,
+                    mesh_pb2.FromRadio(
+                        clientNotification=mesh_pb2.ClientNotification(
+                            reply_id=message.packet.id,
+                            level=mesh_pb2.LogRecord.Level.WARNING,
+                            message="TraceRoute can only be sent once every 30 seconds",
+                        )
+                    ),
+                )
+                self._send(
+                    client,
+                    mesh_pb2.FromRadio(
+                        queueStatus=mesh_pb2.QueueStatus(
+                            free=16, maxlen=16, mesh_packet_id=message.packet.id
+                        )
+                    ),
+                )
+                return
             full = self.behaviour.queue_full
             self._send(
                 client,
@@ -437,7 +483,10 @@ class FakeNode:
                     )
                 ),
             )
-            if not full and message.packet.want_ack and self.behaviour.ack_reason is not None:
+            if not full and message.packet.decoded.want_response:
+                # The answer, or the refusal, is the request's acknowledgement.
+                self._answer_later(client, message.packet)
+            elif not full and message.packet.want_ack and self.behaviour.ack_reason is not None:
                 routing = mesh_pb2.Routing(error_reason=self.behaviour.ack_reason)
                 ack = mesh_pb2.MeshPacket(
                     to=self.node_num,
@@ -457,6 +506,110 @@ class FakeNode:
 
         elif variant == "disconnect":
             client.close()
+
+    def _rate_limited(self, packet: mesh_pb2.MeshPacket) -> bool:
+        return (
+            self.behaviour.traceroute_rate_limited
+            and packet.decoded.portnum == portnums_pb2.TRACEROUTE_APP
+        )
+
+    def _answer_later(self, client: _Client, request: mesh_pb2.MeshPacket) -> None:
+        behaviour = self.behaviour
+        if request.to not in self.other_nodes:
+            # Nobody acknowledges: the radio gives up after its retransmissions.
+            reply = self._routing(request, self.node_num, mesh_pb2.Routing.Error.MAX_RETRANSMIT)
+        elif behaviour.request_nak is not None:
+            reply = self._routing(request, request.to, behaviour.request_nak)
+        elif not behaviour.answer_requests:
+            return
+        else:
+            reply = self._answer(request)
+
+        def deliver() -> None:
+            self._pending_answers.discard(handle)
+            if client in self._clients:
+                self._send(client, reply)
+
+        handle = asyncio.get_running_loop().call_later(behaviour.answer_delay, deliver)
+        self._pending_answers.add(handle)
+
+    def _routing(
+        self, request: mesh_pb2.MeshPacket, sender: int, reason: mesh_pb2.Routing.Error.ValueType
+    ) -> mesh_pb2.FromRadio:
+        packet = mesh_pb2.MeshPacket(
+            to=self.node_num,
+            id=request.id ^ 0x5A5A,
+            decoded=mesh_pb2.Data(
+                portnum=portnums_pb2.ROUTING_APP,
+                payload=mesh_pb2.Routing(error_reason=reason).SerializeToString(),
+                request_id=request.id,
+            ),
+        )
+        setattr(packet, "from", sender)
+        return mesh_pb2.FromRadio(packet=packet)
+
+    def _answer(self, request: mesh_pb2.MeshPacket) -> mesh_pb2.FromRadio:
+        behaviour = self.behaviour
+        port = request.decoded.portnum
+        node = request.to
+        index = self.other_nodes.index(node)
+        answer: Message
+        if port == portnums_pb2.POSITION_APP:
+            answer = behaviour.position or mesh_pb2.Position(
+                latitude_i=458_000_000 + index * 10_000,
+                longitude_i=48_000_000 + index * 10_000,
+                altitude=400 + index,
+                precision_bits=32,
+                time=1_700_000_000,
+            )
+        elif port == portnums_pb2.TELEMETRY_APP:
+            asked = telemetry_pb2.Telemetry.FromString(request.decoded.payload)
+            variant = asked.WhichOneof("variant")
+            if variant == "device_metrics":
+                answer = telemetry_pb2.Telemetry(
+                    time=1_700_000_000,
+                    device_metrics=telemetry_pb2.DeviceMetrics(
+                        battery_level=64, voltage=3.81, channel_utilization=12.5, air_util_tx=1.5
+                    ),
+                )
+            elif variant == "environment_metrics":
+                answer = telemetry_pb2.Telemetry(
+                    time=1_700_000_000,
+                    environment_metrics=telemetry_pb2.EnvironmentMetrics(
+                        temperature=1.5, relative_humidity=88.0, barometric_pressure=1003.25
+                    ),
+                )
+            else:
+                # The firmware's telemetry modules answer only a variant they know.
+                return self._routing(request, node, mesh_pb2.Routing.Error.NO_RESPONSE)
+        elif port == portnums_pb2.TRACEROUTE_APP:
+            answer = mesh_pb2.RouteDiscovery(
+                route=behaviour.route,
+                snr_towards=behaviour.snr_towards,
+                route_back=behaviour.route_back,
+                snr_back=behaviour.snr_back,
+            )
+        else:
+            return self._routing(request, node, mesh_pb2.Routing.Error.NO_RESPONSE)
+        hops = len(behaviour.route_back)
+        hop_start = max(self.hop_limit, hops)
+        packet = mesh_pb2.MeshPacket(
+            to=self.node_num,
+            id=request.id ^ 0xA5A5,
+            hop_start=hop_start,
+            hop_limit=hop_start - hops,
+            rx_snr=behaviour.snr_back[-1] / 4 if behaviour.snr_back else 0.0,
+            rx_rssi=-90,
+            decoded=mesh_pb2.Data(
+                portnum=port,
+                payload=answer.SerializeToString()
+                if behaviour.answer_payload is None
+                else behaviour.answer_payload,
+                request_id=request.id,
+            ),
+        )
+        setattr(packet, "from", node)
+        return mesh_pb2.FromRadio(packet=packet)
 
     def node_info(self, num: int, long_name: str | None = None) -> mesh_pb2.NodeInfo:
         """Return a NodeInfo as the node database holds it."""
@@ -497,7 +650,8 @@ class FakeNode:
             mesh_pb2.FromRadio(
                 config=config_pb2.Config(
                     lora=config_pb2.Config.LoRaConfig(
-                        region=config_pb2.Config.LoRaConfig.RegionCode.EU_868
+                        region=config_pb2.Config.LoRaConfig.RegionCode.EU_868,
+                        hop_limit=self.hop_limit,
                     )
                 )
             ),

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+import time
+from typing import TYPE_CHECKING, Any
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant, callback
@@ -21,15 +22,19 @@ from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 from .ble import BLUETOOTH, async_setup_bluetooth
 from .compat import async_entry_device
 from .const import ACTIVITY_REFRESH_SECONDS, BACKOFF, DOMAIN, LOGGER, LinkKind
-from .errors import no_radio, send_error
+from .errors import no_radio, request_error, request_paced, send_error
 from .lazy import BLE_CLIENT, MESH_PROTOCOL, MQTT_CLIENT, async_import_once_started
 from .links.backoff import Backoff
 from .links.errors import LinkError
 from .links.mqtt import MqttLink
-from .links.stream import RadioLink, SendResult, TextTooLongError
+from .links.stream import RadioLink, RequestRefused, RequestTimeout, SendResult, TextTooLongError
 from .links.supervisor import Supervisor
+from .mesh.airtime import RequestKind, RequestPacer
 from .mesh.models import node_id
 from .mesh_coordinator import MeshCoordinator
+
+if TYPE_CHECKING:
+    from meshtastic.protobuf import mesh_pb2
 
 LINK_TITLES = {
     LinkKind.RADIO: "Radio link",
@@ -144,7 +149,7 @@ class LinkCoordinator[LinkT: (MqttLink, RadioLink)](DataUpdateCoordinator[LinkSt
 
 
 class RadioCoordinator(LinkCoordinator[RadioLink]):
-    """The radio link: also names the radio's device, reports contention, and sends text."""
+    """The radio link: also names the radio's device, reports contention, sends text and asks."""
 
     def __init__(
         self,
@@ -155,6 +160,7 @@ class RadioCoordinator(LinkCoordinator[RadioLink]):
     ) -> None:
         """Supervise the radio; `mesh` gives the radio's device its node name."""
         self.mesh = mesh
+        self.pacer = RequestPacer()
         self._contention_reported = False
         # Bluetooth radios: whether Home Assistant stopped hearing the radio's advertisements,
         # and whether the repair issue says so.
@@ -252,6 +258,38 @@ class RadioCoordinator(LinkCoordinator[RadioLink]):
             return await self.link.send_text(text, destination, channel, want_ack)
         except (TextTooLongError, LinkError) as err:
             raise send_error(err, self.link.connected) from err
+
+    async def async_request(
+        self, kind: RequestKind, node: int, port: int, payload: bytes, answer_timeout: float
+    ) -> mesh_pb2.MeshPacket:
+        """Ask `node` through the radio, within the airtime rules; return its answer.
+
+        Raise ServiceValidationError when the airtime rules hold the request back, and
+        HomeAssistantError with a translated reason when no answer comes.
+        """
+        name = node_id(node)
+        pacer = self.pacer
+        if pacer.waiting(node):
+            raise request_paced(name, None)
+        # Monotonic, so that a change of the wall clock neither blocks nor frees requests.
+        started = time.monotonic()
+        if delay := pacer.delay(node, kind, started):
+            raise request_paced(name, delay)
+        pacer.begin(node)
+        sent = False
+        try:
+            answer = await self.link.request(node, port, payload, answer_timeout)
+        except (RequestTimeout, RequestRefused) as err:
+            # It went out (or the radio's own rate limit holds it back): it counts.
+            sent = True
+            raise request_error(err, name, self.link.connected) from err
+        except LinkError as err:
+            raise request_error(err, name, self.link.connected) from err
+        else:
+            sent = True
+            return answer
+        finally:
+            pacer.end(node, kind, started, sent)
 
     @callback
     def _async_describe_radio(self) -> None:

@@ -21,6 +21,7 @@ MESH_PROTOCOL = (
     "meshtastic.protobuf.portnums_pb2",
     f"{__package__}.mesh.lenient",
     f"{__package__}.mesh.decode",
+    f"{__package__}.mesh.requests",
 )
 # What a Bluetooth radio needs before it connects: bleak, its retrying connector, the transport.
 BLE_CLIENT = (

@@ -130,6 +130,8 @@ class RadioInfo:
     hw_model: str | None = None
     nodes_in_db: int = 0
     reboot_count: int | None = None
+    # The hop limit the node's LoRa settings give its own packets (None until they arrive).
+    hop_limit: int | None = None
 
 
 class RadioTransport(Protocol):
@@ -234,6 +236,30 @@ MAX_TEXT_DIRECT = 200
 MAX_TEXT_BROADCAST = 233
 
 
+# What the firmware uses when the LoRa settings leave the hop limit unset, and its ceiling: the
+# packet header keeps the hop limit in 3 bits.
+DEFAULT_HOP_LIMIT = 3
+MAX_HOP_LIMIT = 7
+
+
+class RequestRefused(LinkError):
+    """Raise when the mesh or the radio refused a request: a routing error, or a notice."""
+
+    def __init__(self, reason: str) -> None:
+        """Keep the reason: a routing error's name, or the radio's own words."""
+        super().__init__(reason)
+        self.reason = reason
+
+
+class RequestTimeout(LinkTimeoutError):
+    """Raise when the radio queued a request and no answer came in time."""
+
+    def __init__(self, timeout: float) -> None:
+        """Say how long the answer was waited for."""
+        super().__init__(f"no answer within {timeout:g} s")
+        self.timeout = timeout
+
+
 class TextTooLongError(ValueError):
     """Raise when a text exceeds what one Meshtastic packet carries."""
 
@@ -242,6 +268,15 @@ class TextTooLongError(ValueError):
         super().__init__(f"{size} bytes of text, at most {limit} fit in one message")
         self.size = size
         self.limit = limit
+
+
+@dataclass(frozen=True, slots=True)
+class _Request:
+    """A request waiting for its answer: who must answer, on which port."""
+
+    destination: int
+    port: int
+    answer: asyncio.Future[mesh_pb2.MeshPacket]
 
 
 @dataclass(frozen=True)
@@ -295,6 +330,7 @@ class RadioLink:
         self._on_frame = on_frame
         self._queued: dict[int, asyncio.Future[mesh_pb2.QueueStatus]] = {}
         self._acks: dict[int, asyncio.Future[int]] = {}
+        self._requests: dict[int, _Request] = {}
         self._protocol: RadioTransport | None = None
         self._config_id = 0
         self._handshake: asyncio.Future[None] | None = None
@@ -355,8 +391,13 @@ class RadioLink:
             waiter = self._queued.pop(status.mesh_packet_id, None)
             if waiter is not None and not waiter.done():
                 waiter.set_result(status)
-        elif variant == "packet" and self._acks:
-            self._check_ack(message.packet)
+        elif variant == "packet":
+            if self._acks:
+                self._check_ack(message.packet)
+            if self._requests:
+                self._check_answer(message.packet)
+        elif variant == "clientNotification" and self._requests:
+            self._check_notice(message.clientNotification)
         if variant == "rebooted":
             # A serial radio that restarted keeps the port open but forgot the session: ask for
             # its configuration again on the same connection, as the Meshtastic apps do.
@@ -392,6 +433,62 @@ class RadioLink:
             routing = mesh_pb2.Routing(error_reason=mesh_pb2.Routing.Error.BAD_REQUEST)
         waiter.set_result(routing.error_reason)
 
+    def _check_answer(self, packet: mesh_pb2.MeshPacket) -> None:
+        if not packet.HasField("decoded") or not packet.decoded.request_id:
+            return
+        request = self._requests.get(packet.decoded.request_id)
+        if request is None or request.answer.done():
+            return
+        port, sender = packet.decoded.portnum, getattr(packet, "from")
+        if port == portnums_pb2.ROUTING_APP and sender in (request.destination, self.info.node_num):
+            routing = mesh_pb2.Routing()
+            try:
+                routing.ParseFromString(packet.decoded.payload)
+            except pb_message.DecodeError:
+                return
+            # NONE is the acknowledgement of a request sent with want_ack, not its answer; an
+            # error ends the wait, from the node asked (NO_RESPONSE) or the radio itself
+            # (MAX_RETRANSMIT, NO_ROUTE).
+            if routing.error_reason != mesh_pb2.Routing.Error.NONE:
+                request.answer.set_exception(RequestRefused(_routing_error(routing.error_reason)))
+                request.answer.exception()
+        elif port == request.port and sender == request.destination:
+            request.answer.set_result(packet)
+
+    def _check_notice(self, notice: mesh_pb2.ClientNotification) -> None:
+        # How the radio refuses a request it will not send, such as a traceroute within its
+        # rate limit; its queue status still says the packet was accepted.
+        request = self._requests.get(notice.reply_id)
+        if request is not None and not request.answer.done():
+            request.answer.set_exception(RequestRefused(notice.message or "refused by the radio"))
+            request.answer.exception()
+
+    async def _queue(self, packet: mesh_pb2.MeshPacket, queue_timeout: float) -> None:
+        """Hand a packet to the radio; return once the radio queued it.
+
+        Raise LinkError when the radio refuses the packet or its queue is full, at once, and
+        LinkTimeoutError when it does not answer in time.
+        """
+        queued: asyncio.Future[mesh_pb2.QueueStatus] = asyncio.get_running_loop().create_future()
+        self._queued[packet.id] = queued
+        try:
+            self.send(mesh_pb2.ToRadio(packet=packet))
+            try:
+                async with asyncio.timeout(queue_timeout):
+                    status = await queued
+            except TimeoutError as err:
+                raise LinkTimeoutError(
+                    f"the radio did not queue the message within {queue_timeout:g} s"
+                ) from err
+        finally:
+            self._queued.pop(packet.id, None)
+        if status.res:
+            raise LinkError(
+                "the radio's queue is full"
+                if status.free == 0
+                else f"the radio refused the message (error {status.res})"
+            )
+
     async def send_text(
         self,
         text: str,
@@ -412,7 +509,6 @@ class RadioLink:
             raise TextTooLongError(len(payload), limit)
         if not self.connected:
             raise LinkError("the radio is not connected")
-        loop = asyncio.get_running_loop()
         packet_id = random.randint(1, 0xFFFFFFFF)
         packet = mesh_pb2.MeshPacket(
             to=destination,
@@ -421,26 +517,11 @@ class RadioLink:
             want_ack=want_ack,
             decoded=mesh_pb2.Data(portnum=portnums_pb2.TEXT_MESSAGE_APP, payload=payload),
         )
-        queued: asyncio.Future[mesh_pb2.QueueStatus] = loop.create_future()
-        self._queued[packet_id] = queued
         acked: asyncio.Future[int] | None = None
         if want_ack:
-            acked = self._acks[packet_id] = loop.create_future()
+            acked = self._acks[packet_id] = asyncio.get_running_loop().create_future()
         try:
-            self.send(mesh_pb2.ToRadio(packet=packet))
-            try:
-                async with asyncio.timeout(queue_timeout):
-                    status = await queued
-            except TimeoutError as err:
-                raise LinkTimeoutError(
-                    f"the radio did not queue the message within {queue_timeout:g} s"
-                ) from err
-            if status.res:
-                raise LinkError(
-                    "the radio's queue is full"
-                    if status.free == 0
-                    else f"the radio refused the message (error {status.res})"
-                )
+            await self._queue(packet, queue_timeout)
             if acked is None:
                 return SendResult(packet_id)
             try:
@@ -454,16 +535,67 @@ class RadioLink:
                 error=None if reason == mesh_pb2.Routing.Error.NONE else _routing_error(reason),
             )
         finally:
-            self._queued.pop(packet_id, None)
             self._acks.pop(packet_id, None)
 
+    async def request(
+        self,
+        destination: int,
+        port: int,
+        payload: bytes,
+        answer_timeout: float = 60.0,
+        channel: int = 0,
+        queue_timeout: float = 10.0,
+    ) -> mesh_pb2.MeshPacket:
+        """Ask one node for something (want_response); return its answer packet.
+
+        The answer is the node's packet on the same port whose request_id is the request's
+        packet id. Raise RequestRefused on a routing error or a refusal by the radio,
+        RequestTimeout when no answer came within `answer_timeout`, and LinkError as
+        send_text does.
+        """
+        if not self.connected:
+            raise LinkError("the radio is not connected")
+        packet_id = random.randint(1, 0xFFFFFFFF)
+        hop_limit = self.info.hop_limit or DEFAULT_HOP_LIMIT
+        packet = mesh_pb2.MeshPacket(
+            to=destination,
+            channel=channel,
+            id=packet_id,
+            hop_limit=min(hop_limit, MAX_HOP_LIMIT),
+            # Delivered reliably, so that a request lost on the way ends in the radio's
+            # MAX_RETRANSMIT or NO_ROUTE instead of a silent timeout; the firmware does the
+            # same to every traceroute.
+            want_ack=True,
+            decoded=mesh_pb2.Data(
+                portnum=portnums_pb2.PortNum.ValueType(port), payload=payload, want_response=True
+            ),
+        )
+        request = self._requests[packet_id] = _Request(
+            destination, port, asyncio.get_running_loop().create_future()
+        )
+        try:
+            await self._queue(packet, queue_timeout)
+            try:
+                async with asyncio.timeout(answer_timeout):
+                    return await request.answer
+            except TimeoutError as err:
+                raise RequestTimeout(answer_timeout) from err
+        finally:
+            self._requests.pop(packet_id, None)
+
     def _fail_waiters(self, error: LinkError) -> None:
-        for waiters in (self._queued, self._acks):
-            for waiter in waiters.values():
-                if not waiter.done():
-                    waiter.set_exception(error)
-                    waiter.exception()
-            waiters.clear()
+        waiters: list[asyncio.Future[Any]] = [
+            *self._queued.values(),
+            *self._acks.values(),
+            *(request.answer for request in self._requests.values()),
+        ]
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_exception(error)
+                waiter.exception()
+        self._queued.clear()
+        self._acks.clear()
+        self._requests.clear()
 
     def _record_handshake(self, variant: str | None, message: Any) -> None:
         if variant == "my_info":
@@ -484,6 +616,8 @@ class RadioLink:
             )
         elif variant == "node_info":
             self.info.nodes_in_db += 1
+        elif variant == "config" and message.config.WhichOneof("payload_variant") == "lora":
+            self.info.hop_limit = message.config.lora.hop_limit or None
 
     async def _open(self) -> RadioTransport:
         loop = asyncio.get_running_loop()
