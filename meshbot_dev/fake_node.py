@@ -1,12 +1,14 @@
-"""A fake Meshtastic node speaking the real stream protocol over TCP or a pseudo-terminal.
+"""A fake Meshtastic node: the stream protocol over TCP or a pty, GATT to a Bluetooth client.
 
 The framing here is written independently of the integration's codec on purpose, so a bug in
-one is not mirrored by the other.
+one is not mirrored by the other. No Bluetooth exists on these machines, so the GATT side is a
+bleak client (`FakeGattClient`): the one mock of the radio, standing where bleak's would.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -99,6 +101,9 @@ class NodeBehaviour:
     queue_full: bool = False
     # Routing error to acknowledge wanted-ack packets with (None: never acknowledge).
     ack_reason: int | None = 0
+    # Bluetooth: the PIN pairing needs (None: no pairing), and whether any adapter hears the node.
+    pin: str | None = None
+    in_range: bool = True
     # Requests (want_response) to a node of the database are answered by that node after this
     # delay, as firmware does; `answer_requests` off leaves them unanswered, and `request_nak`
     # refuses them with that routing error instead (NO_RESPONSE comes from the node asked).
@@ -124,6 +129,108 @@ class _Client:
     write: Callable[[bytes], None]
     close: Callable[[], None]
     buffer: bytearray = field(default_factory=bytearray)
+    # A GATT client takes whole messages, without the stream header.
+    deliver: Callable[[mesh_pb2.FromRadio], None] | None = None
+
+
+# The node's GATT service (firmware's MeshBLEService).
+SERVICE_UUID = "6ba1b218-15a8-461f-9fa8-5dcae273eafd"
+TO_RADIO_UUID = "f75c76d2-129e-4dad-a1dd-7866124401e7"
+FROM_RADIO_UUID = "2c55e69e-4993-11ed-b878-0242ac120002"
+FROM_NUM_UUID = "ed9da18c-a800-4f66-a670-aa7547e34453"
+
+
+class FakeGattClient:
+    """A bleak client connected to the fake node: ToRadio writes in, FromRadio reads out.
+
+    Like the firmware, the node queues each FromRadio for reading and notifies FromNum with its
+    count; a read of an empty queue returns no bytes. Every operation yields to the loop, as a
+    real GATT round trip does.
+    """
+
+    def __init__(self, node: FakeNode, disconnected_callback: Callable[[Any], None] | None) -> None:
+        """Connect to `node`."""
+        self._node = node
+        self._disconnected_callback = disconnected_callback
+        self._queue: deque[bytes] = deque()
+        self._notify: Callable[[Any, bytearray], None] | None = None
+        self._from_num = 0
+        self.is_connected = True
+        self.paired = False
+        self.reads = 0
+        self.client = _Client(write=self._queue_raw, close=self.drop, deliver=self._queue_message)
+
+    def _queue_raw(self, data: bytes) -> None:
+        self._queue.append(bytes(data))
+        self._from_num += 1
+        if self._notify is not None:
+            self._notify(FROM_NUM_UUID, bytearray(self._from_num.to_bytes(4, "little")))
+
+    def _queue_message(self, message: mesh_pb2.FromRadio) -> None:
+        self._queue_raw(message.SerializeToString())
+
+    def _check_link(self, characteristic: str) -> None:
+        from bleak.exc import BleakError
+
+        if not self.is_connected:
+            raise BleakError("Not connected")
+        if self._node.behaviour.pin is not None and not self.paired:
+            # What BlueZ reports for a characteristic the firmware guards with ENC_MITM.
+            raise BleakError(f"{characteristic}: Insufficient Authentication")
+
+    async def pair(self, *args: Any, **kwargs: Any) -> None:
+        """Pair, with the passkey the client offers."""
+        from bleak.exc import BleakError
+
+        await asyncio.sleep(0)
+        pin = self._node.behaviour.pin
+        if pin is not None and kwargs.get("passkey") != int(pin):
+            raise BleakError("org.bluez.Error.AuthenticationFailed")
+        self.paired = True
+
+    async def start_notify(self, characteristic: str, callback: Callable[..., None]) -> None:
+        """Subscribe to FromNum."""
+        await asyncio.sleep(0)
+        self._check_link(characteristic)
+        assert characteristic == FROM_NUM_UUID
+        self._notify = callback
+
+    async def write_gatt_char(
+        self, characteristic: str, data: bytes, response: bool = False
+    ) -> None:
+        """Take one bare ToRadio."""
+        await asyncio.sleep(0)
+        self._check_link(characteristic)
+        assert characteristic == TO_RADIO_UUID
+        message = mesh_pb2.ToRadio()
+        message.ParseFromString(bytes(data))
+        self._node.received.append(message)
+        self._node._on_to_radio(self.client, message)
+
+    async def read_gatt_char(self, characteristic: str) -> bytearray:
+        """Return the next queued FromRadio, or nothing once the queue is drained."""
+        await asyncio.sleep(0)
+        self._check_link(characteristic)
+        assert characteristic == FROM_RADIO_UUID
+        self.reads += 1
+        return bytearray(self._queue.popleft() if self._queue else b"")
+
+    async def disconnect(self) -> None:
+        """Disconnect, as the client asks."""
+        await asyncio.sleep(0)
+        self._gone()
+
+    def drop(self) -> None:
+        """Lose the connection from the node's side: out of range, turned off, rebooted."""
+        if self.is_connected:
+            self._gone()
+            if self._disconnected_callback is not None:
+                self._disconnected_callback(self)
+
+    def _gone(self) -> None:
+        self.is_connected = False
+        if self.client in self._node._clients:
+            self._node._clients.remove(self.client)
 
 
 class FakeNode:
@@ -156,10 +263,38 @@ class FakeNode:
         # Firmware counts its boots in MyNodeInfo.reboot_count.
         self.reboot_count = 7
         self._tcp_writers: list[asyncio.StreamWriter] = []
+        self.gatt_clients: list[FakeGattClient] = []
         # Answers on their way, cancelled when the node stops.
         self._pending_answers: set[asyncio.TimerHandle] = set()
 
     # Transports
+
+    async def establish_connection(
+        self,
+        client_class: type,
+        device: Any,
+        name: str,
+        disconnected_callback: Callable[[Any], None] | None = None,
+        **kwargs: Any,
+    ) -> FakeGattClient:
+        """Connect a GATT client, as bleak-retry-connector's `establish_connection` does."""
+        from bleak_retry_connector import BleakNotFoundError
+
+        await asyncio.sleep(0)
+        if not self.behaviour.in_range:
+            raise BleakNotFoundError(f"{name} - {device.address}: device not found")
+        # One central at a time, like the firmware's single connection.
+        self.close_clients()
+        gatt = FakeGattClient(self, disconnected_callback)
+        self._clients.append(gatt.client)
+        self.gatt_clients.append(gatt)
+        self.connections += 1
+        return gatt
+
+    @property
+    def gatt_connected(self) -> int:
+        """Return how many GATT clients are still connected."""
+        return sum(client.is_connected for client in self.gatt_clients)
 
     async def start_tcp(self, port: int = 0) -> int:
         """Listen on 127.0.0.1 and return the port."""
@@ -262,7 +397,9 @@ class FakeNode:
         for client in list(self._clients):
             if self._master_fd is None or client.write != self._pty_write:
                 client.close()
-                self._clients.remove(client)
+                # A GATT client's close already took it off the list.
+                if client in self._clients:
+                    self._clients.remove(client)
 
     # Protocol
 
@@ -291,6 +428,9 @@ class FakeNode:
     def _send(self, client: _Client, message: mesh_pb2.FromRadio) -> None:
         message.id = self._next_id
         self._next_id += 1
+        if client.deliver is not None:
+            client.deliver(message)
+            return
         if self.behaviour.debug_text:
             client.write(b"DEBUG | 12:00:00 [Router] noise between frames \x94 \r\n")
         client.write(frame(message))

@@ -11,11 +11,20 @@ import math
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 
 from .const import DOMAIN
-from .links.errors import LinkAuthError, LinkError, LinkTimeoutError, LinkTlsError
+from .links.errors import (
+    LinkAuthError,
+    LinkError,
+    LinkPairingError,
+    LinkPairingRequired,
+    LinkTimeoutError,
+    LinkTlsError,
+)
 from .links.stream import RequestRefused, RequestTimeout, TextTooLongError
 
 # The most specific first: a TLS timeout is a timeout to the user, but a refused login is not.
 FORM_ERRORS: tuple[tuple[type[LinkError], str], ...] = (
+    (LinkPairingRequired, "pin_required"),
+    (LinkPairingError, "pairing_failed"),
     (LinkAuthError, "invalid_auth"),
     (LinkTlsError, "tls_error"),
     (LinkTimeoutError, "timeout_connect"),

@@ -23,6 +23,11 @@ MESH_PROTOCOL = (
     f"{__package__}.mesh.decode",
     f"{__package__}.mesh.requests",
 )
+# What a Bluetooth radio needs before it connects: bleak, its retrying connector, the transport.
+BLE_CLIENT = (
+    "bleak_retry_connector",
+    f"{__package__}.links.ble",
+)
 # What an MQTT link needs before it connects: paho-mqtt and meshbot's client made of it.
 MQTT_CLIENT = (
     "paho.mqtt.client",

@@ -1,14 +1,19 @@
-"""The Meshtastic stream protocol (TCP port 4403 and USB serial), spoken on the event loop."""
+"""A Meshtastic radio session on the event loop, over the stream protocol or Bluetooth.
+
+`RadioLink` is the session: the want_config handshake, the node database, restarts, heartbeats,
+liveness and sending. It talks to the radio through a `RadioTransport`: the stream protocol here
+(TCP port 4403 and USB serial, framed), or GATT over Bluetooth LE (`ble.py`, bare protobufs).
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 import logging
 import random
 import time
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from ..lazy import LazyModule
 from .errors import LinkClosedByPeer, LinkError, LinkTimeoutError
@@ -99,11 +104,14 @@ class FrameDecoder:
 
 @dataclass(frozen=True)
 class RadioSettings:
-    """How to reach the radio: a TCP host or a serial device."""
+    """How to reach the radio: a TCP host, a serial device or a Bluetooth address."""
 
     host: str | None = None
     port: int = 4403
     device: str | None = None
+    address: str | None = None
+    # The node's Bluetooth pairing PIN, for nodes that require pairing; never logged.
+    pin: str | None = field(default=None, repr=False)
     connect_timeout: float = 10.0
     handshake_timeout: float = 60.0
     heartbeat_interval: float = 300.0
@@ -126,6 +134,25 @@ class RadioInfo:
     hop_limit: int | None = None
 
 
+class RadioTransport(Protocol):
+    """What a radio session needs from the connection under it."""
+
+    # Set (to an exception) when the connection ends.
+    closed: asyncio.Future[None]
+    # The loop time of the last byte received, for the liveness check.
+    last_received: float
+
+    def send_message(self, payload: bytes) -> None:
+        """Send one serialized ToRadio; never wait."""
+
+    async def release(self) -> None:
+        """Let go of the connection, bounded; return once the radio is free for the next one."""
+
+
+# Looks up the radio's current Bluetooth device (a `bleak` BLEDevice), or None when not in range.
+BleDeviceLookup = Callable[[], Any]
+
+
 class _StreamProtocol(asyncio.Protocol):
     """Feed received bytes through the frame decoder to a callback."""
 
@@ -143,6 +170,8 @@ class _StreamProtocol(asyncio.Protocol):
         # Silence is measured on the loop's clock, the one the heartbeat waits run on.
         self._loop = loop
         self.last_received = loop.time()
+        # A serial port closes in the executor, later: its release waits for that.
+        self.waits_for_close = False
 
     @property
     def decoder(self) -> FrameDecoder:
@@ -178,6 +207,20 @@ class _StreamProtocol(asyncio.Protocol):
     def send(self, payload: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():
             self.transport.write(payload)
+
+    def send_message(self, payload: bytes) -> None:
+        self.send(encode_frame(payload))
+
+    async def release(self) -> None:
+        if self.transport is None:
+            return
+        # Serial ports are released at once so the next attempt can reopen them.
+        self.transport.abort()
+        if self.waits_for_close:
+            # The serial transport closes its port in the executor, later: wait for that, so
+            # an ended session has let go of the port's exclusive lock and an immediate
+            # reconnect can take it.
+            await asyncio.wait((self.closed,), timeout=PORT_RELEASE_TIMEOUT)
 
 
 def _close_late_serial(opening: asyncio.Future[Any]) -> None:
@@ -253,13 +296,25 @@ def _routing_error(reason: int) -> str:
 
 
 class RadioLink:
-    """A Meshtastic node reached over TCP or serial, kept through the want_config handshake."""
+    """A Meshtastic node reached over TCP, serial or Bluetooth, kept through the handshake."""
 
-    def __init__(self, settings: RadioSettings, on_frame: FrameHandler | None = None) -> None:
-        """Connect with `settings`; hand every FromRadio after the handshake to `on_frame`."""
-        if not settings.host and not settings.device:
-            raise ValueError("a radio needs a host or a serial device")
+    def __init__(
+        self,
+        settings: RadioSettings,
+        on_frame: FrameHandler | None = None,
+        ble_device: BleDeviceLookup | None = None,
+    ) -> None:
+        """Connect with `settings`; hand every FromRadio after the handshake to `on_frame`.
+
+        `ble_device` finds a Bluetooth radio's device each time it connects (a radio moves
+        between adapters and proxies).
+        """
+        if not settings.host and not settings.device and not settings.address:
+            raise ValueError("a radio needs a host, a serial device or a Bluetooth address")
+        if settings.address and ble_device is None:
+            raise ValueError("a Bluetooth radio needs a way to find its device")
         self.settings = settings
+        self._ble_device = ble_device
         self.info = RadioInfo()
         self.last_message_at: float | None = None
         # Frames dropped: unparseable, empty, or announced longer than any frame can be.
@@ -276,7 +331,7 @@ class RadioLink:
         self._queued: dict[int, asyncio.Future[mesh_pb2.QueueStatus]] = {}
         self._acks: dict[int, asyncio.Future[int]] = {}
         self._requests: dict[int, _Request] = {}
-        self._protocol: _StreamProtocol | None = None
+        self._protocol: RadioTransport | None = None
         self._config_id = 0
         self._handshake: asyncio.Future[None] | None = None
         self._handler_error_logged = False
@@ -285,6 +340,8 @@ class RadioLink:
         """Return the radio's address."""
         if self.settings.device:
             return f"serial {self.settings.device}"
+        if self.settings.address:
+            return f"bluetooth {self.settings.address}"
         return f"tcp://{self.settings.host}:{self.settings.port}"
 
     @property
@@ -300,7 +357,7 @@ class RadioLink:
         """Send a ToRadio; raise LinkError when there is no connection."""
         if self._protocol is None:
             raise LinkError("the radio is not connected")
-        self._protocol.send(encode_frame(to_radio.SerializeToString()))
+        self._protocol.send_message(to_radio.SerializeToString())
 
     def _on_noise(self, oversized: int, skipped_bytes: int) -> None:
         self.bad_frames += oversized
@@ -562,11 +619,17 @@ class RadioLink:
         elif variant == "config" and message.config.WhichOneof("payload_variant") == "lora":
             self.info.hop_limit = message.config.lora.hop_limit or None
 
-    async def _open(self) -> _StreamProtocol:
+    async def _open(self) -> RadioTransport:
         loop = asyncio.get_running_loop()
         settings = self.settings
+        if settings.address and self._ble_device is not None:
+            # Imported here so a TCP or serial setup never loads bleak.
+            from .ble import open_gatt  # noqa: PLC0415
+
+            return await open_gatt(settings, self._ble_device, self._on_payload)
         protocol = _StreamProtocol(self._on_payload, self._on_noise)
         if settings.device:
+            protocol.waits_for_close = True
             # Imported here so a TCP-only setup never loads pyserial.
             import serial_asyncio_fast  # noqa: PLC0415
 
@@ -593,12 +656,13 @@ class RadioLink:
         # The serial transport announces itself on a later loop iteration; writes before
         # that would be lost.
         await protocol.made
+        protocol.send(WAKE_BYTES)
         return protocol
 
     async def session(self, mark_up: MarkUp) -> None:
         """Connect, complete the handshake, then serve frames until the link dies."""
         settings = self.settings
-        protocol: _StreamProtocol | None = None
+        protocol: RadioTransport | None = None
         self.info = RadioInfo()
         self._handshake = asyncio.get_running_loop().create_future()
         if settings.want_nodes:
@@ -615,13 +679,14 @@ class RadioLink:
                 raise LinkTimeoutError(
                     f"no connection within {settings.connect_timeout:g} s"
                 ) from err
+            except LinkError:
+                raise
             except OSError as err:
                 raise LinkError(err.strerror or str(err)) from err
             except Exception as err:
                 # pyserial raises its own SerialException for busy or missing ports.
                 raise LinkError(str(err)) from err
             self._protocol = protocol
-            protocol.send(WAKE_BYTES)
             self.send(mesh_pb2.ToRadio(want_config_id=self._config_id))
             done, _ = await asyncio.wait(
                 (self._handshake, protocol.closed),
@@ -640,23 +705,17 @@ class RadioLink:
             await self._serve(protocol)
         except asyncio.CancelledError:
             if protocol is not None:
-                protocol.send(encode_frame(mesh_pb2.ToRadio(disconnect=True).SerializeToString()))
+                protocol.send_message(mesh_pb2.ToRadio(disconnect=True).SerializeToString())
             raise
         finally:
             self._protocol = None
             self._fail_waiters(LinkError("the radio link went down"))
             if self._handshake is not None and not self._handshake.done():
                 self._handshake.cancel()
-            if protocol is not None and protocol.transport is not None:
-                # Serial ports are released at once so the next attempt can reopen them.
-                protocol.transport.abort()
-                if settings.device:
-                    # The serial transport closes its port in the executor, later: wait for
-                    # that, so an ended session has let go of the port's exclusive lock and an
-                    # immediate reconnect can take it.
-                    await asyncio.wait((protocol.closed,), timeout=PORT_RELEASE_TIMEOUT)
+            if protocol is not None:
+                await protocol.release()
 
-    async def _serve(self, protocol: _StreamProtocol) -> None:
+    async def _serve(self, protocol: RadioTransport) -> None:
         settings = self.settings
         tick = min(settings.heartbeat_interval, settings.liveness_timeout / 4)
         clock = asyncio.get_running_loop().time
