@@ -35,11 +35,8 @@ from meshbot_dev.mosquitto import (
     environment_ready,
 )
 
-from .support.bluetooth import install_usb_stand_in
 from .support.deprecations import DeprecationReports
 from .support.seen import NOW, Diagnostics
-
-install_usb_stand_in()
 
 
 def pytest_configure(config: pytest.Config) -> None:
