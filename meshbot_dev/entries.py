@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from homeassistant.const import CONF_HOST, CONF_PORT
+from homeassistant.const import CONF_ADDRESS, CONF_HOST, CONF_PIN, CONF_PORT
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.meshbot.const import (
@@ -18,6 +18,7 @@ from custom_components.meshbot.const import (
     CONF_RADIUS_KM,
     CONF_TLS,
     CONF_VERIFY_TLS,
+    CONNECTION_BLUETOOTH,
     CONNECTION_TCP,
     DOMAIN,
     LOCATION_HOME,
@@ -31,6 +32,14 @@ MESH_PASSWORD = "correct horse battery staple"
 def radio_section(port: int, host: str = "127.0.0.1") -> dict[str, Any]:
     """Return entry data for a TCP radio."""
     return {CONF_CONNECTION: CONNECTION_TCP, CONF_HOST: host, CONF_PORT: port}
+
+
+def bluetooth_section(address: str, pin: str | None = None) -> dict[str, Any]:
+    """Return entry data for a Bluetooth radio."""
+    section = {CONF_CONNECTION: CONNECTION_BLUETOOTH, CONF_ADDRESS: address}
+    if pin is not None:
+        section[CONF_PIN] = pin
+    return section
 
 
 def broker_section(port: int, host: str = "127.0.0.1", **extra: Any) -> dict[str, Any]:

@@ -1,12 +1,14 @@
-"""A fake Meshtastic node speaking the real stream protocol over TCP or a pseudo-terminal.
+"""A fake Meshtastic node: the stream protocol over TCP or a pty, GATT to a Bluetooth client.
 
 The framing here is written independently of the integration's codec on purpose, so a bug in
-one is not mirrored by the other.
+one is not mirrored by the other. No Bluetooth exists on these machines, so the GATT side is a
+bleak client (`FakeGattClient`): the one mock of the radio, standing where bleak's would.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -99,6 +101,27 @@ class NodeBehaviour:
     queue_full: bool = False
     # Routing error to acknowledge wanted-ack packets with (None: never acknowledge).
     ack_reason: int | None = 0
+    # Bluetooth: the PIN pairing needs (None: no pairing), and whether any adapter hears the node.
+    pin: str | None = None
+    in_range: bool = True
+    # Requests (want_response) to a node of the database are answered by that node after this
+    # delay, as firmware does; `answer_requests` off leaves them unanswered, and `request_nak`
+    # refuses them with that routing error instead (NO_RESPONSE comes from the node asked).
+    answer_requests: bool = True
+    answer_delay: float = 0.0
+    request_nak: mesh_pb2.Routing.Error.ValueType | None = None
+    # The radio's own rate limit runs (another client traced a route less than 30 s ago): a
+    # traceroute is refused with a notice, and its queue status still says accepted.
+    traceroute_rate_limited: bool = False
+    # A traceroute's answer: the relays each way and the SNR each receiver measured (dB x 4).
+    route: list[int] = field(default_factory=list)
+    snr_towards: list[int] = field(default_factory=lambda: [24])
+    route_back: list[int] = field(default_factory=list)
+    snr_back: list[int] = field(default_factory=lambda: [20])
+    # What a node answers a position request with (None: the default position of each node).
+    position: mesh_pb2.Position | None = None
+    # Bytes every answer carries instead of its message, as a buggy or hostile node sends.
+    answer_payload: bytes | None = None
 
 
 @dataclass
@@ -106,6 +129,108 @@ class _Client:
     write: Callable[[bytes], None]
     close: Callable[[], None]
     buffer: bytearray = field(default_factory=bytearray)
+    # A GATT client takes whole messages, without the stream header.
+    deliver: Callable[[mesh_pb2.FromRadio], None] | None = None
+
+
+# The node's GATT service (firmware's MeshBLEService).
+SERVICE_UUID = "6ba1b218-15a8-461f-9fa8-5dcae273eafd"
+TO_RADIO_UUID = "f75c76d2-129e-4dad-a1dd-7866124401e7"
+FROM_RADIO_UUID = "2c55e69e-4993-11ed-b878-0242ac120002"
+FROM_NUM_UUID = "ed9da18c-a800-4f66-a670-aa7547e34453"
+
+
+class FakeGattClient:
+    """A bleak client connected to the fake node: ToRadio writes in, FromRadio reads out.
+
+    Like the firmware, the node queues each FromRadio for reading and notifies FromNum with its
+    count; a read of an empty queue returns no bytes. Every operation yields to the loop, as a
+    real GATT round trip does.
+    """
+
+    def __init__(self, node: FakeNode, disconnected_callback: Callable[[Any], None] | None) -> None:
+        """Connect to `node`."""
+        self._node = node
+        self._disconnected_callback = disconnected_callback
+        self._queue: deque[bytes] = deque()
+        self._notify: Callable[[Any, bytearray], None] | None = None
+        self._from_num = 0
+        self.is_connected = True
+        self.paired = False
+        self.reads = 0
+        self.client = _Client(write=self._queue_raw, close=self.drop, deliver=self._queue_message)
+
+    def _queue_raw(self, data: bytes) -> None:
+        self._queue.append(bytes(data))
+        self._from_num += 1
+        if self._notify is not None:
+            self._notify(FROM_NUM_UUID, bytearray(self._from_num.to_bytes(4, "little")))
+
+    def _queue_message(self, message: mesh_pb2.FromRadio) -> None:
+        self._queue_raw(message.SerializeToString())
+
+    def _check_link(self, characteristic: str) -> None:
+        from bleak.exc import BleakError
+
+        if not self.is_connected:
+            raise BleakError("Not connected")
+        if self._node.behaviour.pin is not None and not self.paired:
+            # What BlueZ reports for a characteristic the firmware guards with ENC_MITM.
+            raise BleakError(f"{characteristic}: Insufficient Authentication")
+
+    async def pair(self, *args: Any, **kwargs: Any) -> None:
+        """Pair, with the passkey the client offers."""
+        from bleak.exc import BleakError
+
+        await asyncio.sleep(0)
+        pin = self._node.behaviour.pin
+        if pin is not None and kwargs.get("passkey") != int(pin):
+            raise BleakError("org.bluez.Error.AuthenticationFailed")
+        self.paired = True
+
+    async def start_notify(self, characteristic: str, callback: Callable[..., None]) -> None:
+        """Subscribe to FromNum."""
+        await asyncio.sleep(0)
+        self._check_link(characteristic)
+        assert characteristic == FROM_NUM_UUID
+        self._notify = callback
+
+    async def write_gatt_char(
+        self, characteristic: str, data: bytes, response: bool = False
+    ) -> None:
+        """Take one bare ToRadio."""
+        await asyncio.sleep(0)
+        self._check_link(characteristic)
+        assert characteristic == TO_RADIO_UUID
+        message = mesh_pb2.ToRadio()
+        message.ParseFromString(bytes(data))
+        self._node.received.append(message)
+        self._node._on_to_radio(self.client, message)
+
+    async def read_gatt_char(self, characteristic: str) -> bytearray:
+        """Return the next queued FromRadio, or nothing once the queue is drained."""
+        await asyncio.sleep(0)
+        self._check_link(characteristic)
+        assert characteristic == FROM_RADIO_UUID
+        self.reads += 1
+        return bytearray(self._queue.popleft() if self._queue else b"")
+
+    async def disconnect(self) -> None:
+        """Disconnect, as the client asks."""
+        await asyncio.sleep(0)
+        self._gone()
+
+    def drop(self) -> None:
+        """Lose the connection from the node's side: out of range, turned off, rebooted."""
+        if self.is_connected:
+            self._gone()
+            if self._disconnected_callback is not None:
+                self._disconnected_callback(self)
+
+    def _gone(self) -> None:
+        self.is_connected = False
+        if self.client in self._node._clients:
+            self._node._clients.remove(self.client)
 
 
 class FakeNode:
@@ -133,6 +258,8 @@ class FakeNode:
         self.port: int | None = None
         self.device: str | None = None
         self._next_id = 1
+        # The hop limit of the node's LoRa settings, which its API clients use for their packets.
+        self.hop_limit = 3
         # Firmware counts its boots in MyNodeInfo.reboot_count.
         self.reboot_count = 7
         # The channels the handshake announces; tests add secondary ones.
@@ -144,8 +271,38 @@ class FakeNode:
             )
         ]
         self._tcp_writers: list[asyncio.StreamWriter] = []
+        self.gatt_clients: list[FakeGattClient] = []
+        # Answers on their way, cancelled when the node stops.
+        self._pending_answers: set[asyncio.TimerHandle] = set()
 
     # Transports
+
+    async def establish_connection(
+        self,
+        client_class: type,
+        device: Any,
+        name: str,
+        disconnected_callback: Callable[[Any], None] | None = None,
+        **kwargs: Any,
+    ) -> FakeGattClient:
+        """Connect a GATT client, as bleak-retry-connector's `establish_connection` does."""
+        from bleak_retry_connector import BleakNotFoundError
+
+        await asyncio.sleep(0)
+        if not self.behaviour.in_range:
+            raise BleakNotFoundError(f"{name} - {device.address}: device not found")
+        # One central at a time, like the firmware's single connection.
+        self.close_clients()
+        gatt = FakeGattClient(self, disconnected_callback)
+        self._clients.append(gatt.client)
+        self.gatt_clients.append(gatt)
+        self.connections += 1
+        return gatt
+
+    @property
+    def gatt_connected(self) -> int:
+        """Return how many GATT clients are still connected."""
+        return sum(client.is_connected for client in self.gatt_clients)
 
     async def start_tcp(self, port: int = 0) -> int:
         """Listen on 127.0.0.1 and return the port."""
@@ -203,6 +360,9 @@ class FakeNode:
 
     async def stop(self) -> None:
         """Stop listening and drop every client."""
+        for handle in self._pending_answers:
+            handle.cancel()
+        self._pending_answers.clear()
         self.close_clients()
         if self._server is not None:
             self._server.close()
@@ -245,7 +405,9 @@ class FakeNode:
         for client in list(self._clients):
             if self._master_fd is None or client.write != self._pty_write:
                 client.close()
-                self._clients.remove(client)
+                # A GATT client's close already took it off the list.
+                if client in self._clients:
+                    self._clients.remove(client)
 
     # Protocol
 
@@ -274,6 +436,9 @@ class FakeNode:
     def _send(self, client: _Client, message: mesh_pb2.FromRadio) -> None:
         message.id = self._next_id
         self._next_id += 1
+        if client.deliver is not None:
+            client.deliver(message)
+            return
         if self.behaviour.debug_text:
             client.write(b"DEBUG | 12:00:00 [Router] noise between frames \x94 \r\n")
         client.write(frame(message))
@@ -293,6 +458,27 @@ class FakeNode:
             self.sent_packets.append(message.packet)
             if not self.behaviour.answer_queue:
                 return
+            if self._rate_limited(message.packet):
+                # Firmware says why first, then queues nothing but still reports success.
+                self._send(
+                    client,
+                    mesh_pb2.FromRadio(
+                        clientNotification=mesh_pb2.ClientNotification(
+                            reply_id=message.packet.id,
+                            level=mesh_pb2.LogRecord.Level.WARNING,
+                            message="TraceRoute can only be sent once every 30 seconds",
+                        )
+                    ),
+                )
+                self._send(
+                    client,
+                    mesh_pb2.FromRadio(
+                        queueStatus=mesh_pb2.QueueStatus(
+                            free=16, maxlen=16, mesh_packet_id=message.packet.id
+                        )
+                    ),
+                )
+                return
             full = self.behaviour.queue_full
             self._send(
                 client,
@@ -305,7 +491,10 @@ class FakeNode:
                     )
                 ),
             )
-            if not full and message.packet.want_ack and self.behaviour.ack_reason is not None:
+            if not full and message.packet.decoded.want_response:
+                # The answer, or the refusal, is the request's acknowledgement.
+                self._answer_later(client, message.packet)
+            elif not full and message.packet.want_ack and self.behaviour.ack_reason is not None:
                 routing = mesh_pb2.Routing(error_reason=self.behaviour.ack_reason)
                 ack = mesh_pb2.MeshPacket(
                     to=self.node_num,
@@ -325,6 +514,110 @@ class FakeNode:
 
         elif variant == "disconnect":
             client.close()
+
+    def _rate_limited(self, packet: mesh_pb2.MeshPacket) -> bool:
+        return (
+            self.behaviour.traceroute_rate_limited
+            and packet.decoded.portnum == portnums_pb2.TRACEROUTE_APP
+        )
+
+    def _answer_later(self, client: _Client, request: mesh_pb2.MeshPacket) -> None:
+        behaviour = self.behaviour
+        if request.to not in self.other_nodes:
+            # Nobody acknowledges: the radio gives up after its retransmissions.
+            reply = self._routing(request, self.node_num, mesh_pb2.Routing.Error.MAX_RETRANSMIT)
+        elif behaviour.request_nak is not None:
+            reply = self._routing(request, request.to, behaviour.request_nak)
+        elif not behaviour.answer_requests:
+            return
+        else:
+            reply = self._answer(request)
+
+        def deliver() -> None:
+            self._pending_answers.discard(handle)
+            if client in self._clients:
+                self._send(client, reply)
+
+        handle = asyncio.get_running_loop().call_later(behaviour.answer_delay, deliver)
+        self._pending_answers.add(handle)
+
+    def _routing(
+        self, request: mesh_pb2.MeshPacket, sender: int, reason: mesh_pb2.Routing.Error.ValueType
+    ) -> mesh_pb2.FromRadio:
+        packet = mesh_pb2.MeshPacket(
+            to=self.node_num,
+            id=request.id ^ 0x5A5A,
+            decoded=mesh_pb2.Data(
+                portnum=portnums_pb2.ROUTING_APP,
+                payload=mesh_pb2.Routing(error_reason=reason).SerializeToString(),
+                request_id=request.id,
+            ),
+        )
+        setattr(packet, "from", sender)
+        return mesh_pb2.FromRadio(packet=packet)
+
+    def _answer(self, request: mesh_pb2.MeshPacket) -> mesh_pb2.FromRadio:
+        behaviour = self.behaviour
+        port = request.decoded.portnum
+        node = request.to
+        index = self.other_nodes.index(node)
+        answer: Message
+        if port == portnums_pb2.POSITION_APP:
+            answer = behaviour.position or mesh_pb2.Position(
+                latitude_i=458_000_000 + index * 10_000,
+                longitude_i=48_000_000 + index * 10_000,
+                altitude=400 + index,
+                precision_bits=32,
+                time=1_700_000_000,
+            )
+        elif port == portnums_pb2.TELEMETRY_APP:
+            asked = telemetry_pb2.Telemetry.FromString(request.decoded.payload)
+            variant = asked.WhichOneof("variant")
+            if variant == "device_metrics":
+                answer = telemetry_pb2.Telemetry(
+                    time=1_700_000_000,
+                    device_metrics=telemetry_pb2.DeviceMetrics(
+                        battery_level=64, voltage=3.81, channel_utilization=12.5, air_util_tx=1.5
+                    ),
+                )
+            elif variant == "environment_metrics":
+                answer = telemetry_pb2.Telemetry(
+                    time=1_700_000_000,
+                    environment_metrics=telemetry_pb2.EnvironmentMetrics(
+                        temperature=1.5, relative_humidity=88.0, barometric_pressure=1003.25
+                    ),
+                )
+            else:
+                # The firmware's telemetry modules answer only a variant they know.
+                return self._routing(request, node, mesh_pb2.Routing.Error.NO_RESPONSE)
+        elif port == portnums_pb2.TRACEROUTE_APP:
+            answer = mesh_pb2.RouteDiscovery(
+                route=behaviour.route,
+                snr_towards=behaviour.snr_towards,
+                route_back=behaviour.route_back,
+                snr_back=behaviour.snr_back,
+            )
+        else:
+            return self._routing(request, node, mesh_pb2.Routing.Error.NO_RESPONSE)
+        hops = len(behaviour.route_back)
+        hop_start = max(self.hop_limit, hops)
+        packet = mesh_pb2.MeshPacket(
+            to=self.node_num,
+            id=request.id ^ 0xA5A5,
+            hop_start=hop_start,
+            hop_limit=hop_start - hops,
+            rx_snr=behaviour.snr_back[-1] / 4 if behaviour.snr_back else 0.0,
+            rx_rssi=-90,
+            decoded=mesh_pb2.Data(
+                portnum=port,
+                payload=answer.SerializeToString()
+                if behaviour.answer_payload is None
+                else behaviour.answer_payload,
+                request_id=request.id,
+            ),
+        )
+        setattr(packet, "from", node)
+        return mesh_pb2.FromRadio(packet=packet)
 
     def node_info(self, num: int, long_name: str | None = None) -> mesh_pb2.NodeInfo:
         """Return a NodeInfo as the node database holds it."""
@@ -359,7 +652,8 @@ class FakeNode:
             mesh_pb2.FromRadio(
                 config=config_pb2.Config(
                     lora=config_pb2.Config.LoRaConfig(
-                        region=config_pb2.Config.LoRaConfig.RegionCode.EU_868
+                        region=config_pb2.Config.LoRaConfig.RegionCode.EU_868,
+                        hop_limit=self.hop_limit,
                     )
                 )
             ),

@@ -215,3 +215,18 @@ def frozen(
     monkeypatch.setattr(hass.loop, "time", freezegun.api.real_monotonic)
     freezer.move_to(NOW)
     return freezer
+
+
+@pytest.fixture
+async def ble_node() -> AsyncGenerator[FakeNode]:
+    """Serve a fake Meshtastic node's GATT service to meshbot's Bluetooth transport.
+
+    No Bluetooth exists here: bleak-retry-connector's `establish_connection` is the one thing
+    replaced, and it hands over the node's fake bleak client.
+    """
+    node = FakeNode()
+    with patch(
+        "custom_components.meshbot.links.ble.establish_connection", node.establish_connection
+    ):
+        yield node
+    await node.stop()

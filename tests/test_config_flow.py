@@ -15,6 +15,7 @@ from typing import Any
 from unittest.mock import patch
 
 from homeassistant.config_entries import (
+    SOURCE_BLUETOOTH,
     SOURCE_REAUTH,
     SOURCE_USB,
     SOURCE_USER,
@@ -24,10 +25,12 @@ from homeassistant.config_entries import (
     ConfigFlowResult,
 )
 from homeassistant.const import (
+    CONF_ADDRESS,
     CONF_HOST,
     CONF_LATITUDE,
     CONF_LONGITUDE,
     CONF_PASSWORD,
+    CONF_PIN,
     CONF_PORT,
     CONF_USERNAME,
 )
@@ -58,6 +61,7 @@ from custom_components.meshbot.const import (
     CONF_RADIUS_KM,
     CONF_TLS,
     CONF_VERIFY_TLS,
+    CONNECTION_BLUETOOTH,
     CONNECTION_SERIAL,
     CONNECTION_TCP,
     DEFAULT_RADIO_PORT,
@@ -68,10 +72,20 @@ from custom_components.meshbot.const import (
     VALIDATION_TIMEOUT,
     LinkKind,
 )
+from custom_components.meshbot.links.ble import SERVICE_UUID
 from custom_components.meshbot.settings import mesh_filters
-from meshbot_dev.entries import MESH_PASSWORD, MESH_USER, broker_section, entry_for, radio_section
+from meshbot_dev.entries import (
+    MESH_PASSWORD,
+    MESH_USER,
+    bluetooth_section,
+    broker_section,
+    entry_for,
+    radio_section,
+)
 from meshbot_dev.fake_node import FakeNode
 from meshbot_dev.mosquitto import UNRESOLVABLE_HOST, MosquittoBroker, refused_port
+
+from .support.bluetooth import inject, service_info
 
 TIMEOUT_TARGET = "custom_components.meshbot.flows.base.VALIDATION_TIMEOUT"
 SERIAL_BY_ID_TARGET = "custom_components.meshbot.flows.radio.SERIAL_BY_ID"
@@ -253,7 +267,13 @@ async def test_menu_offers_links_until_configured_and_finish_once_one_exists(
     result = await start_user_flow(hass)
     assert result["type"] is FlowResultType.MENU
     assert result["step_id"] == "user"
-    assert result["menu_options"] == ["radio_tcp", "radio_serial", "mesh", "lightning"]
+    assert result["menu_options"] == [
+        "radio_tcp",
+        "radio_serial",
+        "radio_bluetooth",
+        "mesh",
+        "lightning",
+    ]
     assert await shown_description(hass, result) == (
         "Add a first link; you can add more before you finish."
     )
@@ -434,7 +454,13 @@ async def test_mesh_creates_entry_with_topics_and_keys_in_options(
     result = await choose(hass, result, "mesh")
     result = await submit(hass, result, mesh_input(broker.port, topics, keys))
     assert result["type"] is FlowResultType.MENU
-    assert result["menu_options"] == ["radio_tcp", "radio_serial", "lightning", "finish"]
+    assert result["menu_options"] == [
+        "radio_tcp",
+        "radio_serial",
+        "radio_bluetooth",
+        "lightning",
+        "finish",
+    ]
 
     entry = await finish(hass, result)
     assert entry.title == "meshbot: mesh 127.0.0.1"
@@ -638,7 +664,13 @@ async def test_lightning_home(hass: HomeAssistant, broker: MosquittoBroker) -> N
 
     result = await submit(hass, result, lightning_input(broker.port, LOCATION_HOME, 50))
     assert result["type"] is FlowResultType.MENU
-    assert result["menu_options"] == ["radio_tcp", "radio_serial", "mesh", "finish"]
+    assert result["menu_options"] == [
+        "radio_tcp",
+        "radio_serial",
+        "radio_bluetooth",
+        "mesh",
+        "finish",
+    ]
 
     entry = await finish(hass, result)
     assert entry.title == "meshbot: lightning"
@@ -1091,6 +1123,7 @@ async def test_reconfigure_radio_to_another_node(
     assert result["menu_options"] == [
         "radio_tcp",
         "radio_serial",
+        "radio_bluetooth",
         "mesh",
         "lightning",
         "remove_links",
@@ -1235,7 +1268,14 @@ async def test_reconfigure_remove_links(
     result = await submit(hass, result, {"links": [CONF_MESH, CONF_LIGHTNING]})
     assert result["type"] is FlowResultType.MENU
     # With one link left there is nothing more to remove.
-    assert result["menu_options"] == ["radio_tcp", "radio_serial", "mesh", "lightning", "finish"]
+    assert result["menu_options"] == [
+        "radio_tcp",
+        "radio_serial",
+        "radio_bluetooth",
+        "mesh",
+        "lightning",
+        "finish",
+    ]
     assert result["description_placeholders"] == {"configured": "radio"}
 
     result = await choose(hass, result, "finish")
@@ -1423,6 +1463,161 @@ async def test_usb_discovery_of_a_configured_radio_is_not_offered(
     assert again["type"] is FlowResultType.ABORT
     assert again["reason"] == "already_configured"
     await unload(hass, entry)
+
+
+# Bluetooth radios
+
+BLE_ADDRESS = "AA:BB:CC:DD:EE:01"
+
+
+def ble_info(address: str = BLE_ADDRESS, uuids: list[str] | None = None) -> Any:
+    """Return what Home Assistant's Bluetooth reports for a Meshtastic node advertising."""
+    return service_info(address, "Meshtastic_ee01", [SERVICE_UUID] if uuids is None else uuids)
+
+
+async def test_bluetooth_discovery_is_confirmed_then_connects(
+    hass: HomeAssistant, enable_bluetooth: None, ble_node: FakeNode
+) -> None:
+    info = ble_info()
+    # Home Assistant's Bluetooth matches the advertisement with the manifest and starts the flow.
+    inject(hass, info)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    (flow,) = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+    assert flow["context"]["source"] == SOURCE_BLUETOOTH
+    result = await hass.config_entries.flow.async_configure(flow["flow_id"])
+    assert result["step_id"] == "discovery_confirm"
+    assert result["description_placeholders"] == {"target": BLE_ADDRESS}
+    assert flow_title(hass, result) == {"name": "Meshtastic_ee01"}
+    assert ble_node.connections == 0, "nothing connects before the user agrees"
+    result = await submit(hass, result, {})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["title"] == f"meshbot: radio {BLE_ADDRESS}"
+    assert result["data"][CONF_RADIO] == {
+        CONF_CONNECTION: CONNECTION_BLUETOOTH,
+        CONF_ADDRESS: BLE_ADDRESS,
+        "node_num": ble_node.node_num,
+    }
+    # The probe asked for the configuration only, and let go of the radio.
+    assert ble_node.received[0].want_config_id == 69420
+    entry = result["result"]
+    await hass.async_block_till_done()
+    again = await discover(hass, SOURCE_BLUETOOTH, info)
+    assert again["type"] is FlowResultType.ABORT
+    assert again["reason"] == "already_configured"
+    await unload(hass, entry)
+    assert ble_node.gatt_connected == 0
+
+
+async def test_bluetooth_manual_pick_among_the_meshtastic_radios_heard(
+    hass: HomeAssistant, enable_bluetooth: None, ble_node: FakeNode
+) -> None:
+    inject(hass, ble_info())
+    # Another Bluetooth device, no Meshtastic node: not offered.
+    inject(hass, ble_info("AA:BB:CC:DD:EE:99", uuids=["0000180f-0000-1000-8000-00805f9b34fb"]))
+    result = await choose(hass, await start_user_flow(hass), "radio_bluetooth")
+    assert result["step_id"] == "radio_bluetooth"
+    (field,) = result["data_schema"].schema.values()
+    assert [option["value"] for option in field.config["options"]] == [BLE_ADDRESS]
+    result = await submit(hass, result, {CONF_ADDRESS: BLE_ADDRESS})
+    assert result["type"] is FlowResultType.MENU
+    entry = await finish(hass, result)
+    assert entry.data[CONF_RADIO][CONF_ADDRESS] == BLE_ADDRESS
+    await unload(hass, entry)
+
+
+async def test_bluetooth_manual_pick_with_no_radio_heard(
+    hass: HomeAssistant, enable_bluetooth: None, ble_node: FakeNode
+) -> None:
+    result = await choose(hass, await start_user_flow(hass), "radio_bluetooth")
+    assert result["errors"] == {"base": "no_bluetooth_radios"}
+    # Submitting looks again: the node came in range meanwhile.
+    inject(hass, ble_info())
+    result = await submit(hass, result, {})
+    assert result["step_id"] == "radio_bluetooth"
+    assert result["errors"] == {}
+    result = await submit(hass, result, {CONF_ADDRESS: BLE_ADDRESS})
+    assert result["type"] is FlowResultType.MENU
+
+
+async def test_bluetooth_radio_out_of_reach_is_an_error(
+    hass: HomeAssistant, enable_bluetooth: None, ble_node: FakeNode
+) -> None:
+    inject(hass, ble_info())
+    ble_node.behaviour.in_range = False
+    result = await choose(hass, await start_user_flow(hass), "radio_bluetooth")
+    result = await submit(hass, result, {CONF_ADDRESS: BLE_ADDRESS})
+    assert result["errors"] == {"base": "cannot_connect"}
+
+
+@pytest.mark.parametrize("discovered", [True, False], ids=["discovered", "picked"])
+async def test_bluetooth_pin_asked_wrong_then_right(
+    hass: HomeAssistant, enable_bluetooth: None, ble_node: FakeNode, discovered: bool
+) -> None:
+    ble_node.behaviour.pin = "123456"
+    info = ble_info()
+    inject(hass, info)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    if discovered:
+        (flow,) = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+        result = await hass.config_entries.flow.async_configure(flow["flow_id"], {})
+    else:
+        result = await choose(hass, await start_user_flow(hass), "radio_bluetooth")
+        result = await submit(hass, result, {CONF_ADDRESS: BLE_ADDRESS})
+    assert result["step_id"] == "radio_bluetooth_pin"
+    assert result["description_placeholders"] == {"address": BLE_ADDRESS}
+    result = await submit(hass, result, {CONF_PIN: "12345"})
+    assert result["errors"] == {CONF_PIN: "invalid_pin"}
+    result = await submit(hass, result, {CONF_PIN: "654321"})
+    assert result["errors"] == {"base": "pairing_failed"}
+    assert ble_node.gatt_connected == 0, "a refused pairing leaves nothing connected"
+    result = await submit(hass, result, {CONF_PIN: " 123456 "})
+    if not discovered:
+        assert result["type"] is FlowResultType.MENU
+        result = await choose(hass, result, "finish")
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"][CONF_RADIO][CONF_PIN] == "123456"
+    entry = result["result"]
+    await hass.async_block_till_done()
+    await unload(hass, entry)
+
+
+async def test_bluetooth_radio_held_by_an_entry_is_not_connected_twice(
+    hass: HomeAssistant, enable_bluetooth: None, ble_node: FakeNode
+) -> None:
+    info = ble_info()
+    inject(hass, info)
+    result = await choose(hass, await start_user_flow(hass), "radio_bluetooth")
+    assert result["step_id"] == "radio_bluetooth"
+    # An entry takes the radio while the form is open: refused before connecting.
+    entry_for(radio=bluetooth_section(BLE_ADDRESS.lower())).add_to_hass(hass)
+    result = await submit(hass, result, {CONF_ADDRESS: BLE_ADDRESS})
+    assert result["errors"] == {"base": "link_in_use"}
+    assert ble_node.connections == 0
+    # Held now, it is not offered any more.
+    result = await choose(hass, await start_user_flow(hass), "radio_bluetooth")
+    assert result["errors"] == {"base": "no_bluetooth_radios"}
+
+
+async def test_bluetooth_reauth_asks_for_the_new_pin(
+    hass: HomeAssistant, enable_bluetooth: None, ble_node: FakeNode
+) -> None:
+    ble_node.behaviour.pin = "111111"
+    inject(hass, ble_info())
+    entry = entry_for(radio=bluetooth_section(BLE_ADDRESS, pin="482913"))
+    entry.add_to_hass(hass)
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN,
+        context={"source": SOURCE_REAUTH, "entry_id": entry.entry_id},
+        data={"link": "radio"},
+    )
+    assert result["step_id"] == "radio_bluetooth_pin"
+    result = await submit(hass, result, {CONF_PIN: "111111"})
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reauth_successful"
+    await hass.async_block_till_done()
+    assert entry.data[CONF_RADIO][CONF_PIN] == "111111"
+    await unload(hass, entry)
+    assert ble_node.gatt_connected == 0
 
 
 # Reauthentication

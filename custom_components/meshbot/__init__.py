@@ -11,6 +11,7 @@ from homeassistant.exceptions import ConfigEntryError
 from homeassistant.helpers import config_validation as cv, device_registry as dr
 from homeassistant.helpers.typing import ConfigType
 
+from .ble import ble_device_lookup
 from .const import (
     CONF_LIGHTNING,
     CONF_MAP_STRIKES,
@@ -142,7 +143,9 @@ def _build_parts(
         def on_frame(frame: mesh_pb2.FromRadio, mesh: MeshCoordinator = mesh) -> None:
             mesh.on_radio_frame(frame, radio_link.info.node_num)
 
-        radio_link = RadioLink(radio_settings(section), on_frame)
+        radio_link = RadioLink(
+            radio_settings(section), on_frame, ble_device=ble_device_lookup(hass, section)
+        )
         radio = RadioCoordinator(hass, entry, radio_link, mesh)
     if mesh is not None and (section := data.get(CONF_MESH)):
         link = MqttLink(mqtt_settings(section, f"{client_prefix}-mesh"), mesh.on_envelope)

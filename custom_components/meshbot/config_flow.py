@@ -7,6 +7,7 @@ steps and options live with the link in `flows/`; this file puts them together.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from homeassistant.config_entries import (
@@ -27,6 +28,7 @@ from .const import (
     CONF_RADIO,
     CONF_RADIUS_KM,
     DOMAIN,
+    LinkKind,
 )
 from .flows.base import MENU_REMOVE, entry_title
 from .flows.lightning import LIGHTNING_OPTIONS, LightningSteps
@@ -61,6 +63,12 @@ class MeshbotConfigFlow(RadioSteps, MeshSteps, LightningSteps, domain=DOMAIN):
     # The menu once a link is configured has its own text; Home Assistant wants a step of the
     # menu's name, though it only ever calls the steps the menu offers.
     async_step_add_links = async_step_user
+
+    async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> ConfigFlowResult:
+        """Ask for what the link that refused the stored secret needs: a PIN or credentials."""
+        if entry_data.get("link") == LinkKind.RADIO:
+            return await self.async_step_reauth_radio()
+        return await MeshSteps.async_step_reauth(self, entry_data)
 
     async def async_step_reconfigure(
         self, user_input: dict[str, Any] | None = None

@@ -26,6 +26,7 @@ CONF_LIGHTNING: Final = "lightning"
 CONF_CONNECTION: Final = "connection"
 CONNECTION_TCP: Final = "tcp"
 CONNECTION_SERIAL: Final = "serial"
+CONNECTION_BLUETOOTH: Final = "bluetooth"
 CONF_DEVICE: Final = "device"
 CONF_TLS: Final = "tls"
 CONF_VERIFY_TLS: Final = "verify_tls"
@@ -63,6 +64,8 @@ BACKOFF: Final = {
 }
 # Config-flow connection checks must answer while the user waits.
 VALIDATION_TIMEOUT: Final = 10.0
+# A Bluetooth connect goes through the BLE stack's retries (and maybe a proxy): allow it longer.
+BLUETOOTH_CONNECT_TIMEOUT: Final = 30.0
 # How often the connectivity sensors refresh their "last message" attribute.
 ACTIVITY_REFRESH_SECONDS: Final = 60
 

@@ -13,6 +13,7 @@ from homeassistant.const import (
     CONF_LATITUDE,
     CONF_LONGITUDE,
     CONF_PASSWORD,
+    CONF_PIN,
     CONF_USERNAME,
 )
 from homeassistant.core import HomeAssistant
@@ -32,6 +33,7 @@ TO_REDACT = {
     CONF_LOCATION,
     CONF_LATITUDE,
     CONF_LONGITUDE,
+    CONF_PIN,
 }
 
 

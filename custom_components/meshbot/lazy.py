@@ -21,6 +21,12 @@ MESH_PROTOCOL = (
     "meshtastic.protobuf.portnums_pb2",
     f"{__package__}.mesh.lenient",
     f"{__package__}.mesh.decode",
+    f"{__package__}.mesh.requests",
+)
+# What a Bluetooth radio needs before it connects: bleak, its retrying connector, the transport.
+BLE_CLIENT = (
+    "bleak_retry_connector",
+    f"{__package__}.links.ble",
 )
 # What an MQTT link needs before it connects: paho-mqtt and meshbot's client made of it.
 MQTT_CLIENT = (

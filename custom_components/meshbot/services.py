@@ -1,9 +1,15 @@
-"""Actions: meshbot.get_topology returns the mesh's nodes and links as plain JSON."""
+"""Actions: the mesh's topology as plain JSON, text through the radio, and requests to a node.
+
+A request (position, telemetry, traceroute) asks one node through the radio and returns its
+answer; the answer also reaches the mesh like any packet the radio hears, so the node's sensors,
+its tracker and the topology show it too.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 import time
-from typing import cast
+from typing import TYPE_CHECKING, Any, cast
 
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import ATTR_CONFIG_ENTRY_ID, CONF_LATITUDE, CONF_LONGITUDE
@@ -14,16 +20,34 @@ from homeassistant.core import (
     SupportsResponse,
     callback,
 )
-from homeassistant.exceptions import ServiceValidationError
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import config_validation as cv
 import voluptuous as vol
 
 from .const import DOMAIN
 from .coordinator import RadioCoordinator
 from .data import MeshbotConfigEntry
-from .errors import no_radio
-from .mesh.models import BROADCAST, LinkSource, parse_node_id
+from .errors import no_radio, send_error
+from .lazy import LazyModule
+from .links.errors import LinkError
+from .mesh.airtime import RequestKind
+from .mesh.models import (
+    BROADCAST,
+    LinkSource,
+    default_node_name,
+    node_id,
+    parse_node_id,
+    valid_node,
+)
 from .mesh_coordinator import MeshCoordinator
+
+if TYPE_CHECKING:
+    from meshtastic.protobuf import mesh_pb2
+
+    from .mesh import requests
+else:
+    # Imported with the radio's protocol before the radio connects (lazy.MESH_PROTOCOL).
+    requests = LazyModule(f"{__package__}.mesh.requests")
 
 SERVICE_GET_TOPOLOGY = "get_topology"
 SERVICE_SEND_TEXT = "send_text"
@@ -36,6 +60,14 @@ ATTR_SOURCES = "sources"
 ATTR_MAX_AGE = "max_age"
 ATTR_NODE = "node"
 ATTR_RADIUS_KM = "radius_km"
+ATTR_TIMEOUT = "timeout"
+ATTR_TYPE = "type"
+SERVICE_REQUEST_POSITION = "request_position"
+SERVICE_REQUEST_TELEMETRY = "request_telemetry"
+SERVICE_TRACEROUTE = "traceroute"
+TELEMETRY_TYPES = ["device", "environment"]
+# How long a request waits for its answer by default: a few hops, each retried a few times.
+DEFAULT_REQUEST_TIMEOUT = 60
 
 GET_TOPOLOGY_SCHEMA = vol.Schema(
     {
@@ -58,6 +90,20 @@ SEND_TEXT_SCHEMA = vol.Schema(
         vol.Optional(ATTR_CHANNEL, default=0): vol.All(vol.Coerce(int), vol.Range(min=0, max=7)),
         vol.Optional(ATTR_WANT_ACK, default=False): cv.boolean,
     }
+)
+
+
+REQUEST_SCHEMA = vol.Schema(
+    {
+        vol.Optional(ATTR_CONFIG_ENTRY_ID): cv.string,
+        vol.Required(ATTR_NODE): cv.string,
+        vol.Optional(ATTR_TIMEOUT, default=DEFAULT_REQUEST_TIMEOUT): vol.All(
+            vol.Coerce(float), vol.Range(min=5, max=300)
+        ),
+    }
+)
+REQUEST_TELEMETRY_SCHEMA = REQUEST_SCHEMA.extend(
+    {vol.Optional(ATTR_TYPE, default="device"): vol.In(TELEMETRY_TYPES)}
 )
 
 
@@ -152,6 +198,92 @@ async def _send_text(call: ServiceCall) -> ServiceResponse:
     }
 
 
+def _requested_node(call: ServiceCall, radio: RadioCoordinator) -> int:
+    """Return the node a request names; raise ServiceValidationError if it cannot be asked."""
+    text = call.data[ATTR_NODE]
+    num = parse_node_id(text.strip().lower())
+    if num is None or not valid_node(num):
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="invalid_node_id",
+            translation_placeholders={"node": text},
+        )
+    if num == radio.link.info.node_num:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="request_to_radio",
+            translation_placeholders={"node": node_id(num)},
+        )
+    # Only a node the mesh knows: its id is likely a typo otherwise, and the request would
+    # cost airtime on every hop for nothing.
+    if radio.mesh is None or num not in radio.mesh.state.nodes:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="unknown_node",
+            translation_placeholders={"node": node_id(num)},
+        )
+    return num
+
+
+def _names(radio: RadioCoordinator) -> Callable[[int], str]:
+    nodes = radio.mesh.state.nodes if radio.mesh is not None else {}
+
+    def name_of(num: int) -> str:
+        node = nodes.get(num)
+        return node.name if node is not None else default_node_name(num)
+
+    return name_of
+
+
+async def _ask(
+    call: ServiceCall, kind: RequestKind, telemetry_type: str = "device"
+) -> tuple[RadioCoordinator, mesh_pb2.MeshPacket]:
+    radio = _radio_of(_entry(call.hass, call, with_radio=True))
+    node = _requested_node(call, radio)
+    if not radio.link.connected:
+        # Checked before the protocol modules are used: the link imports them (in the executor)
+        # before it connects, never the event loop here.
+        reason = radio.supervisor.state.last_error or "not connected yet"
+        raise send_error(LinkError(reason), radio_connected=False)
+    answer = await radio.async_request(
+        kind,
+        node,
+        requests.PORTS[kind],
+        requests.request_payload(kind, telemetry_type),
+        call.data[ATTR_TIMEOUT],
+    )
+    return radio, answer
+
+
+async def _request_position(call: ServiceCall) -> ServiceResponse:
+    radio, answer = await _ask(call, RequestKind.POSITION)
+    return _response(requests.position_answer(answer, radio.link.info.node_num or 0, _names(radio)))
+
+
+async def _request_telemetry(call: ServiceCall) -> ServiceResponse:
+    radio, answer = await _ask(call, RequestKind.TELEMETRY, call.data[ATTR_TYPE])
+    return _response(
+        requests.telemetry_answer(answer, radio.link.info.node_num or 0, _names(radio))
+    )
+
+
+async def _traceroute(call: ServiceCall) -> ServiceResponse:
+    radio, answer = await _ask(call, RequestKind.TRACEROUTE)
+    route = requests.traceroute_answer(answer, _names(radio))
+    if route is None:
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="invalid_answer",
+            translation_placeholders={"node": node_id(getattr(answer, "from"))},
+        )
+    return _response(route)
+
+
+def _response(answer: dict[str, Any]) -> ServiceResponse:
+    # Plain JSON by construction; the mesh layer does not know Home Assistant's JSON types.
+    return cast(ServiceResponse, answer)
+
+
 @callback
 def async_setup_services(hass: HomeAssistant) -> None:
     """Register meshbot's actions."""
@@ -169,3 +301,13 @@ def async_setup_services(hass: HomeAssistant) -> None:
         schema=SEND_TEXT_SCHEMA,
         supports_response=SupportsResponse.OPTIONAL,
     )
+    for service, handler, schema in (
+        (SERVICE_REQUEST_POSITION, _request_position, REQUEST_SCHEMA),
+        (SERVICE_REQUEST_TELEMETRY, _request_telemetry, REQUEST_TELEMETRY_SCHEMA),
+        (SERVICE_TRACEROUTE, _traceroute, REQUEST_SCHEMA),
+    ):
+        # Optional: a request is worth making for its side effect alone (the node's sensors,
+        # its tracker and the topology update from the answer).
+        hass.services.async_register(
+            DOMAIN, service, handler, schema=schema, supports_response=SupportsResponse.OPTIONAL
+        )

@@ -13,10 +13,12 @@ from typing import Any
 from homeassistant.const import (
     ATTR_LATITUDE,
     ATTR_LONGITUDE,
+    CONF_ADDRESS,
     CONF_HOST,
     CONF_LATITUDE,
     CONF_LONGITUDE,
     CONF_PASSWORD,
+    CONF_PIN,
     CONF_PORT,
     CONF_USERNAME,
 )
@@ -24,6 +26,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.util.ssl import client_context, get_default_no_verify_context
 
 from .const import (
+    BLUETOOTH_CONNECT_TIMEOUT,
     CONF_CA_CERT,
     CONF_CONNECTION,
     CONF_DEVICE,
@@ -32,6 +35,7 @@ from .const import (
     CONF_LOCATION_MODE,
     CONF_TLS,
     CONF_VERIFY_TLS,
+    CONNECTION_BLUETOOTH,
     CONNECTION_SERIAL,
     DEFAULT_RADIO_PORT,
     LOCATION_ENTITY,
@@ -76,6 +80,12 @@ def radio_settings(section: Mapping[str, Any]) -> RadioSettings:
     """Build link settings from the radio section of the entry data."""
     if section.get(CONF_CONNECTION) == CONNECTION_SERIAL:
         return RadioSettings(device=section[CONF_DEVICE])
+    if section.get(CONF_CONNECTION) == CONNECTION_BLUETOOTH:
+        return RadioSettings(
+            address=section[CONF_ADDRESS],
+            pin=section.get(CONF_PIN) or None,
+            connect_timeout=BLUETOOTH_CONNECT_TIMEOUT,
+        )
     return RadioSettings(host=section[CONF_HOST], port=section.get(CONF_PORT, DEFAULT_RADIO_PORT))
 
 

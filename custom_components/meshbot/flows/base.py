@@ -16,7 +16,7 @@ from homeassistant.config_entries import (
     ConfigFlow,
     ConfigFlowResult,
 )
-from homeassistant.const import CONF_HOST, CONF_PORT
+from homeassistant.const import CONF_ADDRESS, CONF_HOST, CONF_PORT
 
 from ..const import (
     CONF_CONNECTION,
@@ -24,6 +24,7 @@ from ..const import (
     CONF_LIGHTNING,
     CONF_MESH,
     CONF_RADIO,
+    CONNECTION_BLUETOOTH,
     CONNECTION_SERIAL,
     CONNECTION_TCP,
     VALIDATION_TIMEOUT,
@@ -48,6 +49,8 @@ def link_identity(section_name: str, section: Mapping[str, Any]) -> tuple[Any, .
     if section_name == CONF_RADIO:
         if section.get(CONF_CONNECTION) == CONNECTION_SERIAL:
             return (CONNECTION_SERIAL, section.get(CONF_DEVICE))
+        if section.get(CONF_CONNECTION) == CONNECTION_BLUETOOTH:
+            return (CONNECTION_BLUETOOTH, section.get(CONF_ADDRESS, "").upper())
         return (
             CONNECTION_TCP,
             section.get(CONF_HOST, "").lower(),
@@ -60,9 +63,12 @@ def entry_title(data: Mapping[str, Any]) -> str:
     """Name the entry after what it connects to, never after coordinates."""
     parts = []
     if radio := data.get(CONF_RADIO):
-        parts.append(
-            f"radio {radio.get(CONF_HOST) or radio.get(CONF_DEVICE, '').rsplit('/', 1)[-1]}"
+        where = (
+            radio.get(CONF_HOST)
+            or radio.get(CONF_ADDRESS)
+            or radio.get(CONF_DEVICE, "").rsplit("/", 1)[-1]
         )
+        parts.append(f"radio {where}")
     if mesh := data.get(CONF_MESH):
         parts.append(f"mesh {mesh[CONF_HOST]}")
     if CONF_LIGHTNING in data:
@@ -88,7 +94,7 @@ class LinkFlow(ConfigFlow):
         configured = self._configured()
         options = []
         if CONF_RADIO not in self._data or reconfigure:
-            options += ["radio_tcp", "radio_serial"]
+            options += ["radio_tcp", "radio_serial", "radio_bluetooth"]
         options += [
             name for name in (CONF_MESH, CONF_LIGHTNING) if name not in self._data or reconfigure
         ]

@@ -125,6 +125,14 @@ def mqtt_text(value: Any, error: str) -> str:
     return value
 
 
+def pin(value: Any) -> str:
+    """Return a Meshtastic Bluetooth PIN (six digits, as the node shows it); raise FieldError."""
+    text = value.strip() if isinstance(value, str) else ""
+    if len(text) != 6 or not text.isascii() or not text.isdigit():
+        raise FieldError("invalid_pin")
+    return text
+
+
 def path(value: Any, error: str) -> str:
     """Return an absolute file or device path; raise FieldError."""
     if not isinstance(value, str):

@@ -26,3 +26,11 @@ class LinkProtocolError(LinkError):
 
 class LinkTlsError(LinkError):
     """Raise when the TLS handshake fails, typically on an untrusted certificate."""
+
+
+class LinkPairingError(LinkAuthError):
+    """Raise when a Bluetooth radio refuses the pairing (a wrong PIN, or no way to enter it)."""
+
+
+class LinkPairingRequired(LinkPairingError):
+    """Raise when a Bluetooth radio requires pairing and no PIN was given."""

@@ -1,4 +1,9 @@
-"""The Meshtastic stream protocol (TCP port 4403 and USB serial), spoken on the event loop."""
+"""A Meshtastic radio session on the event loop, over the stream protocol or Bluetooth.
+
+`RadioLink` is the session: the want_config handshake, the node database, restarts, heartbeats,
+liveness and sending. It talks to the radio through a `RadioTransport`: the stream protocol here
+(TCP port 4403 and USB serial, framed), or GATT over Bluetooth LE (`ble.py`, bare protobufs).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from dataclasses import dataclass, field
 import logging
 import random
 import time
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from ..lazy import LazyModule
 from .errors import LinkClosedByPeer, LinkError, LinkTimeoutError
@@ -100,11 +105,14 @@ class FrameDecoder:
 
 @dataclass(frozen=True)
 class RadioSettings:
-    """How to reach the radio: a TCP host or a serial device."""
+    """How to reach the radio: a TCP host, a serial device or a Bluetooth address."""
 
     host: str | None = None
     port: int = 4403
     device: str | None = None
+    address: str | None = None
+    # The node's Bluetooth pairing PIN, for nodes that require pairing; never logged.
+    pin: str | None = field(default=None, repr=False)
     connect_timeout: float = 10.0
     handshake_timeout: float = 60.0
     heartbeat_interval: float = 300.0
@@ -133,8 +141,29 @@ class RadioInfo:
     hw_model: str | None = None
     nodes_in_db: int = 0
     reboot_count: int | None = None
+    # The hop limit the node's LoRa settings give its own packets (None until they arrive).
+    hop_limit: int | None = None
     # The enabled channels, in index order.
     channels: list[RadioChannel] = field(default_factory=list)
+
+
+class RadioTransport(Protocol):
+    """What a radio session needs from the connection under it."""
+
+    # Set (to an exception) when the connection ends.
+    closed: asyncio.Future[None]
+    # The loop time of the last byte received, for the liveness check.
+    last_received: float
+
+    def send_message(self, payload: bytes) -> None:
+        """Send one serialized ToRadio; never wait."""
+
+    async def release(self) -> None:
+        """Let go of the connection, bounded; return once the radio is free for the next one."""
+
+
+# Looks up the radio's current Bluetooth device (a `bleak` BLEDevice), or None when not in range.
+BleDeviceLookup = Callable[[], Any]
 
 
 class _StreamProtocol(asyncio.Protocol):
@@ -154,6 +183,8 @@ class _StreamProtocol(asyncio.Protocol):
         # Silence is measured on the loop's clock, the one the heartbeat waits run on.
         self._loop = loop
         self.last_received = loop.time()
+        # A serial port closes in the executor, later: its release waits for that.
+        self.waits_for_close = False
 
     @property
     def decoder(self) -> FrameDecoder:
@@ -190,6 +221,20 @@ class _StreamProtocol(asyncio.Protocol):
         if self.transport is not None and not self.transport.is_closing():
             self.transport.write(payload)
 
+    def send_message(self, payload: bytes) -> None:
+        self.send(encode_frame(payload))
+
+    async def release(self) -> None:
+        if self.transport is None:
+            return
+        # Serial ports are released at once so the next attempt can reopen them.
+        self.transport.abort()
+        if self.waits_for_close:
+            # The serial transport closes its port in the executor, later: wait for that, so
+            # an ended session has let go of the port's exclusive lock and an immediate
+            # reconnect can take it.
+            await asyncio.wait((self.closed,), timeout=PORT_RELEASE_TIMEOUT)
+
 
 def _close_late_serial(opening: asyncio.Future[Any]) -> None:
     if not opening.cancelled() and opening.exception() is None:
@@ -204,6 +249,30 @@ MAX_TEXT_DIRECT = 200
 MAX_TEXT_BROADCAST = 233
 
 
+# What the firmware uses when the LoRa settings leave the hop limit unset, and its ceiling: the
+# packet header keeps the hop limit in 3 bits.
+DEFAULT_HOP_LIMIT = 3
+MAX_HOP_LIMIT = 7
+
+
+class RequestRefused(LinkError):
+    """Raise when the mesh or the radio refused a request: a routing error, or a notice."""
+
+    def __init__(self, reason: str) -> None:
+        """Keep the reason: a routing error's name, or the radio's own words."""
+        super().__init__(reason)
+        self.reason = reason
+
+
+class RequestTimeout(LinkTimeoutError):
+    """Raise when the radio queued a request and no answer came in time."""
+
+    def __init__(self, timeout: float) -> None:
+        """Say how long the answer was waited for."""
+        super().__init__(f"no answer within {timeout:g} s")
+        self.timeout = timeout
+
+
 class TextTooLongError(ValueError):
     """Raise when a text exceeds what one Meshtastic packet carries."""
 
@@ -212,6 +281,15 @@ class TextTooLongError(ValueError):
         super().__init__(f"{size} bytes of text, at most {limit} fit in one message")
         self.size = size
         self.limit = limit
+
+
+@dataclass(frozen=True, slots=True)
+class _Request:
+    """A request waiting for its answer: who must answer, on which port."""
+
+    destination: int
+    port: int
+    answer: asyncio.Future[mesh_pb2.MeshPacket]
 
 
 @dataclass(frozen=True)
@@ -231,13 +309,25 @@ def _routing_error(reason: int) -> str:
 
 
 class RadioLink:
-    """A Meshtastic node reached over TCP or serial, kept through the want_config handshake."""
+    """A Meshtastic node reached over TCP, serial or Bluetooth, kept through the handshake."""
 
-    def __init__(self, settings: RadioSettings, on_frame: FrameHandler | None = None) -> None:
-        """Connect with `settings`; hand every FromRadio after the handshake to `on_frame`."""
-        if not settings.host and not settings.device:
-            raise ValueError("a radio needs a host or a serial device")
+    def __init__(
+        self,
+        settings: RadioSettings,
+        on_frame: FrameHandler | None = None,
+        ble_device: BleDeviceLookup | None = None,
+    ) -> None:
+        """Connect with `settings`; hand every FromRadio after the handshake to `on_frame`.
+
+        `ble_device` finds a Bluetooth radio's device each time it connects (a radio moves
+        between adapters and proxies).
+        """
+        if not settings.host and not settings.device and not settings.address:
+            raise ValueError("a radio needs a host, a serial device or a Bluetooth address")
+        if settings.address and ble_device is None:
+            raise ValueError("a Bluetooth radio needs a way to find its device")
         self.settings = settings
+        self._ble_device = ble_device
         self.info = RadioInfo()
         self.last_message_at: float | None = None
         # Frames dropped: unparseable, empty, or announced longer than any frame can be.
@@ -253,7 +343,8 @@ class RadioLink:
         self._on_frame = on_frame
         self._queued: dict[int, asyncio.Future[mesh_pb2.QueueStatus]] = {}
         self._acks: dict[int, asyncio.Future[int]] = {}
-        self._protocol: _StreamProtocol | None = None
+        self._requests: dict[int, _Request] = {}
+        self._protocol: RadioTransport | None = None
         self._config_id = 0
         self._handshake: asyncio.Future[None] | None = None
         self._handler_error_logged = False
@@ -262,6 +353,8 @@ class RadioLink:
         """Return the radio's address."""
         if self.settings.device:
             return f"serial {self.settings.device}"
+        if self.settings.address:
+            return f"bluetooth {self.settings.address}"
         return f"tcp://{self.settings.host}:{self.settings.port}"
 
     @property
@@ -277,7 +370,7 @@ class RadioLink:
         """Send a ToRadio; raise LinkError when there is no connection."""
         if self._protocol is None:
             raise LinkError("the radio is not connected")
-        self._protocol.send(encode_frame(to_radio.SerializeToString()))
+        self._protocol.send_message(to_radio.SerializeToString())
 
     def _on_noise(self, oversized: int, skipped_bytes: int) -> None:
         self.bad_frames += oversized
@@ -311,8 +404,13 @@ class RadioLink:
             waiter = self._queued.pop(status.mesh_packet_id, None)
             if waiter is not None and not waiter.done():
                 waiter.set_result(status)
-        elif variant == "packet" and self._acks:
-            self._check_ack(message.packet)
+        elif variant == "packet":
+            if self._acks:
+                self._check_ack(message.packet)
+            if self._requests:
+                self._check_answer(message.packet)
+        elif variant == "clientNotification" and self._requests:
+            self._check_notice(message.clientNotification)
         if variant == "rebooted":
             # A serial radio that restarted keeps the port open but forgot the session: ask for
             # its configuration again on the same connection, as the Meshtastic apps do.
@@ -348,6 +446,62 @@ class RadioLink:
             routing = mesh_pb2.Routing(error_reason=mesh_pb2.Routing.Error.BAD_REQUEST)
         waiter.set_result(routing.error_reason)
 
+    def _check_answer(self, packet: mesh_pb2.MeshPacket) -> None:
+        if not packet.HasField("decoded") or not packet.decoded.request_id:
+            return
+        request = self._requests.get(packet.decoded.request_id)
+        if request is None or request.answer.done():
+            return
+        port, sender = packet.decoded.portnum, getattr(packet, "from")
+        if port == portnums_pb2.ROUTING_APP and sender in (request.destination, self.info.node_num):
+            routing = mesh_pb2.Routing()
+            try:
+                routing.ParseFromString(packet.decoded.payload)
+            except pb_message.DecodeError:
+                return
+            # NONE is the acknowledgement of a request sent with want_ack, not its answer; an
+            # error ends the wait, from the node asked (NO_RESPONSE) or the radio itself
+            # (MAX_RETRANSMIT, NO_ROUTE).
+            if routing.error_reason != mesh_pb2.Routing.Error.NONE:
+                request.answer.set_exception(RequestRefused(_routing_error(routing.error_reason)))
+                request.answer.exception()
+        elif port == request.port and sender == request.destination:
+            request.answer.set_result(packet)
+
+    def _check_notice(self, notice: mesh_pb2.ClientNotification) -> None:
+        # How the radio refuses a request it will not send, such as a traceroute within its
+        # rate limit; its queue status still says the packet was accepted.
+        request = self._requests.get(notice.reply_id)
+        if request is not None and not request.answer.done():
+            request.answer.set_exception(RequestRefused(notice.message or "refused by the radio"))
+            request.answer.exception()
+
+    async def _queue(self, packet: mesh_pb2.MeshPacket, queue_timeout: float) -> None:
+        """Hand a packet to the radio; return once the radio queued it.
+
+        Raise LinkError when the radio refuses the packet or its queue is full, at once, and
+        LinkTimeoutError when it does not answer in time.
+        """
+        queued: asyncio.Future[mesh_pb2.QueueStatus] = asyncio.get_running_loop().create_future()
+        self._queued[packet.id] = queued
+        try:
+            self.send(mesh_pb2.ToRadio(packet=packet))
+            try:
+                async with asyncio.timeout(queue_timeout):
+                    status = await queued
+            except TimeoutError as err:
+                raise LinkTimeoutError(
+                    f"the radio did not queue the message within {queue_timeout:g} s"
+                ) from err
+        finally:
+            self._queued.pop(packet.id, None)
+        if status.res:
+            raise LinkError(
+                "the radio's queue is full"
+                if status.free == 0
+                else f"the radio refused the message (error {status.res})"
+            )
+
     async def send_text(
         self,
         text: str,
@@ -368,7 +522,6 @@ class RadioLink:
             raise TextTooLongError(len(payload), limit)
         if not self.connected:
             raise LinkError("the radio is not connected")
-        loop = asyncio.get_running_loop()
         packet_id = random.randint(1, 0xFFFFFFFF)
         packet = mesh_pb2.MeshPacket(
             to=destination,
@@ -377,26 +530,11 @@ class RadioLink:
             want_ack=want_ack,
             decoded=mesh_pb2.Data(portnum=portnums_pb2.TEXT_MESSAGE_APP, payload=payload),
         )
-        queued: asyncio.Future[mesh_pb2.QueueStatus] = loop.create_future()
-        self._queued[packet_id] = queued
         acked: asyncio.Future[int] | None = None
         if want_ack:
-            acked = self._acks[packet_id] = loop.create_future()
+            acked = self._acks[packet_id] = asyncio.get_running_loop().create_future()
         try:
-            self.send(mesh_pb2.ToRadio(packet=packet))
-            try:
-                async with asyncio.timeout(queue_timeout):
-                    status = await queued
-            except TimeoutError as err:
-                raise LinkTimeoutError(
-                    f"the radio did not queue the message within {queue_timeout:g} s"
-                ) from err
-            if status.res:
-                raise LinkError(
-                    "the radio's queue is full"
-                    if status.free == 0
-                    else f"the radio refused the message (error {status.res})"
-                )
+            await self._queue(packet, queue_timeout)
             if acked is None:
                 return SendResult(packet_id)
             try:
@@ -410,16 +548,67 @@ class RadioLink:
                 error=None if reason == mesh_pb2.Routing.Error.NONE else _routing_error(reason),
             )
         finally:
-            self._queued.pop(packet_id, None)
             self._acks.pop(packet_id, None)
 
+    async def request(
+        self,
+        destination: int,
+        port: int,
+        payload: bytes,
+        answer_timeout: float = 60.0,
+        channel: int = 0,
+        queue_timeout: float = 10.0,
+    ) -> mesh_pb2.MeshPacket:
+        """Ask one node for something (want_response); return its answer packet.
+
+        The answer is the node's packet on the same port whose request_id is the request's
+        packet id. Raise RequestRefused on a routing error or a refusal by the radio,
+        RequestTimeout when no answer came within `answer_timeout`, and LinkError as
+        send_text does.
+        """
+        if not self.connected:
+            raise LinkError("the radio is not connected")
+        packet_id = random.randint(1, 0xFFFFFFFF)
+        hop_limit = self.info.hop_limit or DEFAULT_HOP_LIMIT
+        packet = mesh_pb2.MeshPacket(
+            to=destination,
+            channel=channel,
+            id=packet_id,
+            hop_limit=min(hop_limit, MAX_HOP_LIMIT),
+            # Delivered reliably, so that a request lost on the way ends in the radio's
+            # MAX_RETRANSMIT or NO_ROUTE instead of a silent timeout; the firmware does the
+            # same to every traceroute.
+            want_ack=True,
+            decoded=mesh_pb2.Data(
+                portnum=portnums_pb2.PortNum.ValueType(port), payload=payload, want_response=True
+            ),
+        )
+        request = self._requests[packet_id] = _Request(
+            destination, port, asyncio.get_running_loop().create_future()
+        )
+        try:
+            await self._queue(packet, queue_timeout)
+            try:
+                async with asyncio.timeout(answer_timeout):
+                    return await request.answer
+            except TimeoutError as err:
+                raise RequestTimeout(answer_timeout) from err
+        finally:
+            self._requests.pop(packet_id, None)
+
     def _fail_waiters(self, error: LinkError) -> None:
-        for waiters in (self._queued, self._acks):
-            for waiter in waiters.values():
-                if not waiter.done():
-                    waiter.set_exception(error)
-                    waiter.exception()
-            waiters.clear()
+        waiters: list[asyncio.Future[Any]] = [
+            *self._queued.values(),
+            *self._acks.values(),
+            *(request.answer for request in self._requests.values()),
+        ]
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_exception(error)
+                waiter.exception()
+        self._queued.clear()
+        self._acks.clear()
+        self._requests.clear()
 
     def _record_handshake(self, variant: str | None, message: Any) -> None:
         if variant == "my_info":
@@ -450,12 +639,20 @@ class RadioLink:
                         channel.role == channel_pb2.Channel.Role.PRIMARY,
                     )
                 )
+        elif variant == "config" and message.config.WhichOneof("payload_variant") == "lora":
+            self.info.hop_limit = message.config.lora.hop_limit or None
 
-    async def _open(self) -> _StreamProtocol:
+    async def _open(self) -> RadioTransport:
         loop = asyncio.get_running_loop()
         settings = self.settings
+        if settings.address and self._ble_device is not None:
+            # Imported here so a TCP or serial setup never loads bleak.
+            from .ble import open_gatt  # noqa: PLC0415
+
+            return await open_gatt(settings, self._ble_device, self._on_payload)
         protocol = _StreamProtocol(self._on_payload, self._on_noise)
         if settings.device:
+            protocol.waits_for_close = True
             # Imported here so a TCP-only setup never loads pyserial.
             import serial_asyncio_fast  # noqa: PLC0415
 
@@ -482,12 +679,13 @@ class RadioLink:
         # The serial transport announces itself on a later loop iteration; writes before
         # that would be lost.
         await protocol.made
+        protocol.send(WAKE_BYTES)
         return protocol
 
     async def session(self, mark_up: MarkUp) -> None:
         """Connect, complete the handshake, then serve frames until the link dies."""
         settings = self.settings
-        protocol: _StreamProtocol | None = None
+        protocol: RadioTransport | None = None
         self.info = RadioInfo()
         self._handshake = asyncio.get_running_loop().create_future()
         if settings.want_nodes:
@@ -504,13 +702,14 @@ class RadioLink:
                 raise LinkTimeoutError(
                     f"no connection within {settings.connect_timeout:g} s"
                 ) from err
+            except LinkError:
+                raise
             except OSError as err:
                 raise LinkError(err.strerror or str(err)) from err
             except Exception as err:
                 # pyserial raises its own SerialException for busy or missing ports.
                 raise LinkError(str(err)) from err
             self._protocol = protocol
-            protocol.send(WAKE_BYTES)
             self.send(mesh_pb2.ToRadio(want_config_id=self._config_id))
             done, _ = await asyncio.wait(
                 (self._handshake, protocol.closed),
@@ -529,23 +728,17 @@ class RadioLink:
             await self._serve(protocol)
         except asyncio.CancelledError:
             if protocol is not None:
-                protocol.send(encode_frame(mesh_pb2.ToRadio(disconnect=True).SerializeToString()))
+                protocol.send_message(mesh_pb2.ToRadio(disconnect=True).SerializeToString())
             raise
         finally:
             self._protocol = None
             self._fail_waiters(LinkError("the radio link went down"))
             if self._handshake is not None and not self._handshake.done():
                 self._handshake.cancel()
-            if protocol is not None and protocol.transport is not None:
-                # Serial ports are released at once so the next attempt can reopen them.
-                protocol.transport.abort()
-                if settings.device:
-                    # The serial transport closes its port in the executor, later: wait for
-                    # that, so an ended session has let go of the port's exclusive lock and an
-                    # immediate reconnect can take it.
-                    await asyncio.wait((protocol.closed,), timeout=PORT_RELEASE_TIMEOUT)
+            if protocol is not None:
+                await protocol.release()
 
-    async def _serve(self, protocol: _StreamProtocol) -> None:
+    async def _serve(self, protocol: RadioTransport) -> None:
         settings = self.settings
         tick = min(settings.heartbeat_interval, settings.liveness_timeout / 4)
         clock = asyncio.get_running_loop().time
