@@ -262,6 +262,14 @@ class FakeNode:
         self.hop_limit = 3
         # Firmware counts its boots in MyNodeInfo.reboot_count.
         self.reboot_count = 7
+        # The channels the handshake announces; tests add secondary ones.
+        self.channels = [
+            channel_pb2.Channel(
+                index=0,
+                role=channel_pb2.Channel.Role.PRIMARY,
+                settings=channel_pb2.ChannelSettings(psk=b"\x01"),
+            )
+        ]
         self._tcp_writers: list[asyncio.StreamWriter] = []
         self.gatt_clients: list[FakeGattClient] = []
         # Answers on their way, cancelled when the node stops.
@@ -640,13 +648,7 @@ class FakeNode:
                     hw_model=mesh_pb2.HardwareModel.HELTEC_V3,
                 )
             ),
-            mesh_pb2.FromRadio(
-                channel=channel_pb2.Channel(
-                    index=0,
-                    role=channel_pb2.Channel.Role.PRIMARY,
-                    settings=channel_pb2.ChannelSettings(psk=b"\x01"),
-                )
-            ),
+            *(mesh_pb2.FromRadio(channel=channel) for channel in self.channels),
             mesh_pb2.FromRadio(
                 config=config_pb2.Config(
                     lora=config_pb2.Config.LoRaConfig(

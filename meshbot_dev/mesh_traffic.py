@@ -552,7 +552,7 @@ def _fuzz_data(source: ByteSource, now: float) -> tuple[int, bytes, int]:
         return portnums_pb2.NODEINFO_APP, user, 0
     if kind == 2:
         telemetry = telemetry_pb2.Telemetry(time=source.timestamp(now))
-        variant = source.below(3)
+        variant = source.below(4)
         if variant == 0:
             telemetry.device_metrics.CopyFrom(
                 telemetry_pb2.DeviceMetrics(
@@ -571,6 +571,14 @@ def _fuzz_data(source: ByteSource, now: float) -> tuple[int, bytes, int]:
                     barometric_pressure=source.float32(),
                     lux=source.float32(),
                     wind_direction=source.uint32(),
+                )
+            )
+        elif variant == 2:
+            telemetry.power_metrics.CopyFrom(
+                telemetry_pb2.PowerMetrics(
+                    ch1_voltage=source.float32(),
+                    ch1_current=source.float32(),
+                    ch8_voltage=source.float32(),
                 )
             )
         else:

@@ -540,8 +540,13 @@ async def test_a_crowd_of_new_nodes_gets_devices_over_the_next_flushes_unheard(
         device = node_device(hass, entry, num)
         assert device is not None
         on_device = er.async_entries_for_device(entities, device.id)
-        assert len(on_device) == len(NODE_SENSORS) + 1
-        assert {entity.domain for entity in on_device} == {"sensor", "device_tracker"}
+        # Its sensors, its online sensor and its tracker (no telemetry sensor: it sent none).
+        assert len(on_device) == len(NODE_SENSORS) + 2
+        assert {entity.domain for entity in on_device} == {
+            "sensor",
+            "binary_sensor",
+            "device_tracker",
+        }
         states = [hass.states.get(entity.entity_id) for entity in on_device]
         assert all(state is not None and state.state != "unavailable" for state in states)
     await hass.config_entries.async_unload(entry.entry_id)

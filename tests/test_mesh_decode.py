@@ -425,6 +425,33 @@ def test_telemetry_with_nan_values_keeps_the_finite_ones(mesh: MeshTraffic) -> N
     assert decode_one(envelope).observation == TelemetryObs(SENDER, "environment", {"lux": 120.5})
 
 
+def test_power_telemetry_keeps_each_channel_and_env_voltage_stays_out(mesh: MeshTraffic) -> None:
+    power = telemetry_pb2.Telemetry(
+        power_metrics=telemetry_pb2.PowerMetrics(
+            ch1_voltage=12.5, ch1_current=310.0, ch8_voltage=float("-inf")
+        )
+    )
+    environment = telemetry_pb2.Telemetry(
+        # Voltage and current in the environment message would overwrite the battery voltage.
+        environment_metrics=telemetry_pb2.EnvironmentMetrics(
+            voltage=5.0, current=20.0, wind_gust=7.5, soil_moisture=33
+        )
+    )
+    observations = [
+        decode_one(
+            mesh.envelope(
+                SENDER, portnums_pb2.TELEMETRY_APP, message.SerializeToString(), gateway=GATEWAY
+            )
+        ).observation
+        for message in (power, environment)
+    ]
+
+    assert observations == [
+        TelemetryObs(SENDER, "power", {"ch1_voltage": 12.5, "ch1_current": 310.0}),
+        TelemetryObs(SENDER, "environment", {"wind_gust": 7.5, "soil_moisture": 33.0}),
+    ]
+
+
 @pytest.mark.parametrize(
     ("neighbors", "expected"),
     [

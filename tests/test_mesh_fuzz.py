@@ -19,8 +19,10 @@ import random
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from custom_components.meshbot.mesh.decode import MeshDecoder
+from custom_components.meshbot.mesh.decode import DEVICE_METRICS, LOCAL_STATS, MeshDecoder
 from custom_components.meshbot.mesh.models import (
+    ENVIRONMENT_METRICS,
+    POWER_METRICS,
     DecodedPacket,
     MapReportObs,
     NeighborsObs,
@@ -44,6 +46,13 @@ from meshbot_dev.mesh_traffic import (
 )
 
 NOW = 1_700_000_100.0
+# The bounded key set of each kind of telemetry.
+TELEMETRY_KEYS = {
+    "device": DEVICE_METRICS,
+    "environment": ENVIRONMENT_METRICS,
+    "power": POWER_METRICS,
+    "local": LOCAL_STATS,
+}
 MAX_NODES, MAX_LINKS = 12, 16
 
 EXAMPLES = {
@@ -133,6 +142,7 @@ def check_packet(packet: DecodedPacket) -> None:
     elif isinstance(observation, TelemetryObs):
         assert observation.values
         assert all(math.isfinite(value) for value in observation.values.values())
+        assert observation.values.keys() <= TELEMETRY_KEYS[observation.kind]
     elif isinstance(observation, NeighborsObs):
         assert real_node(observation.reporter)
         assert len(observation.neighbors) <= 10

@@ -158,8 +158,11 @@ async def set_up(
     ("platform", "expected"),
     [
         (Platform.SENSOR, 68),
-        (Platform.BINARY_SENSOR, 4),
+        # The three links, lightning nearby, and every tracked node's online sensor.
+        (Platform.BINARY_SENSOR, 8),
         (Platform.EVENT, 2),
+        # The radio's one channel, and a direct message to every tracked node.
+        (Platform.NOTIFY, 5),
         # Every tracked node has a tracker, a position or not (unknown until one arrives).
         (Platform.DEVICE_TRACKER, 4),
     ],

@@ -27,7 +27,7 @@ from .const import (
 )
 from .coordinator import LinkCoordinator, RadioCoordinator, async_no_radio
 from .data import MeshbotConfigEntry, MeshbotData
-from .entity import hub_device_info
+from .entity import hub_device_info, radio_device_info
 from .frontend import async_register_card
 from .lightning_coordinator import LightningCoordinator
 from .links.mqtt import MqttLink
@@ -46,6 +46,7 @@ PLATFORMS: list[Platform] = [
     Platform.DEVICE_TRACKER,
     Platform.EVENT,
     Platform.GEO_LOCATION,
+    Platform.NOTIFY,
     Platform.SENSOR,
 ]
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
@@ -64,6 +65,8 @@ def entry_platforms(data: Mapping[str, Any], options: Mapping[str, Any]) -> list
         wanted.add(Platform.DEVICE_TRACKER)
     if data.get(CONF_RADIO) or has_lightning:
         wanted.add(Platform.EVENT)
+    if data.get(CONF_RADIO):
+        wanted.add(Platform.NOTIFY)
     if has_lightning and int(options.get(CONF_MAP_STRIKES, DEFAULT_MAP_STRIKES)) > 0:
         wanted.add(Platform.GEO_LOCATION)
     return [platform for platform in PLATFORMS if platform in wanted]
@@ -106,6 +109,11 @@ async def async_setup_entry(hass: HomeAssistant, entry: MeshbotConfigEntry) -> b
         lightning=lightning,
         platforms=platforms,
     )
+    if radio is not None:
+        # Entities added to it once the radio answers (channels, telemetry) only link to it.
+        dr.async_get(hass).async_get_or_create(
+            config_entry_id=entry.entry_id, **radio_device_info(entry)
+        )
     await hass.config_entries.async_forward_entry_setups(entry, platforms)
     for link_coordinator in runtime.links.values():
         link_coordinator.async_start()

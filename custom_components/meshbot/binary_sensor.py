@@ -1,10 +1,11 @@
-"""Connectivity of each link, as a diagnostic binary sensor that is always available."""
+"""Connectivity of each link (diagnostic, always available), lightning nearby, nodes online."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+import time
 from typing import Any
 
 from homeassistant.components.binary_sensor import (
@@ -19,7 +20,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from .const import LinkKind
 from .coordinator import LinkCoordinator
 from .data import MeshbotConfigEntry
-from .entity import MeshbotEntity
+from .entity import MeshbotEntity, MeshNodeEntity, async_setup_node_entities
 from .lightning_coordinator import LightningCoordinator
 
 PARALLEL_UPDATES = 0
@@ -50,6 +51,12 @@ NEARBY = BinarySensorEntityDescription(
     device_class=BinarySensorDeviceClass.SAFETY,
 )
 
+ONLINE = BinarySensorEntityDescription(
+    key="online",
+    translation_key="online",
+    device_class=BinarySensorDeviceClass.CONNECTIVITY,
+)
+
 
 async def async_setup_entry(
     hass: HomeAssistant,
@@ -66,6 +73,13 @@ async def async_setup_entry(
     )
     if runtime.lightning is not None:
         async_add_entities([LightningNearbySensor(entry, runtime.lightning, NEARBY)])
+    if (mesh := runtime.mesh) is not None:
+        async_setup_node_entities(
+            entry,
+            mesh,
+            async_add_entities,
+            lambda num: [NodeOnlineSensor(entry, mesh, num, ONLINE)],
+        )
 
 
 def _timestamp(value: float | None) -> str | None:
@@ -115,3 +129,19 @@ class LightningNearbySensor(MeshbotEntity[LightningCoordinator], BinarySensorEnt
             "quiet_minutes": settings.quiet_s / 60,
             "since": _timestamp(self.coordinator.data.alert_since),
         }
+
+
+class NodeOnlineSensor(MeshNodeEntity, BinarySensorEntity):
+    """On while the node was heard within the active window (the "Nodes active" count's).
+
+    The mesh coordinator tells the sensor when its node falls silent, within 10 s.
+    """
+
+    @property
+    def is_on(self) -> bool:
+        """Return whether the node was heard within the active window."""
+        node = self.node
+        return node is not None and self.mesh.is_online(node, time.time())
+
+    def _fingerprint(self) -> object:
+        return (self.available, self.is_on)

@@ -96,6 +96,8 @@ DEFAULT_ACTIVE_MINUTES: Final = 120.0
 
 EVENT_NODE_DISCOVERED: Final = "meshbot_node_discovered"
 EVENT_MESSAGE: Final = "meshbot_message"
+# What became of a direct message a notify entity sent: acknowledged, refused, or no answer.
+EVENT_MESSAGE_DELIVERY: Final = "meshbot_message_delivery"
 # Entity state writes are coalesced to at most one per entity per this interval.
 FLUSH_SECONDS: Final = 1.0
 SAVE_DELAY_SECONDS: Final = 60.0

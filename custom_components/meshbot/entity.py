@@ -58,16 +58,30 @@ def radio_device_info(entry: MeshbotConfigEntry) -> DeviceInfo:
     )
 
 
+def radio_device_link(entry: MeshbotConfigEntry) -> DeviceInfo:
+    """Return the radio's device for an entity added after the radio named it.
+
+    The entry registers the device before its platforms. Its full device info would rename it
+    back to "Meshtastic radio" each time an entity of it is added later.
+    """
+    return DeviceInfo(identifiers={(DOMAIN, f"{entry.entry_id}_radio")})
+
+
 @callback
 def async_setup_node_entities(
     entry: MeshbotConfigEntry,
     mesh: MeshCoordinator,
     async_add_entities: AddConfigEntryEntitiesCallback,
     build: Callable[[int], Iterable[Entity]],
+    grows: bool = False,
 ) -> None:
-    """Add the entities `build` makes for each tracked node, now and as more nodes are tracked."""
+    """Add the entities `build` makes for each tracked node, now and as more nodes are tracked.
+
+    With `grows`, `build` is also called when a node reports a metric for the first time, and
+    returns only the entities it did not make before.
+    """
     async_add_entities(entity for num in sorted(mesh.tracked) for entity in build(num))
-    entry.async_on_unload(mesh.async_add_node_platform(build, async_add_entities))
+    entry.async_on_unload(mesh.async_add_node_platform(build, async_add_entities, grows))
 
 
 class MeshbotEntity[CoordinatorT: DataUpdateCoordinator[Any]](CoordinatorEntity[CoordinatorT]):

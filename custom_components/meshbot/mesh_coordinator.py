@@ -84,7 +84,8 @@ _LOGGER = logging.getLogger(__name__)
 MESSAGE_RATE_WINDOW = 60
 RECENT_MESSAGES = 256
 DISCOVERIES_PER_FLUSH = 20
-# A node device brings about 11 entities: a flush adds a few devices, the following ones the rest.
+# A node device brings about 13 entities (and one per metric it reports): a flush adds a few
+# devices, the following ones the rest.
 NEW_DEVICES_PER_FLUSH = 4
 # What one loop iteration of a flush does: tell the entities of this many changed nodes (about
 # 0.3 ms a node), or add this many entities of new devices (about 1 ms an entity, with its
@@ -94,6 +95,17 @@ NODES_PER_STEP = 5
 ENTITIES_PER_STEP = 2
 # Counting active nodes walks the whole database: once per this many seconds is plenty.
 ACTIVE_RECOUNT_SECONDS = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class NodePlatform:
+    """How a platform makes the entities of node devices."""
+
+    build: Callable[[int], Iterable[Entity]]
+    add: Callable[[list[Entity]], None]
+    # A growing platform's `build` returns only the entities it has not made yet (one per metric
+    # the node reported), and is called again when the node reports a new metric.
+    grows: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,10 +148,11 @@ class MeshCoordinator(DataUpdateCoordinator[MeshSnapshot]):
             serialize_in_event_loop=False,
         )
         self._node_listeners: dict[int, list[CALLBACK_TYPE]] = {}
-        # Per platform with node entities: what builds a node's entities, and what adds them.
-        self._node_platforms: list[
-            tuple[Callable[[int], Iterable[Entity]], Callable[[list[Entity]], None]]
-        ] = []
+        # Per platform with node entities: what builds a node's entities, what adds them, and
+        # whether it grows: builds again, when the node reports a new metric, what it lacks.
+        self._node_platforms: list[NodePlatform] = []
+        # How many metrics each tracked node had when its growing platforms last built for it.
+        self._metrics_built: dict[int, int] = {}
         self._recent_messages: OrderedDict[tuple[int, int], None] = OrderedDict()
         # (monotonic time of a flush, messages since the flush before) over the last minute, for
         # the rate sensor: flushes are a second apart plus their own run time, so the minute is
@@ -152,6 +165,10 @@ class MeshCoordinator(DataUpdateCoordinator[MeshSnapshot]):
         self._waiting_devices: list[int] = []
         self._active_count = 0
         self._active_counted_at = -math.inf
+        # Tracked nodes heard within the active window at the last check, for their online
+        # sensors: a node falling silent changes nothing else a flush would notice.
+        self._online: set[int] = set()
+        self._online_checked_at = -math.inf
         self.data = self._snapshot()
 
     # Lifecycle
@@ -299,7 +316,14 @@ class MeshCoordinator(DataUpdateCoordinator[MeshSnapshot]):
         self._pending_discoveries.extend(discovered)
         self._fire_discoveries()
         # Entities added below write their first state themselves: only the others.
-        to_refresh = changed & self.tracked
+        to_refresh = (changed | self._online_changes()) & self.tracked
+        nodes, built = self.state.nodes, self._metrics_built
+        # Telemetry only ever adds metrics to a node: a new count is a new metric.
+        grown = [
+            num
+            for num in to_refresh
+            if (node := nodes.get(num)) is not None and len(node.telemetry) != built.get(num)
+        ]
         new_devices: list[int] = []
         if changed or self._waiting_devices:
             # Creating a device and its entities is costly: a few per flush, the rest of the
@@ -312,15 +336,15 @@ class MeshCoordinator(DataUpdateCoordinator[MeshSnapshot]):
             return None
         return self.entry.async_create_task(
             self.hass,
-            self._async_update_entities(list(to_refresh), new_devices, publish),
+            self._async_update_entities(list(to_refresh), new_devices, grown, publish),
             "meshbot mesh flush",
             eager_start=False,
         )
 
     async def _async_update_entities(
-        self, to_refresh: list[int], new_devices: list[int], publish: bool
+        self, to_refresh: list[int], new_devices: list[int], grown: list[int], publish: bool
     ) -> None:
-        """Update the changed nodes, the snapshot and the new devices, a few per loop iteration."""
+        """Update the changed nodes, the snapshot, the new devices and metrics, a few at a time."""
         for start in range(0, len(to_refresh), NODES_PER_STEP):
             if start and not await self._async_next_step():
                 return
@@ -329,13 +353,19 @@ class MeshCoordinator(DataUpdateCoordinator[MeshSnapshot]):
                     listener()
         if publish:
             self.async_set_updated_data(self._snapshot())
-        for num in new_devices:
-            for build, add in list(self._node_platforms):
-                entities = list(build(num))
+        platforms = list(self._node_platforms)
+        growing = [platform for platform in platforms if platform.grows]
+        for num, platforms_of_node in itertools.chain(
+            ((num, platforms) for num in new_devices), ((num, growing) for num in grown)
+        ):
+            if (node := self.state.nodes.get(num)) is not None:
+                self._metrics_built[num] = len(node.telemetry)
+            for platform in platforms_of_node:
+                entities = list(platform.build(num))
                 for start in range(0, len(entities), ENTITIES_PER_STEP):
                     if not await self._async_next_step():
                         return
-                    add(entities[start : start + ENTITIES_PER_STEP])
+                    platform.add(entities[start : start + ENTITIES_PER_STEP])
 
     async def _async_next_step(self) -> bool:
         """Let the loop run other work; return whether the entry is still there to update."""
@@ -449,6 +479,7 @@ class MeshCoordinator(DataUpdateCoordinator[MeshSnapshot]):
     def async_untrack(self, num: int) -> None:
         """Forget a node the user deleted; it returns only if heard again and wanted."""
         self.tracked.discard(num)
+        self._metrics_built.pop(num, None)
         self.state.forget(num)
         self._store.schedule()
 
@@ -456,10 +487,16 @@ class MeshCoordinator(DataUpdateCoordinator[MeshSnapshot]):
 
     @callback
     def async_add_node_platform(
-        self, build: Callable[[int], Iterable[Entity]], add: Callable[[list[Entity]], None]
+        self,
+        build: Callable[[int], Iterable[Entity]],
+        add: Callable[[list[Entity]], None],
+        grows: bool = False,
     ) -> CALLBACK_TYPE:
-        """Add what `build` makes for each new device through `add`; return the remover."""
-        platform = (build, add)
+        """Add what `build` makes for each new device (and new metric) through `add`.
+
+        Return the remover.
+        """
+        platform = NodePlatform(build, add, grows)
         self._node_platforms.append(platform)
         return lambda: self._node_platforms.remove(platform)
 
@@ -476,18 +513,40 @@ class MeshCoordinator(DataUpdateCoordinator[MeshSnapshot]):
 
         return remove
 
+    @property
+    def active_window(self) -> float:
+        """Return how long, in seconds, a node stays active (online) after it was last heard."""
+        return float(self.options.get(CONF_ACTIVE_MINUTES, DEFAULT_ACTIVE_MINUTES)) * 60
+
+    def is_online(self, node: Node, now: float) -> bool:
+        """Return whether the node was heard within the active window."""
+        return node.last_heard is not None and now - node.last_heard <= self.active_window
+
     def nodes_active(self) -> int:
         """Return how many nodes were heard within the active window (recounted every 10 s)."""
         now = time.time()
         if now - self._active_counted_at >= ACTIVE_RECOUNT_SECONDS:
-            window = self.options.get(CONF_ACTIVE_MINUTES, DEFAULT_ACTIVE_MINUTES) * 60
             self._active_count = sum(
-                1
-                for node in self.state.nodes.values()
-                if node.last_heard is not None and now - node.last_heard <= window
+                1 for node in self.state.nodes.values() if self.is_online(node, now)
             )
             self._active_counted_at = now
         return self._active_count
+
+    def _online_changes(self) -> set[int]:
+        """Return the tracked nodes that came online or fell silent (checked every 10 s)."""
+        now = time.time()
+        if now - self._online_checked_at < ACTIVE_RECOUNT_SECONDS:
+            return set()
+        self._online_checked_at = now
+        nodes = self.state.nodes
+        online = {
+            num
+            for num in self.tracked
+            if (node := nodes.get(num)) is not None and self.is_online(node, now)
+        }
+        changes = online ^ self._online
+        self._online = online
+        return changes
 
 
 def _check_saved_mesh(data: dict[str, Any]) -> None:

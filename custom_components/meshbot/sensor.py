@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,16 +15,22 @@ from homeassistant.components.sensor import (
 )
 from homeassistant.const import (
     DEGREE,
+    LIGHT_LUX,
     PERCENTAGE,
     SIGNAL_STRENGTH_DECIBELS,
     SIGNAL_STRENGTH_DECIBELS_MILLIWATT,
     EntityCategory,
+    UnitOfElectricCurrent,
     UnitOfElectricPotential,
     UnitOfLength,
+    UnitOfMass,
+    UnitOfPrecipitationDepth,
+    UnitOfPressure,
     UnitOfSpeed,
+    UnitOfTemperature,
     UnitOfTime,
 )
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .data import MeshbotConfigEntry
@@ -33,10 +39,11 @@ from .entity import (
     MeshNodeEntity,
     async_setup_node_entities,
     radio_device_info,
+    radio_device_link,
 )
 from .lightning.window import Direction, WindowSummary
 from .lightning_coordinator import LightningCoordinator
-from .mesh.models import LinkSource
+from .mesh.models import POWER_CHANNELS, LinkSource
 from .mesh.state import MeshState, Node
 from .mesh_coordinator import MeshCoordinator, MeshSnapshot
 
@@ -276,6 +283,154 @@ RADIO_SENSORS = (
 )
 
 
+def _measured(
+    key: str, precision: int, translation_placeholders: dict[str, str] | None = None, **kwargs: Any
+) -> SensorEntityDescription:
+    return SensorEntityDescription(
+        key=key,
+        translation_key=kwargs.pop("translation_key", key),
+        translation_placeholders=translation_placeholders,
+        state_class=kwargs.pop("state_class", SensorStateClass.MEASUREMENT),
+        suggested_display_precision=precision,
+        **kwargs,
+    )
+
+
+def _temperature(key: str) -> SensorEntityDescription:
+    return _measured(
+        key,
+        1,
+        device_class=SensorDeviceClass.TEMPERATURE,
+        native_unit_of_measurement=UnitOfTemperature.CELSIUS,
+    )
+
+
+def _lux(key: str) -> SensorEntityDescription:
+    return _measured(
+        key, 0, device_class=SensorDeviceClass.ILLUMINANCE, native_unit_of_measurement=LIGHT_LUX
+    )
+
+
+def _wind(key: str) -> SensorEntityDescription:
+    return _measured(
+        key,
+        1,
+        device_class=SensorDeviceClass.WIND_SPEED,
+        native_unit_of_measurement=UnitOfSpeed.METERS_PER_SECOND,
+    )
+
+
+def _rainfall(key: str) -> SensorEntityDescription:
+    return _measured(
+        key,
+        1,
+        device_class=SensorDeviceClass.PRECIPITATION,
+        native_unit_of_measurement=UnitOfPrecipitationDepth.MILLIMETERS,
+    )
+
+
+# What the environment and power telemetry measure, in the units the firmware sends them in
+# (telemetry.proto); Home Assistant converts those of a device class to the user's units.
+METRICS: tuple[SensorEntityDescription, ...] = (
+    _temperature("temperature"),
+    _measured(
+        "relative_humidity",
+        0,
+        device_class=SensorDeviceClass.HUMIDITY,
+        native_unit_of_measurement=PERCENTAGE,
+    ),
+    _measured(
+        "barometric_pressure",
+        1,
+        device_class=SensorDeviceClass.ATMOSPHERIC_PRESSURE,
+        native_unit_of_measurement=UnitOfPressure.HPA,
+    ),
+    # Home Assistant has no device class for resistance: shown as sent, in megaohms.
+    _measured("gas_resistance", 2, native_unit_of_measurement="MΩ"),
+    # Bosch's indoor air quality index (0-500), not an outdoor AQI.
+    _measured("iaq", 0),
+    _lux("lux"),
+    _lux("white_lux"),
+    _lux("ir_lux"),
+    _lux("uv_lux"),
+    _wind("wind_speed"),
+    _wind("wind_gust"),
+    _wind("wind_lull"),
+    _measured(
+        "wind_direction",
+        0,
+        device_class=SensorDeviceClass.WIND_DIRECTION,
+        native_unit_of_measurement=DEGREE,
+        state_class=SensorStateClass.MEASUREMENT_ANGLE,
+    ),
+    _rainfall("rainfall_1h"),
+    _rainfall("rainfall_24h"),
+    _measured(
+        "soil_moisture",
+        0,
+        device_class=SensorDeviceClass.MOISTURE,
+        native_unit_of_measurement=PERCENTAGE,
+    ),
+    _temperature("soil_temperature"),
+    _measured(
+        "distance",
+        0,
+        device_class=SensorDeviceClass.DISTANCE,
+        native_unit_of_measurement=UnitOfLength.MILLIMETERS,
+    ),
+    _measured(
+        "weight",
+        2,
+        device_class=SensorDeviceClass.WEIGHT,
+        native_unit_of_measurement=UnitOfMass.KILOGRAMS,
+    ),
+    _measured("radiation", 1, native_unit_of_measurement="µR/h"),
+    *(
+        description
+        for channel in POWER_CHANNELS
+        for description in (
+            _measured(
+                f"ch{channel}_voltage",
+                2,
+                {"channel": str(channel)},
+                translation_key="power_channel_voltage",
+                device_class=SensorDeviceClass.VOLTAGE,
+                native_unit_of_measurement=UnitOfElectricPotential.VOLT,
+            ),
+            _measured(
+                f"ch{channel}_current",
+                0,
+                {"channel": str(channel)},
+                translation_key="power_channel_current",
+                device_class=SensorDeviceClass.CURRENT,
+                native_unit_of_measurement=UnitOfElectricCurrent.MILLIAMPERE,
+            ),
+        )
+    ),
+)
+
+
+def _described(metric: SensorEntityDescription) -> dict[str, Any]:
+    return {field.name: getattr(metric, field.name) for field in fields(metric)}
+
+
+def _node_metric(key: str) -> Callable[[Node, MeshState], Any]:
+    return lambda node, _: node.telemetry.get(key)
+
+
+NODE_METRIC_SENSORS = {
+    metric.key: NodeSensorDescription(**_described(metric), value_fn=_node_metric(metric.key))
+    for metric in METRICS
+}
+RADIO_METRIC_SENSORS = {
+    metric.key: MeshSensorDescription(
+        **(_described(metric) | {"key": f"radio_{metric.key}"}),
+        value_fn=_radio(metric.key, float),
+    )
+    for metric in METRICS
+}
+
+
 @dataclass(frozen=True, kw_only=True)
 class LightningSensorDescription(SensorEntityDescription):
     """Describe a sensor of the strikes around the watched place."""
@@ -381,6 +536,24 @@ async def async_setup_entry(
         async_add_entities(
             MeshSensor(entry, mesh, description, radio_device) for description in RADIO_SENSORS
         )
+        radio_metrics: set[str] = set()
+
+        @callback
+        def add_radio_metrics() -> None:
+            fresh = [
+                key
+                for key in mesh.data.radio_telemetry
+                if key in RADIO_METRIC_SENSORS and key not in radio_metrics
+            ]
+            if fresh:
+                radio_metrics.update(fresh)
+                async_add_entities(
+                    MeshSensor(entry, mesh, RADIO_METRIC_SENSORS[key], radio_device_link(entry))
+                    for key in fresh
+                )
+
+        add_radio_metrics()
+        entry.async_on_unload(mesh.async_add_listener(add_radio_metrics))
 
     async_setup_node_entities(
         entry,
@@ -388,6 +561,21 @@ async def async_setup_entry(
         async_add_entities,
         lambda num: [NodeSensor(entry, mesh, num, description) for description in NODE_SENSORS],
     )
+    # What each node's metric sensors measure: a node gets one only once it reported the metric.
+    node_metrics: dict[int, set[str]] = {}
+
+    def build_metric_sensors(num: int) -> list[NodeSensor]:
+        node = mesh.state.nodes.get(num)
+        if node is None:
+            return []
+        made = node_metrics.setdefault(num, set())
+        fresh = [key for key in node.telemetry if key in NODE_METRIC_SENSORS and key not in made]
+        made.update(fresh)
+        return [
+            MetricSensor(entry, mesh, num, NODE_METRIC_SENSORS[key], made.discard) for key in fresh
+        ]
+
+    async_setup_node_entities(entry, mesh, async_add_entities, build_metric_sensors, grows=True)
 
 
 class MeshSensor(MeshbotEntity[MeshCoordinator], SensorEntity):
@@ -414,6 +602,27 @@ class NodeSensor(MeshNodeEntity, SensorEntity):
 
     def _fingerprint(self) -> object:
         return (self.available, self.native_value)
+
+
+class MetricSensor(NodeSensor):
+    """A metric a node's sensors measure; made again if its device is deleted and comes back."""
+
+    def __init__(
+        self,
+        entry: MeshbotConfigEntry,
+        mesh: MeshCoordinator,
+        num: int,
+        description: NodeSensorDescription,
+        forget: Callable[[str], None],
+    ) -> None:
+        """Attach the sensor to the node's device; `forget` is told when it is removed."""
+        super().__init__(entry, mesh, num, description)
+        self._forget = forget
+
+    async def async_will_remove_from_hass(self) -> None:
+        """Let the metric's sensor be made again if the node returns."""
+        self._forget(self.entity_description.key)
+        await super().async_will_remove_from_hass()
 
 
 class LightningSensor(MeshbotEntity[LightningCoordinator], SensorEntity):

@@ -21,12 +21,13 @@ from .supervisor import MarkUp
 
 if TYPE_CHECKING:
     from google.protobuf import message as pb_message
-    from meshtastic.protobuf import mesh_pb2, portnums_pb2
+    from meshtastic.protobuf import channel_pb2, mesh_pb2, portnums_pb2
 
     from ..mesh import lenient
 else:
     # The link's background task imports them in the executor before it connects.
     pb_message = LazyModule("google.protobuf.message")
+    channel_pb2 = LazyModule("meshtastic.protobuf.channel_pb2")
     mesh_pb2 = LazyModule("meshtastic.protobuf.mesh_pb2")
     portnums_pb2 = LazyModule("meshtastic.protobuf.portnums_pb2")
     lenient = LazyModule(f"{__package__.rpartition('.')[0]}.mesh.lenient")
@@ -121,6 +122,16 @@ class RadioSettings:
     want_nodes: bool = True
 
 
+@dataclass(frozen=True)
+class RadioChannel:
+    """A channel the radio sends and listens on."""
+
+    index: int
+    # Empty for a primary channel the apps name after its modem preset ("LongFast").
+    name: str
+    primary: bool
+
+
 @dataclass
 class RadioInfo:
     """What the handshake told us about the local node."""
@@ -132,6 +143,8 @@ class RadioInfo:
     reboot_count: int | None = None
     # The hop limit the node's LoRa settings give its own packets (None until they arrive).
     hop_limit: int | None = None
+    # The enabled channels, in index order.
+    channels: list[RadioChannel] = field(default_factory=list)
 
 
 class RadioTransport(Protocol):
@@ -616,6 +629,16 @@ class RadioLink:
             )
         elif variant == "node_info":
             self.info.nodes_in_db += 1
+        elif variant == "channel":
+            channel = message.channel
+            if channel.role != channel_pb2.Channel.Role.DISABLED:
+                self.info.channels.append(
+                    RadioChannel(
+                        channel.index,
+                        channel.settings.name,
+                        channel.role == channel_pb2.Channel.Role.PRIMARY,
+                    )
+                )
         elif variant == "config" and message.config.WhichOneof("payload_variant") == "lora":
             self.info.hop_limit = message.config.lora.hop_limit or None
 

@@ -12,6 +12,7 @@ import math
 import time
 from typing import Any, Final, Protocol
 
+from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import DecodeError, Message
 from meshtastic.protobuf import config_pb2, mesh_pb2, mqtt_pb2, portnums_pb2, telemetry_pb2
 
@@ -19,6 +20,8 @@ from .channels import ChannelCipher, channel_hash, expand_psk
 from .lenient import parse_lenient
 from .models import (
     BROADCAST,
+    ENVIRONMENT_METRICS,
+    POWER_METRICS,
     DecodeCounters,
     DecodedPacket,
     MapReportObs,
@@ -88,18 +91,15 @@ LOCAL_STATS = frozenset(
         "num_total_nodes",
     }
 )
-ENVIRONMENT_METRICS = frozenset(
-    {
-        "temperature",
-        "relative_humidity",
-        "barometric_pressure",
-        "gas_resistance",
-        "iaq",
-        "lux",
-        "wind_speed",
-        "wind_direction",
-    }
-)
+
+
+def _metric_value(field: FieldDescriptor, value: float) -> float:
+    """Return a metric as the node measured it, without its float32's binary noise digits."""
+    if field.type == FieldDescriptor.TYPE_FLOAT:
+        # 7 significant digits are all a float32 holds: 12.6 stays 12.6, not 12.6000003814697,
+        # in the states and the recorder's history.
+        return float(f"{value:.7g}")
+    return float(value)
 
 
 class _ProtobufEnum(Protocol):
@@ -383,7 +383,7 @@ class MeshDecoder:
         if info.HasField("device_metrics"):
             metrics = info.device_metrics
             values = {
-                field.name: float(value)
+                field.name: _metric_value(field, value)
                 for field, value in metrics.ListFields()
                 if field.name in DEVICE_METRICS and math.isfinite(value)
             }
@@ -503,11 +503,13 @@ class MeshDecoder:
             names, metrics, kind = ENVIRONMENT_METRICS, telemetry.environment_metrics, "environment"
         elif variant == "local_stats":
             names, metrics, kind = LOCAL_STATS, telemetry.local_stats, "local"
+        elif variant == "power_metrics":
+            names, metrics, kind = POWER_METRICS, telemetry.power_metrics, "power"
         else:
             return None
         # ListFields returns only what the node set, in one call.
         values = {
-            field.name: float(value)
+            field.name: _metric_value(field, value)
             for field, value in metrics.ListFields()
             if field.name in names and math.isfinite(value)
         }

@@ -13,6 +13,39 @@ BROADCAST = 0xFFFFFFFF
 # NeighborInfo goes to this pseudo-address: "MQTT and apps only".
 BROADCAST_TO_APPS = 1
 
+# The telemetry metrics kept (telemetry.proto), which the entities also know by name.
+ENVIRONMENT_METRICS = frozenset(
+    {
+        "temperature",
+        "relative_humidity",
+        "barometric_pressure",
+        "gas_resistance",
+        "iaq",
+        "lux",
+        "white_lux",
+        "ir_lux",
+        "uv_lux",
+        "wind_speed",
+        "wind_gust",
+        "wind_lull",
+        "wind_direction",
+        "rainfall_1h",
+        "rainfall_24h",
+        "soil_moisture",
+        "soil_temperature",
+        "distance",
+        "weight",
+        "radiation",
+    }
+)
+# The environment message's own voltage and current are left out: they would overwrite the
+# device metrics' battery voltage in the node's one telemetry map, and the firmware moves them to
+# the power metrics anyway. A power monitor (INA219, INA3221...) reports up to eight channels.
+POWER_CHANNELS = range(1, 9)
+POWER_METRICS = frozenset(
+    f"ch{channel}_{quantity}" for channel in POWER_CHANNELS for quantity in ("voltage", "current")
+)
+
 
 class LinkSource(StrEnum):
     """Where knowledge of a link comes from."""
@@ -86,7 +119,7 @@ class PositionObs:
 
 @dataclass(slots=True)
 class TelemetryObs:
-    """A node reported device or environment metrics (only the fields it set)."""
+    """A node reported device, environment, power or local metrics (only the fields it set)."""
 
     node: int
     kind: str
