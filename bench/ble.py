@@ -29,7 +29,8 @@ from unittest.mock import patch
 
 from bleak.backends.device import BLEDevice
 
-from custom_components.meshbot.links.stream import RadioLink, RadioSettings
+from custom_components.meshbot.links.radio_transport import RadioSettings
+from custom_components.meshbot.links.stream import RadioLink
 from meshbot_dev.fake_node import FakeNode
 
 ADDRESS = "AA:BB:CC:DD:EE:01"

@@ -55,11 +55,11 @@ from google.protobuf import __version__ as PROTOBUF_VERSION
 from google.protobuf.internal import api_implementation
 from meshtastic.protobuf import mesh_pb2, portnums_pb2, telemetry_pb2
 
+from custom_components.meshbot.links.radio_transport import RadioSettings
 from custom_components.meshbot.links.stream import (
     MAX_FRAME,
     FrameDecoder,
     RadioLink,
-    RadioSettings,
     _StreamProtocol,
     encode_frame,
 )

@@ -16,7 +16,8 @@ from custom_components.meshbot.links.errors import (
     LinkPairingError,
     LinkPairingRequired,
 )
-from custom_components.meshbot.links.stream import RadioLink, RadioSettings
+from custom_components.meshbot.links.radio_transport import RadioSettings
+from custom_components.meshbot.links.stream import RadioLink
 from meshbot_dev.fake_node import FakeNode
 
 from .support.waiting import until

@@ -25,7 +25,8 @@ from custom_components.meshbot.links.errors import (
 from custom_components.meshbot.links.mqtt import MqttLink, MqttSettings
 from custom_components.meshbot.links.paho_client import MAX_PACKET
 from custom_components.meshbot.links.probe import probe
-from custom_components.meshbot.links.stream import RadioLink, RadioSettings, TextTooLongError
+from custom_components.meshbot.links.radio_transport import RadioSettings
+from custom_components.meshbot.links.stream import RadioLink, TextTooLongError
 from custom_components.meshbot.links.supervisor import Supervisor
 from meshbot_dev.entries import MESH_PASSWORD, MESH_USER
 from meshbot_dev.fake_node import FakeNode

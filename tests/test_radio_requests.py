@@ -28,7 +28,8 @@ from custom_components.meshbot.const import (
     DOMAIN,
     POLICY_ALL,
 )
-from custom_components.meshbot.links.stream import RadioLink, RadioSettings, encode_frame
+from custom_components.meshbot.links.radio_transport import RadioSettings
+from custom_components.meshbot.links.stream import RadioLink, encode_frame
 from custom_components.meshbot.mesh.airtime import RequestKind, RequestPacer
 from custom_components.meshbot.mesh.requests import request_payload, traceroute_answer
 from meshbot_dev.entries import broker_section, entry_for, radio_section

@@ -14,7 +14,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
 
 from .const import CONF_CONNECTION, CONNECTION_BLUETOOTH
-from .links.stream import BleDeviceLookup
+from .links.radio_transport import BleDeviceLookup
 
 BLUETOOTH = "bluetooth"
 

@@ -42,7 +42,7 @@ from .const import (
     LOCATION_FIXED,
 )
 from .links.mqtt import MqttSettings
-from .links.stream import RadioSettings
+from .links.radio_transport import RadioSettings
 from .mesh.models import BROADCAST, parse_node_id
 
 

@@ -23,7 +23,7 @@ from bleak.exc import BleakError
 from bleak_retry_connector import BleakClientWithServiceCache, establish_connection
 
 from .errors import LinkError, LinkPairingError, LinkPairingRequired, LinkTimeoutError
-from .stream import BleDeviceLookup, RadioSettings
+from .radio_transport import BleDeviceLookup, RadioSettings
 
 _LOGGER = logging.getLogger(__name__)
 

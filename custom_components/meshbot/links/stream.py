@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 import logging
 import random
 import time
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from ..lazy import LazyModule
 from .errors import LinkClosedByPeer, LinkError, LinkTimeoutError
+from .radio_transport import BleDeviceLookup, RadioSettings, RadioTransport
 from .supervisor import MarkUp
 
 if TYPE_CHECKING:
@@ -104,25 +105,6 @@ class FrameDecoder:
 
 
 @dataclass(frozen=True)
-class RadioSettings:
-    """How to reach the radio: a TCP host, a serial device or a Bluetooth address."""
-
-    host: str | None = None
-    port: int = 4403
-    device: str | None = None
-    address: str | None = None
-    # The node's Bluetooth pairing PIN, for nodes that require pairing; never logged.
-    pin: str | None = field(default=None, repr=False)
-    connect_timeout: float = 10.0
-    handshake_timeout: float = 60.0
-    heartbeat_interval: float = 300.0
-    # A node answers a heartbeat with a queue status, so silence this long means a dead link.
-    liveness_timeout: float = 660.0
-    # False asks only for the node's own configuration (a quick connection check).
-    want_nodes: bool = True
-
-
-@dataclass(frozen=True)
 class RadioChannel:
     """A channel the radio sends and listens on."""
 
@@ -145,25 +127,6 @@ class RadioInfo:
     hop_limit: int | None = None
     # The enabled channels, in index order.
     channels: list[RadioChannel] = field(default_factory=list)
-
-
-class RadioTransport(Protocol):
-    """What a radio session needs from the connection under it."""
-
-    # Set (to an exception) when the connection ends.
-    closed: asyncio.Future[None]
-    # The loop time of the last byte received, for the liveness check.
-    last_received: float
-
-    def send_message(self, payload: bytes) -> None:
-        """Send one serialized ToRadio; never wait."""
-
-    async def release(self) -> None:
-        """Let go of the connection, bounded; return once the radio is free for the next one."""
-
-
-# Looks up the radio's current Bluetooth device (a `bleak` BLEDevice), or None when not in range.
-BleDeviceLookup = Callable[[], Any]
 
 
 class _StreamProtocol(asyncio.Protocol):
