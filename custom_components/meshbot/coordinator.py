@@ -224,19 +224,7 @@ class RadioCoordinator(LinkCoordinator[RadioLink]):
         if away == self._unheard_reported:
             return
         self._unheard_reported = away
-        issue_id = f"radio_out_of_range_{self.entry.entry_id}"
-        if not away:
-            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
-            return
-        ir.async_create_issue(
-            self.hass,
-            DOMAIN,
-            issue_id,
-            is_fixable=False,
-            severity=ir.IssueSeverity.WARNING,
-            translation_key="radio_out_of_range",
-            translation_placeholders={"radio": self.link.describe()},
-        )
+        self._async_radio_issue("radio_out_of_range", away)
 
     @callback
     def _async_status_changed(self) -> None:
@@ -245,7 +233,7 @@ class RadioCoordinator(LinkCoordinator[RadioLink]):
             self._async_describe_radio()
         if state.contended != self._contention_reported:
             self._contention_reported = state.contended
-            self._async_report_contention(state.contended)
+            self._async_radio_issue("radio_contended", state.contended)
         if self.bluetooth_address:
             self._async_report_range()
         super()._async_status_changed()
@@ -308,9 +296,10 @@ class RadioCoordinator(LinkCoordinator[RadioLink]):
         )
 
     @callback
-    def _async_report_contention(self, contended: bool) -> None:
-        issue_id = f"radio_contended_{self.entry.entry_id}"
-        if not contended:
+    def _async_radio_issue(self, key: str, raised: bool) -> None:
+        """Raise or clear this entry's radio repair `key` (its translation key too)."""
+        issue_id = f"{key}_{self.entry.entry_id}"
+        if not raised:
             ir.async_delete_issue(self.hass, DOMAIN, issue_id)
             return
         ir.async_create_issue(
@@ -319,7 +308,7 @@ class RadioCoordinator(LinkCoordinator[RadioLink]):
             issue_id,
             is_fixable=False,
             severity=ir.IssueSeverity.WARNING,
-            translation_key="radio_contended",
+            translation_key=key,
             translation_placeholders={"radio": self.link.describe()},
         )
 

@@ -77,9 +77,8 @@ def telemetry_answer(
         "node": node_id(node),
         "name": name_of(node),
         "type": telemetry.kind if telemetry else None,
-        "metrics": {name: _float32(value) for name, value in telemetry.values.items()}
-        if telemetry
-        else {},
+        # The decoder already gave each metric back as the node measured it (no float32 noise).
+        "metrics": dict(telemetry.values) if telemetry else {},
     }
 
 
@@ -124,12 +123,6 @@ def _hops(path: list[int], snrs: list[int], name_of: NameOf) -> list[dict[str, A
             }
         )
     return hops
-
-
-def _float32(value: float) -> float:
-    # Metrics travel as 32-bit floats: 3.81 V arrives as 3.8099999427795410. Seven significant
-    # digits are all a float32 holds, and give back the figure the node measured.
-    return float(f"{value:.7g}")
 
 
 def _observe(packet: mesh_pb2.MeshPacket, local_node: int) -> object:
