@@ -9,6 +9,8 @@
 NEWEST_MIN_PYTHON="3.14.2"
 FORKY_ROOT="${MESHBOT_FORKY_ROOT:-/opt/meshbot-forky}"
 # What the root holds besides the base system; the stamp records it, so a changed list rebuilds.
+# Where the machine's trusted certificates appear inside the root (see in_forky_root).
+FORKY_HOST_CA="/usr/local/share/meshbot/host-ca-certificates.crt"
 FORKY_PACKAGES="python3.14-venv python3.14-dev build-essential mosquitto chromium ca-certificates fonts-dejavu-core procps"
 
 newest_host_python() {
@@ -37,28 +39,36 @@ in_forky_root() {
   # /dev/shm), /sys, the machine's name resolution and its trusted certificates (a proxy's CA
   # that this machine trusts must be trusted inside too) mounted. The mounts live in a private
   # mount namespace, so they vanish with the command however it ends: nothing is left mounted.
-  local tree="$PWD"
+  # The certificates go to a path of their own, named by SSL_CERT_FILE and PIP_CERT: mounted
+  # over the root's /etc/ssl/certs/ca-certificates.crt they made ca-certificates' own set-up
+  # fail ("Device or resource busy" when it moves its new bundle into place).
+  local tree="$PWD" host_ca=""
+  [ -e /etc/ssl/certs/ca-certificates.crt ] && host_ca="$FORKY_HOST_CA"
   unshare --mount --propagation private -- /bin/sh -e -c '
-    root=$1 tree=$2
-    shift 2
+    root=$1 tree=$2 host_ca=$3
+    shift 3
     mount -t proc proc "$root/proc"
     mount --rbind /dev "$root/dev"
     mount --rbind /sys "$root/sys"
-    for file in /etc/resolv.conf /etc/hosts /etc/ssl/certs/ca-certificates.crt; do
+    for file in /etc/resolv.conf /etc/hosts; do
       [ -e "$file" ] || continue
-      mkdir -p "$(dirname "$root$file")"
       [ -e "$root$file" ] || touch "$root$file"
       mount --bind "$file" "$root$file"
     done
+    if [ -n "$host_ca" ]; then
+      mkdir -p "$(dirname "$root$host_ca")"
+      [ -e "$root$host_ca" ] || touch "$root$host_ca"
+      mount --bind /etc/ssl/certs/ca-certificates.crt "$root$host_ca"
+    fi
     mkdir -p "$root$tree"
     mount --bind "$tree" "$root$tree"
     exec chroot "$root" /usr/bin/env -i \
       PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root \
       LANG=C.UTF-8 TERM="${TERM:-dumb}" CI="${CI:-}" PYTEST_ADDOPTS="${PYTEST_ADDOPTS:-}" \
       DEBIAN_FRONTEND=noninteractive MESHBOT_HA=newest \
-      ${PIP_CERT:+PIP_CERT="$PIP_CERT"} ${PIP_DEFAULT_TIMEOUT:+PIP_DEFAULT_TIMEOUT="$PIP_DEFAULT_TIMEOUT"} \
+      ${host_ca:+SSL_CERT_FILE="$host_ca" PIP_CERT="$host_ca"} ${PIP_DEFAULT_TIMEOUT:+PIP_DEFAULT_TIMEOUT="$PIP_DEFAULT_TIMEOUT"} \
       ${http_proxy:+http_proxy="$http_proxy"} ${https_proxy:+https_proxy="$https_proxy"} \
       ${no_proxy:+no_proxy="$no_proxy"} \
       /bin/sh -c "cd \"\$0\" && exec \"\$@\"" "$tree" "$@"
-  ' meshbot-forky "$FORKY_ROOT" "$tree" "$@"
+  ' meshbot-forky "$FORKY_ROOT" "$tree" "$host_ca" "$@"
 }
