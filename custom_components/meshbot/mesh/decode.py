@@ -93,13 +93,46 @@ LOCAL_STATS = frozenset(
 )
 
 
-def _metric_value(field: FieldDescriptor, value: float) -> float:
-    """Return a metric as the node measured it, without its float32's binary noise digits."""
-    if field.type == FieldDescriptor.TYPE_FLOAT:
-        # 7 significant digits are all a float32 holds: 12.6 stays 12.6, not 12.6000003814697,
-        # in the states and the recorder's history.
-        return float(f"{value:.7g}")
-    return float(value)
+# What is read of each metrics message: the wanted fields' descriptors, as ListFields returns
+# them, with each field's name and whether it is a float32. Looked up once per field: reading
+# a descriptor's name and type per value cost a telemetry packet more than its parse.
+type _MetricFields = dict[Any, tuple[str, bool]]
+
+
+def _metric_fields(message: Any, names: frozenset[str]) -> _MetricFields:
+    return {
+        field: (field.name, field.type == FieldDescriptor.TYPE_FLOAT)
+        for field in message.DESCRIPTOR.fields
+        if field.name in names
+    }
+
+
+_DEVICE_FIELDS = _metric_fields(telemetry_pb2.DeviceMetrics, DEVICE_METRICS)
+# Telemetry's variants: the kind each one is, and what is read of it.
+_TELEMETRY_VARIANTS: Final[dict[str, tuple[str, _MetricFields]]] = {
+    "device_metrics": ("device", _DEVICE_FIELDS),
+    "environment_metrics": (
+        "environment",
+        _metric_fields(telemetry_pb2.EnvironmentMetrics, ENVIRONMENT_METRICS),
+    ),
+    "local_stats": ("local", _metric_fields(telemetry_pb2.LocalStats, LOCAL_STATS)),
+    "power_metrics": ("power", _metric_fields(telemetry_pb2.PowerMetrics, POWER_METRICS)),
+}
+
+
+def _metric_values(metrics: Message, fields: _MetricFields) -> dict[str, float]:
+    """Return the wanted metrics the node set (ListFields: only those, in one call), finite.
+
+    A float32 keeps the 7 significant digits it holds: 12.6 stays 12.6, not 12.6000003814697,
+    in the states and the recorder's history.
+    """
+    values: dict[str, float] = {}
+    for field, value in metrics.ListFields():
+        wanted = fields.get(field)
+        if wanted is not None and math.isfinite(value):
+            name, is_float32 = wanted
+            values[name] = float(f"{value:.7g}") if is_float32 else float(value)
+    return values
 
 
 class _ProtobufEnum(Protocol):
@@ -195,106 +228,104 @@ class MeshDecoder:
         counters.envelopes += 1
         if now is None:
             now = time.time()
+        # One function, not a wrapper around a second: the call per envelope is measurable.
         try:
-            return self._decode(topic, payload, now, counters)
+            topics = self._topics
+            where = topics.get(topic, _MISSING)
+            if where is _MISSING:
+                if len(topics) >= CACHE_LIMIT:
+                    topics.clear()
+                where = topics[topic] = topic_channel(topic)
+            if where is None:
+                counters.reject("topic")
+                return None
+            if len(payload) > MAX_ENVELOPE:
+                counters.reject("oversized")
+                return None
+            if where[0] == "map":
+                return self._map_report(payload, now)
+            envelope = mqtt_pb2.ServiceEnvelope()
+            try:
+                parse_lenient(envelope, payload)
+            except DecodeError:
+                counters.reject("envelope")
+                return None
+            if not envelope.HasField("packet"):
+                counters.reject("envelope")
+                return None
+            packet = envelope.packet
+            sender = getattr(packet, "from")
+            if not 1 < sender < BROADCAST:
+                counters.reject("node_id")
+                return None
+            gateway_text = envelope.gateway_id
+            gateways = self._gateways
+            gateway = gateways.get(gateway_text, _MISSING)
+            if gateway is _MISSING:
+                if len(gateways) >= CACHE_LIMIT:
+                    gateways.clear()
+                gateway = parse_node_id(gateway_text)
+                gateways[gateway_text] = (
+                    gateway if gateway is not None and valid_node(gateway) else None
+                )
+                gateway = gateways[gateway_text]
+            reception = None
+            hop_start, hop_limit = packet.hop_start, packet.hop_limit
+            hops = (
+                hop_start - hop_limit
+                if 0 < hop_start <= MAX_HOPS and hop_limit <= hop_start
+                else None
+            )
+            if gateway is not None and gateway != sender:
+                snr = packet.rx_snr
+                reception = Reception(
+                    gateway,
+                    snr if snr and math.isfinite(snr) else None,
+                    packet.rx_rssi or None,
+                    hops,
+                    now,
+                )
+            packet_id = packet.id
+            # One int for the pair: packet ids are 32 bits.
+            key = sender << 32 | packet_id
+            recent = self._recent
+            duplicate = key in recent
+            channel_id = envelope.channel_id
+            decoded = DecodedPacket(
+                sender,
+                packet.to,
+                packet_id,
+                channel_id or where[1],
+                reception,
+                hops == 0 and reception is not None,
+                duplicate,
+                None,
+                packet.pki_encrypted or channel_id == "PKI",
+            )
+            if duplicate:
+                # The same packet via another gateway: its reception is news, its content is not.
+                counters.duplicates += 1
+                return decoded
+            if decoded.pki:
+                recent.add(key)
+                counters.decoded += 1
+                return decoded
+            data = self._data(packet, sender, packet_id)
+            if data is None:
+                return None
+            observation = self._observation(sender, decoded.destination, decoded.channel, data, now)
+            if observation is REJECTED:
+                return None
+            decoded.observation = observation
+            # Only a packet that decoded makes later copies duplicates: a copy of a rejected one
+            # (no key, wrong key, bad payload) is rejected in turn, not passed on as a duplicate.
+            recent.add(key)
+            counters.decoded += 1
+            return decoded
         except Exception:  # noqa: BLE001
             # A decoder bug on one hostile envelope must not stop the collector.
             counters.reject("internal_error")
             return None
-
-    def _decode(
-        self, topic: str, payload: bytes, now: float, counters: DecodeCounters
-    ) -> DecodedPacket | None:
-        topics = self._topics
-        where = topics.get(topic, _MISSING)
-        if where is _MISSING:
-            if len(topics) >= CACHE_LIMIT:
-                topics.clear()
-            where = topics[topic] = topic_channel(topic)
-        if where is None:
-            counters.reject("topic")
-            return None
-        if len(payload) > MAX_ENVELOPE:
-            counters.reject("oversized")
-            return None
-        if where[0] == "map":
-            return self._map_report(payload, now)
-        envelope = mqtt_pb2.ServiceEnvelope()
-        try:
-            parse_lenient(envelope, payload)
-        except DecodeError:
-            counters.reject("envelope")
-            return None
-        if not envelope.HasField("packet"):
-            counters.reject("envelope")
-            return None
-        packet = envelope.packet
-        sender = getattr(packet, "from")
-        if not 1 < sender < BROADCAST:
-            counters.reject("node_id")
-            return None
-        gateway_text = envelope.gateway_id
-        gateways = self._gateways
-        gateway = gateways.get(gateway_text, _MISSING)
-        if gateway is _MISSING:
-            if len(gateways) >= CACHE_LIMIT:
-                gateways.clear()
-            gateway = parse_node_id(gateway_text)
-            gateways[gateway_text] = (
-                gateway if gateway is not None and valid_node(gateway) else None
-            )
-            gateway = gateways[gateway_text]
-        reception = None
-        hop_start, hop_limit = packet.hop_start, packet.hop_limit
-        hops = (
-            hop_start - hop_limit if 0 < hop_start <= MAX_HOPS and hop_limit <= hop_start else None
-        )
-        if gateway is not None and gateway != sender:
-            snr = packet.rx_snr
-            reception = Reception(
-                gateway,
-                snr if snr and math.isfinite(snr) else None,
-                packet.rx_rssi or None,
-                hops,
-                now,
-            )
-        packet_id = packet.id
-        # One int for the pair: packet ids are 32 bits.
-        key = sender << 32 | packet_id
-        recent = self._recent
-        duplicate = key in recent
-        channel_id = envelope.channel_id
-        decoded = DecodedPacket(
-            sender,
-            packet.to,
-            packet_id,
-            channel_id or where[1],
-            reception,
-            hops == 0 and reception is not None,
-            duplicate,
-            None,
-            packet.pki_encrypted or channel_id == "PKI",
-        )
-        if duplicate:
-            # The same packet via another gateway: its reception is news, its content is not.
-            counters.duplicates += 1
-            return decoded
-        if decoded.pki:
-            recent.add(key)
-            counters.decoded += 1
-            return decoded
-        data = self._data(packet, sender, packet_id)
-        if data is None:
-            return None
-        observation = self._observation(sender, decoded.destination, decoded.channel, data, now)
-        if observation is REJECTED:
-            return None
-        decoded.observation = observation
-        # Only a packet that decoded makes later copies duplicates: a copy of a rejected one
-        # (no key, wrong key, bad payload) is rejected in turn, not passed on as a duplicate.
-        recent.add(key)
-        counters.decoded += 1
-        return decoded
 
     def decode_radio(
         self, packet: mesh_pb2.MeshPacket, local_node: int, now: float | None = None
@@ -381,12 +412,7 @@ class MeshDecoder:
             if isinstance(position, PositionObs):
                 observations.append(position)
         if info.HasField("device_metrics"):
-            metrics = info.device_metrics
-            values = {
-                field.name: _metric_value(field, value)
-                for field, value in metrics.ListFields()
-                if field.name in DEVICE_METRICS and math.isfinite(value)
-            }
+            values = _metric_values(info.device_metrics, _DEVICE_FIELDS)
             if values:
                 observations.append(TelemetryObs(num, "device", values))
         return NodeRecord(
@@ -496,24 +522,11 @@ class MeshDecoder:
 
     def _telemetry(self, node: int, telemetry: telemetry_pb2.Telemetry) -> TelemetryObs | None:
         variant = telemetry.WhichOneof("variant")
-        metrics: Message
-        if variant == "device_metrics":
-            names, metrics, kind = DEVICE_METRICS, telemetry.device_metrics, "device"
-        elif variant == "environment_metrics":
-            names, metrics, kind = ENVIRONMENT_METRICS, telemetry.environment_metrics, "environment"
-        elif variant == "local_stats":
-            names, metrics, kind = LOCAL_STATS, telemetry.local_stats, "local"
-        elif variant == "power_metrics":
-            names, metrics, kind = POWER_METRICS, telemetry.power_metrics, "power"
-        else:
+        if variant is None or (read := _TELEMETRY_VARIANTS.get(variant)) is None:
             return None
-        # ListFields returns only what the node set, in one call.
-        values = {
-            field.name: _metric_value(field, value)
-            for field, value in metrics.ListFields()
-            if field.name in names and math.isfinite(value)
-        }
-        return TelemetryObs(node=node, kind=kind, values=values) if values else None
+        kind, fields = read
+        values = _metric_values(getattr(telemetry, variant), fields)
+        return TelemetryObs(node, kind, values) if values else None
 
     def _neighbors(self, sender: int, info: mesh_pb2.NeighborInfo) -> NeighborsObs | Rejected:
         reporter = info.node_id or sender
