@@ -428,13 +428,17 @@ class StackSampler(threading.Thread):
         self.target = threading.main_thread().ident
         self.all: Counter[tuple[str, ...]] = Counter()
         self.stalled: Counter[tuple[str, ...]] = Counter()
+        # What every other thread was running in those stalled samples: the one holding the
+        # GIL, or making the loop wait for it, is among them.
+        self.others_stalled: Counter[str] = Counter()
         self.samples = 0
         self._stop_event = threading.Event()
 
     def run(self) -> None:
         """Sample until stopped."""
         while not self._stop_event.wait(self.period):
-            frame = sys._current_frames().get(self.target)
+            frames = sys._current_frames()
+            frame = frames.get(self.target)
             if frame is None:
                 continue
             overdue = time.monotonic() - self.probe.last_wake - self.probe.interval
@@ -446,6 +450,22 @@ class StackSampler(threading.Thread):
             self.all[stack] += 1
             if overdue > self.threshold:
                 self.stalled[stack] += 1
+                self.others_stalled.update(self._others(frames))
+
+    def _others(self, frames: dict[int, Any]) -> list[str]:
+        """Return the innermost two frames of every thread but the loop's and this one's."""
+        names = {thread.ident: thread.name for thread in threading.enumerate()}
+        found = []
+        for ident, frame in frames.items():
+            if ident in (self.target, self.ident):
+                continue
+            kind = re.sub(r"[_-]?\d+$", "", names.get(ident, "?"))
+            where = [
+                f"{shorten(entry.filename)}:{entry.lineno} {entry.name}"
+                for entry in traceback.extract_stack(frame)[-2:]
+            ]
+            found.append(f"{kind}: {' < '.join(reversed(where))}")
+        return found
 
     def stop(self) -> None:
         """Stop sampling."""
@@ -477,6 +497,7 @@ class StackSampler(threading.Thread):
             "leaves_stalled": leaves(self.stalled),
             "meshbot_frames_all": owners(self.all),
             "meshbot_frames_stalled": owners(self.stalled),
+            "other_threads_stalled": self.others_stalled.most_common(TOP_STACKS),
             "stacks_stalled": [
                 {"count": count, "stack": list(stack)}
                 for stack, count in self.stalled.most_common(TOP_STACKS)

@@ -235,6 +235,8 @@ def profile_lines(profile: dict[str, Any]) -> list[str]:
         + "; ".join(f"{leaf} {count}" for leaf, count in profile["leaves_stalled"]),
         "leaf functions, all samples: "
         + "; ".join(f"{leaf} {count}" for leaf, count in profile["leaves_all"]),
+        "other threads, in stalls: "
+        + "; ".join(f"{frame} {count}" for frame, count in profile["other_threads_stalled"]),
     ]
     lines.append(
         f"{profile['callbacks']:,} loop callbacks ran for {profile['callback_busy_s']:.2f} s; "
