@@ -14,6 +14,9 @@ B. Home Assistant booted with meshbot and an entry, against the same Home Assist
 C. The import time of the integration (`python -X importtime`) after the modules a baseline
    Home Assistant has loaded: meshbot's own modules, its dependencies, and the Home Assistant
    modules it makes load.
+D. The baseline against itself plus a custom integration that does nothing (one entry, no
+   platforms), alternating: Home Assistant's own charge for any custom integration, and
+   meshbot's "initialized in" against that, the part meshbot's own code is answerable for.
 
 Targets: setup p95 <= 50 ms, both startup ratios <= 1.05, and the reference must show a delay of
 at least 1 s in the silent and hanging scenarios (proof that those scenarios really hold a naive
@@ -108,6 +111,26 @@ REFERENCE_SCENARIOS = ("broker_silent", "connect_hanging")
 SETUP_P95_TARGET_MS = 50.0
 IMPORT_TARGET_MS = 40.0
 STARTUP_RATIO_TARGET = 1.05
+# D's custom integration: one entry, no platforms, nothing imported.
+IDLE_DOMAIN = "bench_idle"
+IDLE_INTEGRATION = """\
+async def async_setup_entry(hass, entry):
+    return True
+
+
+async def async_unload_entry(hass, entry):
+    return True
+"""
+IDLE_MANIFEST = {
+    "domain": IDLE_DOMAIN,
+    "name": "bench idle",
+    "codeowners": [],
+    "dependencies": [],
+    "documentation": "https://example.invalid",
+    "iot_class": "local_push",
+    "requirements": [],
+    "version": "0.1.0",
+}
 REFERENCE_MIN_S = 1.0
 # The Blitzortung integration bounds its connect to 5 s; the reference does the same.
 REFERENCE_BOUND_S = 5.0
@@ -552,14 +575,32 @@ class BootDirs:
                 # The entry as Home Assistant stores it; later boots only swap its targets.
                 document["data"]["entries"].append(entry_for().as_dict())
             (storage / STORAGE_KEY).write_text(json.dumps(document, indent=2))
+        # The baseline plus a custom integration that does nothing, with one entry: what Home
+        # Assistant itself charges for any custom integration (D).
+        self.idle = root / "idle"
+        shutil.copytree(self.dirs[False], self.idle)
+        component = self.idle / "custom_components" / IDLE_DOMAIN
+        component.mkdir(parents=True)
+        (component / "__init__.py").write_text(IDLE_INTEGRATION)
+        (component / "manifest.json").write_text(json.dumps(IDLE_MANIFEST))
+        idle_entry = entry_for().as_dict() | {"domain": IDLE_DOMAIN, "data": {}, "options": {}}
+        path = self.idle / ".storage" / STORAGE_KEY
+        document = json.loads(path.read_text())
+        document["data"]["entries"].append(idle_entry)
+        path.write_text(json.dumps(document, indent=2))
 
-    def prepare(self, with_meshbot: bool, http_port: int, targets: Targets) -> Path:
-        """Point the dir's meshbot entry at `targets` and its HTTP server at `http_port`."""
-        directory = self.dirs[with_meshbot]
+    def prepare(
+        self, with_meshbot: bool, http_port: int, targets: Targets, idle: bool = False
+    ) -> Path:
+        """Point the dir's meshbot entry at `targets` and its HTTP server at `http_port`.
+
+        `idle` picks the baseline with the custom integration that does nothing instead.
+        """
+        directory = self.idle if idle else self.dirs[with_meshbot]
         (directory / "configuration.yaml").write_text(
             CONFIGURATION_YAML.format(http_port=http_port)
         )
-        if with_meshbot:
+        if with_meshbot and not idle:
             path = directory / ".storage" / STORAGE_KEY
             document = json.loads(path.read_text())
             entries = [e for e in document["data"]["entries"] if e["domain"] == DOMAIN]
@@ -601,16 +642,18 @@ async def boot(
     with_meshbot: bool,
     limit: float,
     modules: list[str] | None = None,
+    idle: bool = False,
 ) -> Boot:
     """Boot Home Assistant in a subprocess until the hook sees `started`; return the timing.
 
-    With `modules`, the hook's list of the modules loaded at started is put into it.
+    With `modules`, the hook's list of the modules loaded at started is put into it; `idle`
+    boots the baseline with the custom integration that does nothing.
     """
     with scenario_targets(scenario, peers) as targets:
         http_port = free_port()
         while http_port in targets.ports:
             http_port = free_port()
-        config_dir = dirs.prepare(with_meshbot, http_port, targets)
+        config_dir = dirs.prepare(with_meshbot, http_port, targets, idle)
         probe_out = dirs.root / "probe.json"
         probe_out.unlink(missing_ok=True)
         log_path = dirs.root / "hass.log"
@@ -712,6 +755,31 @@ async def measure_boots(
     return BootResult(boots)
 
 
+async def measure_idle_reference(
+    dirs: BootDirs, peers: Peers, pairs: int, limit: float
+) -> dict[str, Any]:
+    """Boot the baseline with and without the custom integration that does nothing, alternating.
+
+    Their ratio is Home Assistant's own charge for loading any custom integration (the loader's
+    custom path, the manifest, the entry): the part of meshbot's ratio no integration avoids.
+    """
+    boots: dict[bool, list[Boot]] = {False: [], True: []}
+    for index in range(pairs):
+        for idle in (False, True) if index % 2 == 0 else (True, False):
+            result = await boot(dirs, peers, "all_up", False, limit, idle=idle)
+            if result.failure:
+                raise BenchError(f"the reference boot (idle={idle}) failed: {result.failure}")
+            boots[idle].append(result)
+    bare = statistics.median(b.initialized_s or 0.0 for b in boots[False])
+    idle_s = statistics.median(b.initialized_s or 0.0 for b in boots[True])
+    return {
+        "initialized_bare_s": bare,
+        "initialized_idle_s": idle_s,
+        "initialized_ratio": idle_s / bare,
+        "boots": {str(idle): [asdict(b) for b in runs] for idle, runs in boots.items()},
+    }
+
+
 # C. Import time
 
 
@@ -742,8 +810,15 @@ for stage, modules in json.loads(sys.argv[2]):
 
 
 def entry_platforms() -> list[str]:
-    """Return the platform modules Home Assistant loads for the bench's full entry."""
-    entry = entry_for()
+    """Return the platform modules Home Assistant loads for the entry the boots use.
+
+    Every scenario's entry holds all three links; only their targets differ.
+    """
+    entry = entry_for(
+        radio=radio_section(DEFAULT_RADIO_PORT),
+        mesh=broker_section(DEFAULT_MQTT_PORT),
+        lightning=broker_section(DEFAULT_MQTT_PORT),
+    )
     return [
         f"custom_components.meshbot.{platform}"
         for platform in getattr(
@@ -847,6 +922,23 @@ def print_imports(imports: dict[str, Any]) -> None:
             f"  {name:<10} {stage['total_ms']:6.1f} ms: meshbot {stage['ms'].get('meshbot', 0):.1f}"
             + (f", {detail}" if detail else "")
         )
+
+
+def print_reference(reference: dict[str, Any], rows: list[Row]) -> None:
+    """Print what any custom integration costs, and meshbot's ratios against that."""
+    idle_s = reference["initialized_idle_s"]
+    print(
+        f"D a custom integration that does nothing, one entry: initialized in "
+        f"{idle_s:.3f} s against {reference['initialized_bare_s']:.3f} s without, ratio "
+        f"{reference['initialized_ratio']:.3f} (Home Assistant's own charge for any custom "
+        "integration)"
+    )
+    for row in rows:
+        if row.initialized_with_s is not None:
+            print(
+                f"  {row.scenario}: meshbot against it {row.initialized_with_s / idle_s:.3f} "
+                f"(+{1000 * (row.initialized_with_s - idle_s):.0f} ms)"
+            )
 
 
 # Report
@@ -1069,10 +1161,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 async def run(
-    args: argparse.Namespace, warmups: list[dict[str, Any]], imports: dict[str, Any]
+    args: argparse.Namespace,
+    warmups: list[dict[str, Any]],
+    imports: dict[str, Any],
+    reference: dict[str, Any],
 ) -> list[Row]:
-    """Measure every scenario and return its row; record the uncounted boots in `warmups` and
-    the import times in `imports`.
+    """Measure every scenario and return its row; record the uncounted boots in `warmups`, the
+    import times in `imports` and the custom integration that does nothing in `reference`.
     """
     rows = [Row(scenario) for scenario in args.scenarios]
     with running_peers() as peers:
@@ -1114,6 +1209,15 @@ async def run(
                         dirs, peers, row.scenario, args.boots, BOOT_TIMEOUT_S
                     )
                     boot_row(row, result)
+                if args.boots:
+                    print(
+                        f"D {args.boots} boot pairs with and without a custom integration "
+                        "that does nothing",
+                        flush=True,
+                    )
+                    reference |= await measure_idle_reference(
+                        dirs, peers, args.boots, BOOT_TIMEOUT_S
+                    )
     return rows
 
 
@@ -1154,7 +1258,8 @@ def main(argv: list[str] | None = None) -> int:
     source_before = meshbot_digest()
     warmups: list[dict[str, Any]] = []
     imports: dict[str, Any] = {}
-    rows = asyncio.run(run(args, warmups, imports))
+    reference: dict[str, Any] = {}
+    rows = asyncio.run(run(args, warmups, imports, reference))
     elapsed = time.perf_counter() - began
     source_after = meshbot_digest()
     print()
@@ -1162,6 +1267,9 @@ def main(argv: list[str] | None = None) -> int:
     if imports:
         print()
         print_imports(imports)
+    if reference:
+        print()
+        print_reference(reference, rows)
     if source_after != source_before:
         print(
             f"WARNING: meshbot's source changed during the run ({source_before} -> "
@@ -1197,6 +1305,7 @@ def main(argv: list[str] | None = None) -> int:
         "meshbot_source_digest": {"before": source_before, "after": source_after},
         "warmup_boots": warmups,
         "imports": imports,
+        "idle_reference": reference,
         "rows": [asdict(row) | {"verdict": row.verdict} for row in rows],
     }
     write_json(args.output, document)
