@@ -90,6 +90,10 @@ SLOW_CALLBACK_S = 0.010
 # Wake-ups later than this are listed with what overlapped them.
 STALL_THRESHOLD_S = 0.020
 STACK_DEPTH = 14
+# Of the other threads in a stall: how many innermost frames, and where a thread only waits
+# (an idle executor worker's innermost Python frame is its loop, blocked in the queue's C get).
+OTHER_STACK_DEPTH = 2
+PARKED_IN = ("/threading.py", "/queue.py", "/concurrent/futures/thread.py")
 
 
 class EndToEndError(Exception):
@@ -453,16 +457,19 @@ class StackSampler(threading.Thread):
                 self.others_stalled.update(self._others(frames))
 
     def _others(self, frames: dict[int, Any]) -> list[str]:
-        """Return the innermost two frames of every thread but the loop's and this one's."""
+        """Return the innermost frames of every busy thread but the loop's and this one's."""
         names = {thread.ident: thread.name for thread in threading.enumerate()}
         found = []
         for ident, frame in frames.items():
             if ident in (self.target, self.ident):
                 continue
+            if frame.f_code.co_filename.endswith(PARKED_IN):
+                # Waiting on a lock or a queue: not what holds the loop up.
+                continue
             kind = re.sub(r"[_-]?\d+$", "", names.get(ident, "?"))
             where = [
                 f"{shorten(entry.filename)}:{entry.lineno} {entry.name}"
-                for entry in traceback.extract_stack(frame)[-2:]
+                for entry in traceback.extract_stack(frame)[-OTHER_STACK_DEPTH:]
             ]
             found.append(f"{kind}: {' < '.join(reversed(where))}")
         return found

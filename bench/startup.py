@@ -111,7 +111,7 @@ REFERENCE_SCENARIOS = ("broker_silent", "connect_hanging")
 SETUP_P95_TARGET_MS = 50.0
 IMPORT_TARGET_MS = 40.0
 STARTUP_RATIO_TARGET = 1.05
-# D's custom integration: one entry, no platforms, nothing imported.
+# D's custom integration: one entry, no entity platforms, nothing imported.
 IDLE_DOMAIN = "bench_idle"
 IDLE_INTEGRATION = """\
 async def async_setup_entry(hass, entry):
@@ -121,10 +121,19 @@ async def async_setup_entry(hass, entry):
 async def async_unload_entry(hass, entry):
     return True
 """
+# Home Assistant sets up an entry only through its integration's config flow module.
+IDLE_CONFIG_FLOW = f"""\
+from homeassistant.config_entries import ConfigFlow
+
+
+class IdleFlow(ConfigFlow, domain={IDLE_DOMAIN!r}):
+    VERSION = 1
+"""
 IDLE_MANIFEST = {
     "domain": IDLE_DOMAIN,
     "name": "bench idle",
     "codeowners": [],
+    "config_flow": True,
     "dependencies": [],
     "documentation": "https://example.invalid",
     "iot_class": "local_push",
@@ -546,13 +555,13 @@ def log_problems(log: str) -> LogProblems:
 
 
 class BootDirs:
-    """Two Home Assistant config dirs, one with meshbot and its entry and one without any custom
+    """Home Assistant config dirs: one with meshbot and its entry, one without any custom
     integration, reused so each measured boot is a restart (as users live it) rather than a
     first boot with onboarding.
     """
 
     def __init__(self, root: Path) -> None:
-        """Lay out both dirs under `root`."""
+        """Lay out the dirs under `root`."""
         self.root = root
         self.dirs = {True: root / "with", False: root / "without"}
         for with_meshbot, directory in self.dirs.items():
@@ -582,6 +591,7 @@ class BootDirs:
         component = self.idle / "custom_components" / IDLE_DOMAIN
         component.mkdir(parents=True)
         (component / "__init__.py").write_text(IDLE_INTEGRATION)
+        (component / "config_flow.py").write_text(IDLE_CONFIG_FLOW)
         (component / "manifest.json").write_text(json.dumps(IDLE_MANIFEST))
         idle_entry = entry_for().as_dict() | {"domain": IDLE_DOMAIN, "data": {}, "options": {}}
         path = self.idle / ".storage" / STORAGE_KEY
@@ -627,6 +637,7 @@ class Boot:
     returncode: int | None
     killed: bool
     meshbot_state: str | None
+    entry_states: dict[str, str]
     meshbot_log: list[str]
     other_errors: list[str]
     failure: str | None
@@ -690,6 +701,7 @@ async def boot(
     text = log_path.read_text(errors="replace")
     started_s = cpu_s = initialized_s = None
     meshbot_state = None
+    entry_states: dict[str, str] = {}
     logged = INITIALIZED_LINE.search(text)
     if probe_out.exists():
         record = json.loads(probe_out.read_text())
@@ -700,6 +712,7 @@ async def boot(
             modules[:] = record.get("modules", [])
         states = [e["state"] for e in record["entries"] if e["domain"] == DOMAIN]
         meshbot_state = states[0] if states else None
+        entry_states = {e["domain"]: e["state"] for e in record["entries"]}
     failure = None
     if started_s is None:
         failure = "Home Assistant never reached started; log tail:\n" + "\n".join(
@@ -718,6 +731,7 @@ async def boot(
         returncode=process.returncode,
         killed=killed,
         meshbot_state=meshbot_state,
+        entry_states=entry_states,
         meshbot_log=problems.meshbot,
         other_errors=problems.other_errors,
         failure=failure,
@@ -763,20 +777,30 @@ async def measure_idle_reference(
     Their ratio is Home Assistant's own charge for loading any custom integration (the loader's
     custom path, the manifest, the entry): the part of meshbot's ratio no integration avoids.
     """
+    # The idle dir's first boot onboards, as the others' warm-ups do: not counted.
+    await boot(dirs, peers, "all_up", False, limit, idle=True)
     boots: dict[bool, list[Boot]] = {False: [], True: []}
     for index in range(pairs):
         for idle in (False, True) if index % 2 == 0 else (True, False):
             result = await boot(dirs, peers, "all_up", False, limit, idle=idle)
-            if result.failure:
+            if result.failure or result.initialized_s is None:
                 raise BenchError(f"the reference boot (idle={idle}) failed: {result.failure}")
+            if idle and result.entry_states.get(IDLE_DOMAIN) != ConfigEntryState.LOADED.value:
+                raise BenchError(
+                    f"the idle integration's entry was {result.entry_states.get(IDLE_DOMAIN)} "
+                    "at started, not loaded"
+                )
             boots[idle].append(result)
-    bare = statistics.median(b.initialized_s or 0.0 for b in boots[False])
-    idle_s = statistics.median(b.initialized_s or 0.0 for b in boots[True])
+    bare = statistics.median(b.initialized_s for b in boots[False] if b.initialized_s)
+    idle_s = statistics.median(b.initialized_s for b in boots[True] if b.initialized_s)
     return {
         "initialized_bare_s": bare,
         "initialized_idle_s": idle_s,
         "initialized_ratio": idle_s / bare,
-        "boots": {str(idle): [asdict(b) for b in runs] for idle, runs in boots.items()},
+        "boots": {
+            "bare": [asdict(b) for b in boots[False]],
+            "idle": [asdict(b) for b in boots[True]],
+        },
     }
 
 

@@ -96,7 +96,7 @@ LOCAL_STATS = frozenset(
 # What is read of each metrics message: the wanted fields' descriptors, as ListFields returns
 # them, with each field's name and whether it is a float32. Looked up once per field: reading
 # a descriptor's name and type per value cost a telemetry packet more than its parse.
-type _MetricFields = dict[Any, tuple[str, bool]]
+type _MetricFields = dict[FieldDescriptor, tuple[str, bool]]
 
 
 def _metric_fields(message: Any, names: frozenset[str]) -> _MetricFields:
