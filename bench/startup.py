@@ -780,6 +780,7 @@ async def measure_idle_reference(
     # The idle dir's first boot onboards, as the others' warm-ups do: not counted.
     await boot(dirs, peers, "all_up", False, limit, idle=True)
     boots: dict[bool, list[Boot]] = {False: [], True: []}
+    initialized: dict[bool, list[float]] = {False: [], True: []}
     for index in range(pairs):
         for idle in (False, True) if index % 2 == 0 else (True, False):
             result = await boot(dirs, peers, "all_up", False, limit, idle=idle)
@@ -791,8 +792,9 @@ async def measure_idle_reference(
                     "at started, not loaded"
                 )
             boots[idle].append(result)
-    bare = statistics.median(b.initialized_s for b in boots[False] if b.initialized_s)
-    idle_s = statistics.median(b.initialized_s for b in boots[True] if b.initialized_s)
+            initialized[idle].append(result.initialized_s)
+    bare = statistics.median(initialized[False])
+    idle_s = statistics.median(initialized[True])
     return {
         "initialized_bare_s": bare,
         "initialized_idle_s": idle_s,

@@ -8,9 +8,10 @@
 
 NEWEST_MIN_PYTHON="3.14.2"
 FORKY_ROOT="${MESHBOT_FORKY_ROOT:-/opt/meshbot-forky}"
-# What the root holds besides the base system; the stamp records it, so a changed list rebuilds.
-# Where the machine's trusted certificates appear inside the root (see in_forky_root).
+# The machine's trusted certificates, and where they appear inside the root (see in_forky_root).
+HOST_CA_BUNDLE="/etc/ssl/certs/ca-certificates.crt"
 FORKY_HOST_CA="/usr/local/share/meshbot/host-ca-certificates.crt"
+# What the root holds besides the base system; the stamp records it, so a changed list rebuilds.
 FORKY_PACKAGES="python3.14-venv python3.14-dev build-essential mosquitto chromium ca-certificates fonts-dejavu-core procps"
 
 newest_host_python() {
@@ -30,6 +31,13 @@ PY
   return 1
 }
 
+forky_host_ca() {
+  # Where the machine's certificates appear inside the root; nothing when it has none.
+  if [ -e "$HOST_CA_BUNDLE" ]; then
+    printf '%s' "$FORKY_HOST_CA"
+  fi
+}
+
 forky_root_ready() {
   [ "$(cat "$FORKY_ROOT/.meshbot-root" 2>/dev/null)" = "$FORKY_PACKAGES" ]
 }
@@ -42,11 +50,11 @@ in_forky_root() {
   # The certificates go to a path of their own, named by SSL_CERT_FILE and PIP_CERT: mounted
   # over the root's /etc/ssl/certs/ca-certificates.crt they made ca-certificates' own set-up
   # fail ("Device or resource busy" when it moves its new bundle into place).
-  local tree="$PWD" host_ca=""
-  [ -e /etc/ssl/certs/ca-certificates.crt ] && host_ca="$FORKY_HOST_CA"
+  local tree="$PWD" host_ca
+  host_ca=$(forky_host_ca)
   unshare --mount --propagation private -- /bin/sh -e -c '
-    root=$1 tree=$2 host_ca=$3
-    shift 3
+    root=$1 tree=$2 host_ca=$3 host_bundle=$4
+    shift 4
     mount -t proc proc "$root/proc"
     mount --rbind /dev "$root/dev"
     mount --rbind /sys "$root/sys"
@@ -58,7 +66,7 @@ in_forky_root() {
     if [ -n "$host_ca" ]; then
       mkdir -p "$(dirname "$root$host_ca")"
       [ -e "$root$host_ca" ] || touch "$root$host_ca"
-      mount --bind /etc/ssl/certs/ca-certificates.crt "$root$host_ca"
+      mount --bind "$host_bundle" "$root$host_ca"
     fi
     mkdir -p "$root$tree"
     mount --bind "$tree" "$root$tree"
@@ -70,5 +78,5 @@ in_forky_root() {
       ${http_proxy:+http_proxy="$http_proxy"} ${https_proxy:+https_proxy="$https_proxy"} \
       ${no_proxy:+no_proxy="$no_proxy"} \
       /bin/sh -c "cd \"\$0\" && exec \"\$@\"" "$tree" "$@"
-  ' meshbot-forky "$FORKY_ROOT" "$tree" "$host_ca" "$@"
+  ' meshbot-forky "$FORKY_ROOT" "$tree" "$host_ca" "$HOST_CA_BUNDLE" "$@"
 }
